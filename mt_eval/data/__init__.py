@@ -1,0 +1,1 @@
+"""Data in: test sets, bilingual-document building, alignment, language ID and importers."""

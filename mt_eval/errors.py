@@ -1,0 +1,21 @@
+"""Errors a user can cause and fix. The CLI turns them into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+
+class MtEvalError(Exception):
+    """Bad input or an impossible request: the message says what and where, in one line."""
+
+    exit_code = 2
+
+
+class SystemUnavailable(MtEvalError):
+    """A translation system cannot be loaded here (offline and not cached, missing extra, ...).
+
+    ``mt-eval run`` reports such a system as skipped with this reason instead of failing,
+    unless ``--strict`` is given.
+    """
+
+
+class IncompatibleError(MtEvalError):
+    """Two things cannot be compared: a test-set hash or a metric signature field differs."""

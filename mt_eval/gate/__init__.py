@@ -1,0 +1,1 @@
+"""The CI regression gate: baseline files, verdicts, exit codes."""

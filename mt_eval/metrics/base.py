@@ -1,0 +1,54 @@
+"""The metric contract: sufficient statistics per segment, and a score from their sum.
+
+Corpus scores, sentence scores, bootstrap confidence intervals and paired significance tests all
+reuse the same per-segment statistics, so a metric's string processing runs once per system.
+``score_from_stats`` is vectorised over leading axes: bootstrap computes ``counts @ stats`` for all
+resamples at once and scores the resulting ``(B, D)`` array in one call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Metric(ABC):
+    """A corpus-level metric defined by summable per-segment statistics."""
+
+    name: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @abstractmethod
+    def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> np.ndarray:
+        """``(N, D)`` statistics, int64 for counts (float64 only where the statistic is fractional).
+
+        ``references[i]`` is the list of references for segment ``i``.
+        """
+
+    @abstractmethod
+    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
+        """Score from statistics summed over segments; ``stats`` has shape ``(..., D)``, result ``(...)``."""
+
+    def corpus_score(self, stats: np.ndarray) -> float:
+        return float(self.score_from_stats(np.asarray(stats).sum(axis=0)))
+
+    def sentence_scores(self, stats: np.ndarray) -> np.ndarray:
+        """Per-segment scores (sacrebleu's sentence-level definition where it differs)."""
+        return np.asarray(self.score_from_stats(np.asarray(stats)), dtype=np.float64)
+
+    @abstractmethod
+    def signature(self) -> dict[str, str]:
+        """sacrebleu-style signature fields (``nrefs``, ``case``, ``tok``, ..., ``version``)."""
+
+    def signature_string(self) -> str:
+        return "|".join(f"{k}:{v}" for k, v in self.signature().items())
+
+    def spec(self) -> dict[str, Any]:
+        """Enough to rebuild this metric through the registry: ``{"name": ..., "options": {...}}``."""
+        return {"name": self.name, "options": dict(self.options)}

@@ -1,0 +1,1 @@
+"""Statistics: bootstrap confidence intervals and paired significance tests over sufficient statistics."""

@@ -1,0 +1,1 @@
+"""Translators: a batch-first interface, a lazy registry of backends, a translation cache."""

@@ -1,9 +1,60 @@
-"""CLI commands: placeholder until this area is built."""
+"""``mt-eval cache``: what the translation cache holds, and removing a system's entries."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from mt_eval.errors import MtEvalError
+
+cache_app = typer.Typer(name="cache", help="Inspect or clear the translation cache.", no_args_is_help=True)
+CacheOpt = Annotated[Path | None, typer.Option(
+    "--cache", help="Cache file (default $MT_EVAL_CACHE or .mt-eval-cache/translations.sqlite).")]
+
+
+def _open(cache: Path | None):  # type: ignore[no-untyped-def]
+    from mt_eval.translators.cache import TranslationCache, default_cache_path
+
+    path = cache if cache is not None else default_cache_path()
+    if not path.is_file():
+        raise MtEvalError(f"{path}: no translation cache there")
+    return TranslationCache(path)
+
+
+@cache_app.command("stats")
+def stats(cache: CacheOpt = None) -> None:
+    """Segments and translation time stored per system."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _open(cache) as store:
+        rows = store.stats()
+        table = Table(title=f"{store.path}: {store.count()} translations")
+    for col in ("system", "spec", "backend", "key", "segments", "seconds"):
+        table.add_column(col, justify="right" if col in ("segments", "seconds") else "left")
+    for row in rows:
+        table.add_row(row["name"], row["spec"], row["backend"], row["key"], str(row["segments"]),
+                      f"{row['seconds']:.1f}")
+    Console(highlight=False, width=160).print(table)
+
+
+@cache_app.command("clear")
+def clear(
+    system: Annotated[list[str] | None, typer.Option(
+        "--system", "-s", help="System name or spec (glob) or key prefix to remove (repeatable).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Remove every entry.")] = False,
+    cache: CacheOpt = None,
+) -> None:
+    """Remove the cached translations of some systems (or all with --all)."""
+    if not system and not all_:
+        raise MtEvalError("cache clear: give --system SPEC (repeatable) or --all")
+    with _open(cache) as store:
+        removed = store.clear(None) if all_ else sum(store.clear(s) for s in system or [])
+    typer.echo(f"removed {removed} cached translations")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add ``cache stats`` and ``cache clear`` to the top-level app."""
+    app.add_typer(cache_app)

@@ -1,9 +1,198 @@
-"""CLI commands: placeholder until this area is built."""
+"""``mt-eval testset``: build, import, show and export test sets."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from mt_eval.errors import MtEvalError
+
+testset_app = typer.Typer(
+    name="testset",
+    help="Build a test set from bilingual documents, import one, show it or export it.",
+    no_args_is_help=True,
+)
+
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Test-set folder to write.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a folder that holds a different test set.")]
+SourceLangOpt = Annotated[str, typer.Option("--source-lang", help="Source language code.")]
+TargetLangOpt = Annotated[str, typer.Option("--target-lang", help="Target language code.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Test-set name (default: from the input).")]
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:  # piped or captured: wide enough that ids and reasons stay whole
+        console.width = max(console.width, 140)
+    return console
+
+
+@testset_app.command("build")
+def build(
+    paths: Annotated[list[Path], typer.Argument(help="Bilingual document files or folders of *.txt files.")],
+    output: OutputOpt,
+    source_lang: SourceLangOpt = "ar",
+    target_lang: TargetLangOpt = "en",
+    granularity: Annotated[str, typer.Option(help="paragraph (default) or sentence.")] = "paragraph",
+    name: NameOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Find the source and target blocks, align them, reject unusable pairs, and save the test set."""
+    from mt_eval.data.build import build_testset
+
+    result = build_testset(paths, source_lang=source_lang, target_lang=target_lang,
+                           granularity=granularity, name=name)
+    result.save(output, force=force)
+    ts = result.testset
+    typer.echo(f"{output}: {len(ts)} segments, {len(result.rejects)} rejected,"
+               f" {ts.source_lang}->{ts.target_lang}, hash {ts.short_hash}")
+
+
+@testset_app.command("import")
+def import_(
+    output: OutputOpt,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="Plain source file, one segment a line.")] = None,
+    reference: Annotated[list[Path] | None, typer.Option(
+        "--reference", help="Plain reference file; repeat for several references.")] = None,
+    tsv: Annotated[Path | None, typer.Option("--tsv", help="source<TAB>reference[<TAB>…] file.")] = None,
+    tsv_header: Annotated[bool, typer.Option(
+        "--tsv-header", help="The TSV's first line is a header.")] = False,
+    jsonl: Annotated[Path | None, typer.Option("--jsonl", help="JSON Lines file.")] = None,
+    source_field: Annotated[str | None, typer.Option(
+        "--source-field", help="JSONL/dataset source field (default: source).")] = None,
+    reference_field: Annotated[list[str] | None, typer.Option(
+        "--reference-field",
+        help="JSONL/dataset reference field(s) (default: references/reference/target).")] = None,
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding segment ids.")] = None,
+    doc_field: Annotated[str | None, typer.Option("--doc-field", help="Field holding document ids.")] = None,
+    hf: Annotated[str | None, typer.Option("--hf", help="save_to_disk folder or hub id (online).")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Dataset split.")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="Hub dataset configuration.")] = None,
+    sacrebleu_name: Annotated[str | None, typer.Option(
+        "--sacrebleu", help="sacrebleu test set (online).")] = None,
+    langpair: Annotated[str | None, typer.Option(
+        "--langpair", help="sacrebleu language pair, e.g. ar-en.")] = None,
+    normalize: Annotated[bool, typer.Option(
+        "--normalize", help="Apply text normalisation (default: keep the text as published, record what "
+        "normalisation would change).")] = False,
+    source_lang: SourceLangOpt = "ar",
+    target_lang: TargetLangOpt = "en",
+    name: NameOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Import a test set from plain files, TSV, JSONL, a datasets dataset or a sacrebleu test set."""
+    from mt_eval.data import readers
+
+    chosen = [flag for flag, value in (("--source", source), ("--tsv", tsv), ("--jsonl", jsonl),
+                                       ("--hf", hf), ("--sacrebleu", sacrebleu_name)) if value]
+    if len(chosen) != 1:
+        raise MtEvalError("testset import: give exactly one of --source/--tsv/--jsonl/--hf/--sacrebleu"
+                          + (f" (got {', '.join(chosen)})" if chosen else ""))
+    if reference and source is None:
+        raise MtEvalError("--reference needs --source")
+    langs: dict[str, Any] = {"source_lang": source_lang, "target_lang": target_lang, "normalize": normalize}
+    if source is not None:
+        result = readers.import_plain(source, reference or [], name=name, **langs)
+    elif tsv is not None:
+        result = readers.import_tsv(tsv, header=tsv_header, name=name, **langs)
+    elif jsonl is not None:
+        result = readers.import_jsonl(jsonl, source_field=source_field or readers.DEFAULT_SOURCE_FIELD,
+                                      reference_fields=reference_field, id_field=id_field,
+                                      doc_field=doc_field, name=name, **langs)
+    elif hf is not None:
+        result = readers.import_hf(hf, split=split, source_field=source_field,
+                                   reference_fields=reference_field, id_field=id_field,
+                                   doc_field=doc_field, config=config, name=name, **langs)
+    elif sacrebleu_name is not None:
+        result = readers.import_sacrebleu(sacrebleu_name, langpair=langpair, **langs)
+    else:  # pragma: no cover - excluded by the exactly-one check above
+        raise MtEvalError("testset import: nothing to import")
+    result.save(output, force=force)
+    ts = result.testset
+    typer.echo(f"{output}: {len(ts)} segments, {ts.num_refs} reference(s) each,"
+               f" {ts.source_lang}->{ts.target_lang}, hash {ts.short_hash}")
+
+
+def _clip(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@testset_app.command("show")
+def show(
+    directory: Annotated[Path, typer.Argument(help="Test-set folder.")],
+    segments: Annotated[int, typer.Option("--segments", "-n", help="How many segments to print.")] = 3,
+) -> None:
+    """Summary table: counts, hash, languages, rejects with reasons, and the first few segments."""
+    from rich.table import Table
+
+    from mt_eval.data.testset import TestSet
+
+    ts = TestSet.load(directory)
+    manifest = TestSet.read_manifest(directory)
+    counts = manifest.get("counts", {})
+    summary = Table(title=f"test set {ts.name or directory}", show_header=False)
+    summary.add_column("field", style="bold")
+    summary.add_column("value")
+    summary.add_row("hash", ts.content_hash)
+    summary.add_row("languages", f"{ts.source_lang} -> {ts.target_lang}")
+    summary.add_row("segments", str(len(ts)))
+    summary.add_row("documents", str(counts.get("documents", len({s.doc_id for s in ts}))))
+    summary.add_row("references per segment", str(ts.num_refs))
+    rejects = manifest.get("rejects", [])
+    summary.add_row("rejected", str(len(rejects)))
+    if manifest.get("granularity"):
+        summary.add_row("granularity", manifest["granularity"])
+    norm = manifest.get("normalisation", {})
+    found = ", ".join(f"{k} {v}" for k, v in norm.get("total", {}).items())
+    if norm.get("applied", True):
+        summary.add_row("normalised", found or "nothing to normalise")
+    else:
+        summary.add_row("normalised", f"no, kept as published (would change: {found})" if found
+                        else "no, kept as published (nothing to change)")
+    kind = manifest.get("provenance", {}).get("kind", "")
+    if kind:
+        summary.add_row("provenance", kind)
+    console = _console()
+    console.print(summary)
+    if rejects:
+        table = Table(title="rejected pairs")
+        table.add_column("id", no_wrap=True)
+        table.add_column("reason", no_wrap=True)
+        for column in ("source", "reference"):
+            table.add_column(column)
+        for r in rejects:
+            table.add_row(r["id"], r["reason"], _clip(r["source"], 30), _clip(r["reference"], 30))
+        console.print(table)
+    if segments > 0:
+        table = Table(title=f"first {min(segments, len(ts))} segments")
+        table.add_column("id", no_wrap=True)
+        for column in ("source", "reference"):
+            table.add_column(column)
+        for seg in ts.segments[:segments]:
+            table.add_row(seg.id, _clip(seg.source), _clip(seg.references[0]))
+        console.print(table)
+
+
+@testset_app.command("export")
+def export(
+    directory: Annotated[Path, typer.Argument(help="Test-set folder.")],
+    hf: Annotated[Path, typer.Option("--hf", help="Folder to write with datasets' save_to_disk.")],
+    force: ForceOpt = False,
+) -> None:
+    """Export a test set as a Hugging Face datasets dataset (reload it with load_from_disk or --hf)."""
+    from mt_eval.data.readers import export_hf
+    from mt_eval.data.testset import TestSet
+
+    ts = TestSet.load(directory)
+    export_hf(ts, hf, force=force)
+    typer.echo(f"{hf}: {len(ts)} segments exported (hash {ts.short_hash})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
+    app.add_typer(testset_app, name="testset")

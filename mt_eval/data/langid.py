@@ -16,6 +16,20 @@ _SCRIPT_OF_LANG = {"ar": "ARABIC", "fa": "ARABIC", "ur": "ARABIC", "en": "LATIN"
                    "de": "LATIN", "es": "LATIN", "ru": "CYRILLIC", "zh": "CJK", "he": "HEBREW"}
 
 
+_LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "fa": "Persian", "ur": "Urdu", "fr": "French",
+                   "de": "German", "es": "Spanish", "ru": "Russian", "zh": "Chinese", "he": "Hebrew"}
+
+
+def script_of_language(lang: str) -> str | None:
+    """The script that decides ``lang`` on its own (``None`` where the project does not know it)."""
+    return _SCRIPT_OF_LANG.get(lang)
+
+
+def language_name(lang: str) -> str:
+    """English name for messages ("reference not English"); the code itself when unknown."""
+    return _LANGUAGE_NAMES.get(lang, lang)
+
+
 @dataclass(frozen=True)
 class LanguageGuess:
     lang: str  # ISO 639-1 code, or "und" when there are no letters
@@ -85,7 +99,8 @@ def identify(text: str, *, use_model: bool = True) -> LanguageGuess:
     guess = _model_guess(text) if use_model else None
     if guess is not None and _SCRIPT_OF_LANG.get(guess[0], script) == script:
         return LanguageGuess(guess[0], guess[1] * share, script, share)
-    fallback = {"ARABIC": "ar", "LATIN": "en", "CYRILLIC": "ru", "HEBREW": "he", "CJK": "zh"}.get(script, "und")
+    fallback = {"ARABIC": "ar", "LATIN": "en", "CYRILLIC": "ru", "HEBREW": "he",
+                "CJK": "zh"}.get(script, "und")
     return LanguageGuess(fallback, share, script, share)
 
 

@@ -1,1 +1,9 @@
-"""The CI regression gate: baseline files, verdicts, exit codes."""
+"""The CI regression gate: baseline files, policy, verdicts, exit codes, Markdown/JUnit output."""
+
+from mt_eval.gate.baseline import Baseline, baseline_from_run, load_baseline, save_baseline
+from mt_eval.gate.policy import GatePolicy, MetricPolicy, apply_overrides, load_policy
+from mt_eval.gate.verdict import EXIT_CANNOT_COMPARE, EXIT_PASS, EXIT_REGRESSION, Comparison, Verdict, compare
+
+__all__ = ["EXIT_CANNOT_COMPARE", "EXIT_PASS", "EXIT_REGRESSION", "Baseline", "Comparison", "GatePolicy",
+           "MetricPolicy", "Verdict", "apply_overrides", "baseline_from_run", "compare", "load_baseline",
+           "load_policy", "save_baseline"]

@@ -24,11 +24,17 @@ class Metric(ABC):
     def __init__(self, **options: Any) -> None:
         self.options = options
 
+    # COMET-style metrics read the source too; callers pass ``sources=`` to every metric regardless
+    needs_sources: ClassVar[bool] = False
+
     @abstractmethod
-    def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> np.ndarray:
+    def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], *,
+                      sources: Sequence[str] | None = None, workers: int = 1) -> np.ndarray:
         """``(N, D)`` statistics, int64 for counts (float64 only where the statistic is fractional).
 
-        ``references[i]`` is the list of references for segment ``i``.
+        ``references[i]`` is the list of references for segment ``i`` (segments may differ in how many
+        they have). ``sources`` is ignored by metrics that do not need it; ``workers > 1`` lets a
+        metric split the work over processes where that pays off.
         """
 
     @abstractmethod

@@ -7,12 +7,19 @@ cache and every score can name exactly what produced a hypothesis.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from mt_eval.data.testset import TestSet
 
 
 class TranslatorOptions(BaseModel):
@@ -26,6 +33,9 @@ class Translator(ABC):
 
     backend: ClassVar[str] = ""
     Options: ClassVar[type[TranslatorOptions]] = TranslatorOptions
+    #: False for systems whose output is not a function of the source alone (precomputed files, copy):
+    #: the runner then neither caches nor reorders them.
+    cacheable: ClassVar[bool] = True
 
     def __init__(self, target: str, options: TranslatorOptions | None = None, *,
                  source_lang: str = "ar", target_lang: str = "en") -> None:
@@ -33,6 +43,17 @@ class Translator(ABC):
         self.options = options if options is not None else self.Options()
         self.source_lang = source_lang
         self.target_lang = target_lang
+        #: how many times a model was loaded; a fully cached rerun must leave it at 0
+        self.model_loads = 0
+        #: per-output token counts of the last ``translate`` call, when the backend knows them for free
+        self.last_output_tokens: list[int] | None = None
+
+    def bind(self, testset: TestSet) -> None:  # noqa: B027 - optional hook
+        """Called by the runner before translating ``testset`` (precomputed outputs need its ids)."""
+
+    def count_tokens(self, outputs: Sequence[str]) -> int:
+        """Output tokens for throughput; backends with a tokenizer override this (default: words)."""
+        return sum(len(o.split()) for o in outputs)
 
     @abstractmethod
     def translate(self, sources: Sequence[str]) -> list[str]:
@@ -44,6 +65,46 @@ class Translator(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, threads, connections."""
+
+    @property
+    def batch_size(self) -> int:
+        return int(getattr(self.options, "batch_size", 16))
+
+
+def signature_key(signature: dict[str, Any]) -> str:
+    """The cache key of a signature: sha256 of its canonical JSON."""
+    blob = json.dumps(signature, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def library_version(name: str) -> str:
+    """Installed distribution version (``""`` when absent), for signatures."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_hash(folder: str | os.PathLike[str]) -> str:
+    """Content hash of a local model folder: a revision id for models that have no hub commit."""
+    root = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        digest.update(rel.encode("utf-8") + b"\0" + file_sha256(path).encode("ascii") + b"\n")
+    return digest.hexdigest()
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""Per-segment output checks: the failure modes a corpus score hides.
+
+Flags (stable names used in ``segments.jsonl``, tables and the gate):
+
+* ``empty`` — the output is empty or whitespace only;
+* ``copy_of_source`` — the output is the source, up to case and whitespace (untranslated);
+* ``wrong_language`` — the output is not in the target language (``mt_eval.data.langid.is_language``);
+* ``length_ratio`` — output length / source (or reference) length is outside a configurable band;
+* ``repetition`` — a word n-gram repeats back to back (a decoding loop: "the the the the",
+  "I am here. I am here. I am here.").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from mt_eval.data.langid import is_language
+from mt_eval.errors import MtEvalError
+
+FLAGS = ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition")
+
+
+class CheckConfig(BaseModel):
+    """Which checks run and their thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: tuple[str, ...] = FLAGS
+    length_unit: Literal["chars", "words"] = "chars"
+    length_against: Literal["source", "reference"] = "source"
+    min_length_ratio: float = 0.5
+    max_length_ratio: float = 2.5
+    # below this many units in the basis the ratio is too noisy to judge
+    min_length: int = 10
+    repeat_max_n: int = 8
+    repeat_min_count: int = 3  # consecutive copies of an n-gram with n >= 2
+    repeat_unigram_min_count: int = 4  # consecutive copies of one word ("very very very" is legal)
+    language_min_share: float = 0.5
+
+    @model_validator(mode="after")
+    def _check(self) -> CheckConfig:
+        unknown = [f for f in self.enabled if f not in FLAGS]
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; known: {', '.join(FLAGS)}")
+        if not 0 <= self.min_length_ratio < self.max_length_ratio:
+            raise ValueError("need 0 <= min_length_ratio < max_length_ratio")
+        if self.repeat_min_count < 2 or self.repeat_unigram_min_count < 2 or self.repeat_max_n < 1:
+            raise ValueError("repeat counts must be >= 2 and repeat_max_n >= 1")
+        return self
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """``flags[i]`` lists the flags of segment ``i``; ``counts`` has every enabled flag (0 included)."""
+
+    flags: list[list[str]]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> int:
+        return sum(1 for f in self.flags if f)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "flagged_segments": self.flagged}
+
+
+def make_config(config: CheckConfig | dict[str, Any] | None) -> CheckConfig:
+    if config is None:
+        return CheckConfig()
+    if isinstance(config, CheckConfig):
+        return config
+    try:
+        return CheckConfig(**config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "checks"
+        raise MtEvalError(f"checks config: {where}: {first['msg']}") from None
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _length(text: str, unit: str) -> int:
+    return len(text.split()) if unit == "words" else len("".join(text.split()))
+
+
+def has_repetition_loop(text: str, *, max_n: int = 8, min_count: int = 3, unigram_min_count: int = 4) -> bool:
+    """True when some word n-gram (n <= ``max_n``) occurs back to back ``min_count`` times or more."""
+    words = text.casefold().split()
+    for n in range(1, max_n + 1):
+        need = unigram_min_count if n == 1 else min_count
+        if len(words) < n * need:
+            break
+        # compare each window with the one n words earlier; a run of n*(need-1) matches = need copies
+        matches = 0
+        for i in range(n, len(words)):
+            if words[i] == words[i - n]:
+                matches += 1
+                if matches >= n * (need - 1):
+                    return True
+            else:
+                matches = 0
+    return False
+
+
+def check_segment(source: str, output: str, *, target_lang: str, references: Sequence[str] = (),
+                  config: CheckConfig | None = None) -> list[str]:
+    """The flags of one segment, in :data:`FLAGS` order."""
+    cfg = config or CheckConfig()
+    on = set(cfg.enabled)
+    flags: list[str] = []
+    empty = not output.strip()
+    if "empty" in on and empty:
+        flags.append("empty")
+    if empty:
+        return flags
+    if "copy_of_source" in on and source.strip() and _norm(output) == _norm(source):
+        flags.append("copy_of_source")
+    if "wrong_language" in on and target_lang and not is_language(output, target_lang,
+                                                                  min_share=cfg.language_min_share):
+        flags.append("wrong_language")
+    if "length_ratio" in on:
+        basis_texts = [source] if cfg.length_against == "source" else list(references)
+        if basis_texts:
+            basis = sum(_length(t, cfg.length_unit) for t in basis_texts) / len(basis_texts)
+            if basis >= cfg.min_length:
+                ratio = _length(output, cfg.length_unit) / basis
+                if not cfg.min_length_ratio <= ratio <= cfg.max_length_ratio:
+                    flags.append("length_ratio")
+    if "repetition" in on and has_repetition_loop(output, max_n=cfg.repeat_max_n,
+                                                  min_count=cfg.repeat_min_count,
+                                                  unigram_min_count=cfg.repeat_unigram_min_count):
+        flags.append("repetition")
+    return flags
+
+
+def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang: str,
+                  references: Sequence[Sequence[str]] | None = None,
+                  config: CheckConfig | dict[str, Any] | None = None) -> CheckResult:
+    """Flag every segment of one system's outputs; counts per flag for the tables."""
+    cfg = make_config(config)
+    if len(sources) != len(outputs):
+        raise MtEvalError(f"checks: {len(outputs)} outputs for {len(sources)} source segments")
+    if references is not None and len(references) != len(outputs):
+        raise MtEvalError(f"checks: {len(references)} reference lists for {len(outputs)} outputs")
+    if cfg.length_against == "reference" and references is None:
+        raise MtEvalError("checks: length_against='reference' needs the references")
+    flags = [check_segment(src, out, target_lang=target_lang,
+                           references=(references[i] if references is not None else ()), config=cfg)
+             for i, (src, out) in enumerate(zip(sources, outputs, strict=True))]
+    counts = {name: 0 for name in FLAGS if name in cfg.enabled}
+    for segment_flags in flags:
+        for name in segment_flags:
+            counts[name] += 1
+    return CheckResult(flags=flags, counts=counts)

@@ -1,0 +1,129 @@
+"""The TOML run configuration of ``mt-eval run config.toml``.
+
+Example::
+
+    name = "ar-en-demo"            # run name (folder results/<name>/ unless output is set)
+    testset = "data/seed"          # a test-set folder; omit for the built-in seed test set
+    metrics = ["bleu", "chrf", "chrf++", "ter", "semantic"]   # registry specs, e.g. "bleu:tokenize=intl"
+    baseline = "copy"
+    resamples = 1000
+    seed = 12345
+    method = "bootstrap"           # or "ar"
+    all_pairs = false
+    output = "results/ar-en-demo"
+
+    [[systems]]
+    spec = "file:outputs/gemma.txt"
+    name = "gemma"
+
+    [[systems]]
+    spec = "marian:Helsinki-NLP/opus-mt-ar-en"
+    options = { batch_size = 8 }
+
+    [checks]
+    min_length_ratio = 0.5
+
+Relative paths (``testset``, ``output``, ``file:`` targets) are resolved against the config file's
+folder, so a config is portable together with its data.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mt_eval.errors import MtEvalError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_METRICS = ["bleu", "chrf", "chrf++", "ter", "semantic"]
+
+
+class SystemConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str
+    name: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run; unknown keys are an error (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    testset: str | None = None
+    systems: list[SystemConfig] | None = None
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
+    baseline: str | None = None
+    resamples: int = Field(default=1000, ge=1)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    seed: int | None = 12345
+    method: Literal["bootstrap", "ar"] = "bootstrap"
+    all_pairs: bool = False
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    output: str | None = None
+    checks: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("systems", mode="before")
+    @classmethod
+    def _systems_as_strings(cls, value: Any) -> Any:
+        """``systems = ["copy", "file:x.txt"]`` is shorthand for tables with only ``spec``."""
+        if isinstance(value, list):
+            return [{"spec": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _some_metric(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one metric is needed")
+        return value
+
+
+def _resolve_file_spec(spec: str, base: Path) -> str:
+    """``file:relative.txt`` → ``file:/abs/relative.txt`` (relative to the config's folder)."""
+    backend, sep, rest = spec.partition(":")
+    if backend != "file" or not sep:
+        return spec
+    target, qsep, query = rest.partition("?")
+    path = Path(target)
+    if not path.is_absolute():
+        path = base / path
+    return f"file:{path}" + (f"?{query}" if qsep else "")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config; one-line :class:`MtEvalError` on anything wrong."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MtEvalError(f"{file}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MtEvalError(f"{file}: invalid TOML ({exc})") from None
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise MtEvalError(f"{file}: {loc}: {first['msg']}") from None
+    base = file.resolve().parent
+    updates: dict[str, Any] = {}
+    if config.testset is not None and not Path(config.testset).is_absolute():
+        updates["testset"] = str(base / config.testset)
+    if config.output is not None and not Path(config.output).is_absolute():
+        updates["output"] = str(base / config.output)
+    if config.systems is not None:
+        updates["systems"] = [s.model_copy(update={"spec": _resolve_file_spec(s.spec, base)})
+                              for s in config.systems]
+    if config.name is None:
+        updates["name"] = file.stem
+    return config.model_copy(update=updates)

@@ -1,0 +1,504 @@
+"""Orchestration: test set + system outputs + metrics → a complete run folder.
+
+Each (system, metric) pair is reduced once to per-segment sufficient statistics; corpus scores,
+sentence scores, bootstrap CIs and paired tests all reuse them. The statistics are cached as
+``.npy`` in the run folder under a key of (test set, outputs, metric spec), so re-running or
+re-comparing the same run never repeats the string processing. The folder is written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mt_eval.data.testset import TestSet
+from mt_eval.errors import IncompatibleError, MtEvalError
+from mt_eval.fsio import atomic_directory, atomic_write_json, write_lines
+from mt_eval.metrics.base import Metric
+from mt_eval.reports.layout import RunLayout
+from mt_eval.reports.results import (
+    SCHEMA_VERSION,
+    BootstrapInfo,
+    MetricInfo,
+    PairedEntry,
+    Results,
+    ScoreEntry,
+    Significance,
+    SystemInfo,
+    TestsetInfo,
+    environment_info,
+    load_run,
+    write_results,
+)
+from mt_eval.reports.segments import build_segment_records, read_segments, write_segments
+from mt_eval.translators.base import SystemRun
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS: tuple[str, ...] = ("bleu", "chrf", "chrf++", "ter", "semantic")
+DEFAULT_BASELINE = "copy"
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 12345
+METHODS = ("bootstrap", "ar")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What :func:`evaluate` produced; ``stats[system][metric_key]`` are the per-segment statistics."""
+
+    results: Results
+    records: list[dict[str, Any]]
+    stats: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    path: Path | None = None
+
+
+# ---------------------------------------------------------------------------------------- metrics
+def resolve_metrics(metrics: Sequence[str | Metric] | Mapping[str, str | Metric | dict[str, Any]]
+                    ) -> dict[str, Metric]:
+    """Metric keys → metric objects. A string is a registry spec (``bleu``, ``chrf:word_order=2``)
+    and is also the key used in files; a :class:`Metric` is keyed by its name."""
+    from mt_eval.metrics.registry import metric_from_spec
+
+    items: list[tuple[str, str | Metric | dict[str, Any]]]
+    if isinstance(metrics, Mapping):
+        items = list(metrics.items())
+    else:
+        items = [(m if isinstance(m, str) else m.name, m) for m in metrics]
+    resolved: dict[str, Metric] = {}
+    for key, value in items:
+        if key in resolved:
+            raise MtEvalError(f"metric {key!r} is listed twice")
+        resolved[key] = value if isinstance(value, Metric) else metric_from_spec(value)
+    if not resolved:
+        raise MtEvalError("no metric to compute")
+    return resolved
+
+
+def _stats_key(testset_hash: str, outputs: Sequence[str], metric: Metric) -> str:
+    """Everything the statistics depend on: test set, outputs, metric options and library versions."""
+    signature = {k: v for k, v in metric.signature().items() if k != "nrefs"}
+    blob = json.dumps({"testset": testset_hash, "outputs": hashlib.sha256(
+        "\n".join(outputs).encode("utf-8")).hexdigest() + f":{len(outputs)}",
+        "spec": metric.spec(), "class": type(metric).__qualname__, "signature": signature},
+        sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class StatsCache:
+    """Reads the ``stats/`` cache of an existing run folder; entries are keyed, so stale ones are ignored."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.layout = RunLayout.of(root) if root is not None else None
+        self.index: dict[str, Any] = {}
+        if self.layout is not None and self.layout.stats_index.is_file():
+            try:
+                self.index = json.loads(self.layout.stats_index.read_text(encoding="utf-8"))
+            except ValueError:
+                self.index = {}
+
+    def get(self, system: str, metric_key: str, key: str) -> tuple[np.ndarray, dict[str, str]] | None:
+        if self.layout is None:
+            return None
+        entry = self.index.get(f"{system}\t{metric_key}")
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        path = self.layout.stats_path(system, metric_key)
+        try:
+            return np.load(path, allow_pickle=False), dict(entry.get("signature", {}))
+        except (OSError, ValueError):
+            return None
+
+
+# ---------------------------------------------------------------------------------------- checks
+def run_checks(testset: TestSet, outputs: Sequence[str], options: Mapping[str, Any] | None = None
+               ) -> tuple[list[list[str]], dict[str, int]]:
+    """Per-segment flags and per-flag counts (every enabled flag, zeros included) of one system."""
+    from mt_eval.checks import check_outputs
+
+    result = check_outputs(testset.sources, list(outputs), target_lang=testset.target_lang,
+                           references=testset.references, config=dict(options or {}))
+    return [list(flags) for flags in result.flags], dict(result.counts)
+
+
+def check_config(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The effective check settings (defaults filled in), recorded in results.json."""
+    from mt_eval.checks import make_config
+
+    return _jsonable(make_config(dict(options or {})).model_dump(mode="json"))  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------- stats
+def _entry(result: Any) -> PairedEntry:
+    return PairedEntry(method=str(result.method), baseline_score=float(result.baseline_score),
+                       system_score=float(result.system_score), delta=float(result.delta),
+                       p_value=float(result.p_value), n_resamples=int(result.n_resamples),
+                       seed=None if result.seed is None else int(result.seed),
+                       delta_ci_low=getattr(result, "delta_ci_low", None),
+                       delta_ci_high=getattr(result, "delta_ci_high", None),
+                       p_value_rule=str(getattr(result, "p_value_rule", "")))
+
+
+def significance(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str, np.ndarray]],
+                 systems: Sequence[str], baseline: str, *, method: str = "bootstrap",
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int | None = DEFAULT_SEED,
+                 all_pairs: bool = False, alpha: float = 0.05) -> Significance:
+    """Paired tests of every system against ``baseline`` (and every pair when asked).
+
+    All systems share one draw of resamples per metric (``compare_to_baseline``).
+    """
+    from mt_eval.stats.significance import compare_to_baseline
+
+    if method not in METHODS:
+        raise MtEvalError(f"unknown significance method {method!r} (use bootstrap or ar)")
+    if baseline not in systems:
+        raise MtEvalError(f"baseline {baseline!r} is not an evaluated system (have: {', '.join(systems)})")
+    results: dict[str, dict[str, PairedEntry]] = {s: {} for s in systems if s != baseline}
+    pairs: dict[str, dict[str, dict[str, PairedEntry]]] = {}
+    for key, metric in metrics.items():
+        tested = compare_to_baseline(metric, {s: stats[s][key] for s in systems}, baseline,
+                                     method=method, all_pairs=all_pairs, n_resamples=n_resamples, seed=seed)
+        for (anchor, system), result in tested.items():
+            entry = _entry(result)
+            if anchor == baseline:
+                results[system][key] = entry
+            if all_pairs:
+                pairs.setdefault(anchor, {}).setdefault(system, {})[key] = entry
+    return Significance(baseline=baseline, method=method, n_resamples=n_resamples, seed=seed,
+                        alpha=alpha, results=results, pairs=pairs)
+
+
+def confidence_intervals(items: Sequence[tuple[Metric, np.ndarray]], n_resamples: int, confidence: float,
+                         seed: int | None) -> list[tuple[float, float]]:
+    """Percentile bootstrap CIs of many (metric, statistics) pairs from one shared draw of resamples.
+
+    Equal to ``bootstrap_ci`` item by item (same seed → same resample counts), but the B×N count
+    matrix is drawn once for every system and metric instead of once per pair.
+    """
+    from mt_eval.stats.bootstrap import bootstrap_scores
+
+    if not 0.0 < confidence < 1.0:
+        raise MtEvalError(f"confidence must be between 0 and 1, got {confidence}")
+    if not items:
+        return []
+    alpha = (1.0 - confidence) / 2.0
+    out = []
+    for scores in bootstrap_scores(list(items), n_resamples, seed):
+        low, high = np.quantile(scores, [alpha, 1.0 - alpha])
+        out.append((float(low), float(high)))
+    return out
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------------------- main
+def choose_baseline(requested: str | None, ok_systems: Sequence[str],
+                    skipped: Mapping[str, str]) -> str | None:
+    """The requested baseline, else ``copy`` when present, else the first evaluated system."""
+    if requested is not None:
+        if requested in skipped:
+            raise MtEvalError(f"baseline {requested!r} was skipped: {skipped[requested]}")
+        if requested not in ok_systems:
+            raise MtEvalError(f"baseline {requested!r} is not a system of this run"
+                              f" (have: {', '.join(ok_systems) or 'none'})")
+        return requested
+    if DEFAULT_BASELINE in ok_systems:
+        return DEFAULT_BASELINE
+    return ok_systems[0] if ok_systems else None
+
+
+def evaluate(testset: TestSet, systems: Sequence[SystemRun],
+             metrics: Sequence[str | Metric] | Mapping[str, Any] = DEFAULT_METRICS, *,
+             baseline: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
+             confidence: float = 0.95, seed: int | None = DEFAULT_SEED, method: str = "bootstrap",
+             all_pairs: bool = False, alpha: float = 0.05, checks: bool = True,
+             check_options: Mapping[str, Any] | None = None, output: str | Path | None = None,
+             run_name: str | None = None, config: Mapping[str, Any] | None = None,
+             progress: Progress | None = None, workers: int = 1) -> RunResult:
+    """Score every system with every metric, add CIs, paired tests and checks; write the run folder.
+
+    ``output=None`` computes everything without writing. Systems with ``status == "skipped"`` are
+    recorded with their reason and not scored. ``workers > 1`` lets metrics that support it split
+    statistics extraction over processes (large test sets only).
+    """
+    say = progress or (lambda _msg: None)
+    names = [s.name for s in systems]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise MtEvalError(f"system name(s) used twice: {', '.join(duplicates)}; give each a unique name")
+    if method not in METHODS:
+        raise MtEvalError(f"unknown significance method {method!r} (use bootstrap or ar)")
+    resolved = resolve_metrics(metrics)
+    ok = [s for s in systems if s.status == "ok"]
+    skipped = {s.name: s.reason for s in systems if s.status != "ok"}
+    for system in ok:
+        if len(system.outputs) != len(testset):
+            raise MtEvalError(f"system {system.name}: {len(system.outputs)} output lines but the test set"
+                              f" has {len(testset)} segments")
+    chosen = choose_baseline(baseline, [s.name for s in ok], skipped)
+    root = Path(output) if output is not None else None
+    if root is not None:
+        _check_output_folder(root)
+    cache = StatsCache(root)
+
+    references = testset.references
+    all_stats: dict[str, dict[str, np.ndarray]] = {}
+    stats_index: dict[str, Any] = {}
+    signatures: dict[str, dict[str, str]] = {}
+    for system in ok:
+        all_stats[system.name] = {}
+        for key, metric in resolved.items():
+            cache_key = _stats_key(testset.content_hash, system.outputs, metric)
+            hit = cache.get(system.name, key, cache_key)
+            if hit is not None:
+                arr, signature = hit
+            else:
+                say(f"{system.name}: {key}")
+                arr = np.asarray(_segment_stats(metric, system.outputs, references, testset.sources, workers))
+                signature = dict(metric.signature())
+            if arr.shape[0] != len(testset):
+                raise MtEvalError(f"metric {key}: {arr.shape[0]} statistics rows for {len(testset)} segments")
+            all_stats[system.name][key] = arr
+            signatures.setdefault(key, signature)
+            stats_index[f"{system.name}\t{key}"] = {"key": cache_key, "signature": signature}
+    for key, metric in resolved.items():
+        signatures.setdefault(key, dict(metric.signature()))
+
+    scores: dict[str, dict[str, ScoreEntry]] = {}
+    sentence: dict[str, dict[str, list[float]]] = {}
+    pairs = [(system.name, key) for system in ok for key in resolved]
+    if pairs:
+        say("bootstrap confidence intervals")
+    intervals = dict(zip(pairs, confidence_intervals(
+        [(resolved[key], all_stats[name][key]) for name, key in pairs], n_resamples, confidence, seed),
+        strict=True))
+    for system in ok:
+        scores[system.name] = {}
+        sentence[system.name] = {}
+        for key, metric in resolved.items():
+            arr = all_stats[system.name][key]
+            low, high = intervals[(system.name, key)]
+            scores[system.name][key] = ScoreEntry(
+                score=metric.corpus_score(arr), ci_low=_finite_or_none(low), ci_high=_finite_or_none(high),
+                signature=_signature_string(signatures[key]))
+            sentence[system.name][key] = [float(v) for v in metric.sentence_scores(arr)]
+
+    sig = None
+    if chosen is not None and len(ok) > 1:
+        say(f"paired tests against {chosen}")
+        sig = significance(resolved, all_stats, [s.name for s in ok], chosen, method=method,
+                           n_resamples=n_resamples, seed=seed, all_pairs=all_pairs, alpha=alpha)
+    elif chosen is not None:
+        sig = Significance(baseline=chosen, method=method, n_resamples=n_resamples, seed=seed, alpha=alpha)
+
+    flags: dict[str, list[list[str]]] = {}
+    flag_counts: dict[str, dict[str, int]] = {}
+    run_config = _jsonable(dict(config or {}))
+    if checks:
+        run_config["checks"] = check_config(check_options)
+        for system in ok:
+            flags[system.name], flag_counts[system.name] = run_checks(testset, system.outputs, check_options)
+
+    results = Results(
+        schema_version=SCHEMA_VERSION,
+        run_name=run_name or (root.name if root is not None else "run"),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        testset=TestsetInfo(hash=testset.content_hash, name=testset.name, source_lang=testset.source_lang,
+                            target_lang=testset.target_lang, num_segments=len(testset),
+                            manifest=testset.manifest()),
+        systems={s.name: SystemInfo(spec=s.spec, signature=_jsonable(s.signature),
+                                    throughput=_jsonable(s.throughput),
+                                    status="ok" if s.status == "ok" else "skipped", reason=s.reason)
+                 for s in systems},
+        metrics={key: MetricInfo(spec=_jsonable(m.spec()), signature=signatures[key],
+                                 signature_string=_signature_string(signatures[key]),
+                                 higher_is_better=bool(m.higher_is_better))
+                 for key, m in resolved.items()},
+        scores=scores,
+        significance=sig,
+        flags=flag_counts,
+        bootstrap=BootstrapInfo(n_resamples=n_resamples, confidence=confidence, seed=seed),
+        environment=environment_info(),
+        config=run_config,
+    )
+    records = build_segment_records(testset, {s.name: s.outputs for s in ok}, sentence, flags)
+    run = RunResult(results=results, records=records, stats=all_stats, path=root)
+    if root is not None:
+        say(f"writing {root}")
+        write_run_folder(root, run, {s.name: s.outputs for s in ok}, stats_index)
+    return run
+
+
+def _segment_stats(metric: Metric, hyps: Sequence[str], refs: Sequence[Sequence[str]],
+                   sources: Sequence[str], workers: int) -> np.ndarray:
+    """Every metric gets the sources (COMET-style metrics read them; the others ignore them)."""
+    return metric.segment_stats(hyps, refs, sources=sources, workers=workers)
+
+
+def _signature_string(signature: Mapping[str, Any]) -> str:
+    return "|".join(f"{k}:{v}" for k, v in signature.items())
+
+
+def _jsonable(obj: Any) -> Any:
+    """Round-trip through JSON so that results.json holds only plain data (no pickle, no objects)."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _check_output_folder(root: Path) -> None:
+    """Refuse to replace a folder that is not a run folder (``-o .`` must not wipe a checkout)."""
+    if root.exists():
+        if not root.is_dir():
+            raise MtEvalError(f"{root}: exists and is not a folder")
+        if any(root.iterdir()) and not RunLayout.of(root).results_json.is_file():
+            raise MtEvalError(f"{root}: exists, is not empty and is not a run folder; choose another -o")
+
+
+def write_run_folder(root: str | Path, run: RunResult, outputs: Mapping[str, Sequence[str]],
+                     stats_index: Mapping[str, Any] | None = None) -> Path:
+    """Write the whole run folder in a staging copy and swap it in (never half-written)."""
+    from mt_eval.reports.html import write_report
+    from mt_eval.reports.tables import write_tables
+
+    target = Path(root)
+    _check_output_folder(target)
+    with atomic_directory(target) as staging:
+        layout = RunLayout.of(staging)
+        for name, lines in outputs.items():
+            write_lines(layout.output_path(name), [_one_line(x) for x in lines])
+        for name, per_metric in run.stats.items():
+            for key, arr in per_metric.items():
+                path = layout.stats_path(name, key)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+        index = dict(stats_index) if stats_index is not None else {
+            f"{name}\t{key}": {"key": "", "signature": run.results.metrics[key].signature}
+            for name, per_metric in run.stats.items() for key in per_metric}
+        atomic_write_json(layout.stats_index, index)
+        write_results(run.results, layout.results_json)
+        write_segments(run.records, layout.segments_jsonl)
+        write_tables(run.results, staging)
+        write_report(run.results, run.records, staging)
+        _readable(staging)
+    return target
+
+
+def _readable(folder: Path) -> None:
+    """Temporary files and folders are created private; a run folder is meant to be shared."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+
+
+# ---------------------------------------------------------------------------------------- re-reading
+def load_stats(root: str | Path, results: Results) -> dict[str, dict[str, np.ndarray]]:
+    """The saved per-segment statistics of every evaluated system and metric of a run folder."""
+    layout = RunLayout.of(root)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for system in results.ok_systems:
+        out[system] = {}
+        for key in results.metrics:
+            path = layout.stats_path(system, key)
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except FileNotFoundError:
+                raise MtEvalError(f"{path}: missing statistics for {system}/{key};"
+                                  " re-run the evaluation") from None
+            except ValueError as exc:
+                raise MtEvalError(f"{path}: unreadable statistics ({exc})") from None
+            if arr.ndim != 2 or arr.shape[0] != results.testset.num_segments:
+                raise MtEvalError(f"{path}: statistics shape {arr.shape} does not match"
+                                  f" {results.testset.num_segments} segments")
+            out[system][key] = arr
+    return out
+
+
+def rebuild_metrics(results: Results) -> dict[str, Metric]:
+    """Metric objects from the specs recorded in a run; refuses one whose signature changed since."""
+    from mt_eval.metrics.registry import metric_from_spec
+
+    metrics: dict[str, Metric] = {}
+    for key, info in results.metrics.items():
+        metric = metric_from_spec(info.spec)
+        _check_signature(key, info.signature, metric.signature(), where="this installation")
+        metrics[key] = metric
+    return metrics
+
+
+def _check_signature(key: str, recorded: Mapping[str, Any], current: Mapping[str, Any], *,
+                     where: str) -> None:
+    """Fields known on both sides must agree (``?`` marks a field not known until statistics exist)."""
+    for name in sorted(set(recorded) & set(current)):
+        a, b = str(recorded[name]), str(current[name])
+        if a != b and "?" not in (a, b):
+            raise IncompatibleError(f"metric {key}: signature field {name} differs ({a} in the run,"
+                                    f" {b} in {where}); scores cannot be combined")
+
+
+def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Results, list[dict[str, Any]],
+                                                                          dict[str, dict[str, np.ndarray]]]:
+    """Merge other runs' systems into one run's view; test set and metric signatures must match."""
+    results = load_run(root)
+    records = read_segments(RunLayout.of(root).segments_jsonl)
+    stats = load_stats(root, results)
+    for other_root in others:
+        other = load_run(other_root)
+        if other.testset.hash != results.testset.hash:
+            raise IncompatibleError(f"{other_root}: test set {other.testset.hash[:12]} differs from"
+                                    f" {results.testset.hash[:12]} in {root}")
+        for key, info in results.metrics.items():
+            if key not in other.metrics:
+                raise IncompatibleError(f"{other_root}: has no metric {key} (needed to combine with {root})")
+            if other.metrics[key].signature_string != info.signature_string:
+                raise IncompatibleError(f"{other_root}: metric {key} signature"
+                                        f" {other.metrics[key].signature_string} differs from"
+                                        f" {info.signature_string} in {root}")
+        other_stats = load_stats(other_root, other)
+        other_records = read_segments(RunLayout.of(other_root).segments_jsonl)
+        for system in other.ok_systems:
+            if system in results.systems:
+                raise MtEvalError(f"{other_root}: system {system!r} is also in {root}; rename one")
+            results.systems[system] = other.systems[system]
+            results.scores[system] = {k: v for k, v in other.scores.get(system, {}).items()
+                                      if k in results.metrics}
+            if system in other.flags:
+                results.flags[system] = other.flags[system]
+            stats[system] = {k: other_stats[system][k] for k in results.metrics}
+            for mine, theirs in zip(records, other_records, strict=True):
+                mine["outputs"][system] = theirs["outputs"].get(system, "")
+                mine["scores"][system] = {k: v for k, v in theirs["scores"].get(system, {}).items()
+                                          if k in results.metrics}
+                mine["flags"][system] = theirs["flags"].get(system, [])
+    return results, records, stats
+
+
+def rerender(root: str | Path, results: Results | None = None,
+             records: Sequence[Mapping[str, Any]] | None = None) -> list[Path]:
+    """Re-write ``results.json`` (when given), tables and ``report.html`` of an existing run folder."""
+    from mt_eval.reports.html import write_report
+    from mt_eval.reports.tables import write_tables
+
+    layout = RunLayout.of(root)
+    if results is None:
+        results = load_run(root)
+    else:
+        write_results(results, layout.results_json)
+    if records is None:
+        records = read_segments(layout.segments_jsonl) if layout.segments_jsonl.is_file() else []
+    return [*write_tables(results, root), write_report(results, records, root)]

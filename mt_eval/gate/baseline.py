@@ -1,0 +1,252 @@
+"""Baseline files: what a later run is gated against, small enough to commit.
+
+A baseline keeps, per system and metric, the score, the metric's spec and signature, the test-set
+hash and the per-segment sufficient statistics. The statistics (a few integers per segment) are what
+make the paired test against a candidate possible without keeping the baseline's outputs or
+re-running its metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mt_eval.errors import MtEvalError
+from mt_eval.fsio import atomic_write_text
+from mt_eval.reports.layout import RunLayout
+from mt_eval.reports.results import Results, load_run
+
+BASELINE_SCHEMA_VERSION = 1
+BASELINE_KIND = "mt-eval-baseline"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BaselineTestset(_Model):
+    hash: str
+    name: str = ""
+    source_lang: str
+    target_lang: str
+    num_segments: int
+
+
+class BaselineEntry(_Model):
+    """One system on one metric: everything the gate needs to test a candidate against it."""
+
+    score: float
+    metric_spec: dict[str, Any]
+    signature: dict[str, str]
+    signature_string: str
+    higher_is_better: bool = True
+    testset_hash: str
+    stats_dtype: Literal["int64", "float64"]
+    stats: list[list[float]] | list[list[int]]
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> BaselineEntry:
+        widths = {len(row) for row in self.stats}
+        if not self.stats or len(widths) != 1 or 0 in widths:
+            raise ValueError("stats must be a non-empty rectangular list of rows")
+        if self.stats_dtype == "int64" and not all(isinstance(v, int) for row in self.stats for v in row):
+            raise ValueError("stats_dtype is int64 but stats hold non-integers")
+        return self
+
+    def stats_array(self) -> np.ndarray:
+        return np.asarray(self.stats, dtype=np.int64 if self.stats_dtype == "int64" else np.float64)
+
+
+class BaselineSystem(_Model):
+    spec: str = ""
+    signature: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, BaselineEntry]
+
+
+class Baseline(_Model):
+    """The baseline file (``baseline.json``), versioned by ``schema_version``."""
+
+    schema_version: int = BASELINE_SCHEMA_VERSION
+    kind: Literal["mt-eval-baseline"] = "mt-eval-baseline"
+    created: str
+    source_run: str = ""
+    testset: BaselineTestset
+    systems: dict[str, BaselineSystem]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Baseline:
+        if not self.systems:
+            raise ValueError("no systems")
+        for name, system in self.systems.items():
+            if not system.metrics:
+                raise ValueError(f"system {name!r} has no metrics")
+            for key, entry in system.metrics.items():
+                if entry.testset_hash != self.testset.hash:
+                    raise ValueError(f"{name}/{key}: testset_hash differs from testset.hash")
+                if len(entry.stats) != self.testset.num_segments:
+                    raise ValueError(f"{name}/{key}: {len(entry.stats)} statistics rows for "
+                                     f"{self.testset.num_segments} segments")
+                if not math.isfinite(entry.score):
+                    raise ValueError(f"{name}/{key}: score is not finite")
+        return self
+
+
+# ------------------------------------------------------------------------------------- reading
+def parse_baseline(obj: Any, *, where: str = "baseline") -> Baseline:
+    """Validate a decoded baseline; a one-line :class:`MtEvalError` on anything wrong."""
+    if not isinstance(obj, dict):
+        raise MtEvalError(f"{where}: malformed baseline (not a JSON object)")
+    if obj.get("kind") != BASELINE_KIND:
+        raise MtEvalError(f"{where}: malformed baseline (kind is {obj.get('kind')!r}, "
+                          f"expected {BASELINE_KIND!r}; write one with `mt-eval baseline save`)")
+    version = obj.get("schema_version")
+    if not isinstance(version, int):
+        raise MtEvalError(f"{where}: malformed baseline (missing or invalid schema_version)")
+    if version > BASELINE_SCHEMA_VERSION:
+        raise MtEvalError(f"{where}: baseline schema_version {version} is newer than this mt-eval reads "
+                          f"({BASELINE_SCHEMA_VERSION}); upgrade mt-eval")
+    try:
+        return Baseline.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise MtEvalError(f"{where}: malformed baseline: field {loc}: {first['msg']}"
+                          f" ({exc.error_count()} problem(s))") from None
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    file = Path(path)
+    try:
+        obj = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MtEvalError(f"{file}: baseline file not found") from None
+    except IsADirectoryError:
+        raise MtEvalError(f"{file}: is a folder, not a baseline file") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MtEvalError(f"{file}: malformed baseline (not JSON: {exc})") from None
+    return parse_baseline(obj, where=str(file))
+
+
+# ------------------------------------------------------------------------------------- writing
+def _stats_rows(arr: np.ndarray) -> tuple[Literal["int64", "float64"], list[list[Any]]]:
+    if arr.dtype.kind in "iub":
+        return "int64", arr.astype(np.int64).tolist()
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise MtEvalError("statistics hold NaN or infinity; a baseline must be plain JSON numbers")
+        return "float64", arr.astype(np.float64).tolist()
+    raise MtEvalError(f"statistics of dtype {arr.dtype} cannot be stored in a baseline")
+
+
+def load_stats(run_dir: Path, system: str, metric_key: str) -> np.ndarray:
+    """Read one ``stats/<system>/<metric>.npy`` of a run folder (never with pickle)."""
+    path = RunLayout.of(run_dir).stats_path(system, metric_key)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise MtEvalError(f"{path}: statistics file not found (system {system!r}, metric {metric_key!r})"
+                          ) from None
+    except (ValueError, OSError) as exc:
+        raise MtEvalError(f"{path}: unreadable statistics ({exc})") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.dtype.kind not in "iubf":
+        raise MtEvalError(f"{path}: expected a non-empty (N, D) numeric array, got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def resolve_run(path: str | Path) -> tuple[Path, Results]:
+    """A run folder or its ``results.json`` → (run folder, validated results)."""
+    target = Path(path)
+    if not target.exists():
+        raise MtEvalError(f"{target}: not found (expected a run folder or its results.json)")
+    run_dir = target if target.is_dir() else target.parent
+    return run_dir, load_run(target)
+
+
+def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
+                      metrics: Sequence[str] | None = None) -> Baseline:
+    """Build a baseline from a run folder: every ok system × metric, or the ones named."""
+    run_dir, results = resolve_run(run)
+    names = list(systems) if systems else results.ok_systems
+    for name in names:
+        if name not in results.systems:
+            raise MtEvalError(f"{run_dir}: no system {name!r} in this run "
+                              f"(has: {', '.join(results.systems)})")
+        if results.systems[name].status != "ok":
+            raise MtEvalError(f"{run_dir}: system {name!r} was skipped in this run "
+                              f"({results.systems[name].reason}); it has no scores to save")
+    if not names:
+        raise MtEvalError(f"{run_dir}: no system with scores in this run; nothing to save")
+    keys = list(metrics) if metrics else list(results.metrics)
+    for key in keys:
+        if key not in results.metrics:
+            raise MtEvalError(f"{run_dir}: no metric {key!r} in this run (has: {', '.join(results.metrics)})")
+    out: dict[str, BaselineSystem] = {}
+    for name in names:
+        entries: dict[str, BaselineEntry] = {}
+        for key in keys:
+            score = results.scores.get(name, {}).get(key)
+            if score is None:
+                raise MtEvalError(f"{run_dir}: results.json has no {key} score for system {name!r}")
+            arr = load_stats(run_dir, name, key)
+            if arr.shape[0] != results.testset.num_segments:
+                raise MtEvalError(f"{RunLayout.of(run_dir).stats_path(name, key)}: {arr.shape[0]} rows for "
+                                  f"{results.testset.num_segments} segments")
+            info = results.metrics[key]
+            dtype, rows = _stats_rows(arr)
+            entries[key] = BaselineEntry(
+                score=score.score, metric_spec=dict(info.spec),
+                signature={k: str(v) for k, v in info.signature.items()},
+                signature_string=info.signature_string, higher_is_better=info.higher_is_better,
+                testset_hash=results.testset.hash, stats_dtype=dtype, stats=rows)
+        sysinfo = results.systems[name]
+        out[name] = BaselineSystem(spec=sysinfo.spec, signature=dict(sysinfo.signature), metrics=entries)
+    ts = results.testset
+    return Baseline(
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source_run=results.run_name,
+        testset=BaselineTestset(hash=ts.hash, name=ts.name, source_lang=ts.source_lang,
+                                target_lang=ts.target_lang, num_segments=ts.num_segments),
+        systems=out)
+
+
+def dumps_baseline(baseline: Baseline) -> str:
+    """Indented JSON with one statistics row per line: readable, diffable and compact."""
+    obj = baseline.model_dump(mode="json")
+    rows: dict[str, list[list[Any]]] = {}
+    for system in obj["systems"].values():
+        for entry in system["metrics"].values():
+            marker = f"@@stats:{len(rows)}@@"
+            rows[marker] = entry["stats"]
+            entry["stats"] = marker
+    lines = []
+    for line in (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").split("\n"):
+        match = _MARKER.search(line)
+        if match is None:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()))
+        body = ",\n".join(f"{indent}  {json.dumps(row, separators=(',', ':'))}"
+                          for row in rows[match.group(1)])
+        lines.append(f"{line[:match.start()]}[\n{body}\n{indent}]{line[match.end():]}")
+    return "\n".join(lines)
+
+
+_MARKER = re.compile(r'"(@@stats:\d+@@)"')
+
+
+def save_baseline(run_dir: str | Path, out: str | Path, systems: Sequence[str] | None = None,
+                  metrics: Sequence[str] | None = None) -> Baseline:
+    """Write ``out`` (atomically) from a run folder; returns the baseline written."""
+    baseline = baseline_from_run(run_dir, systems=systems, metrics=metrics)
+    text = dumps_baseline(baseline)
+    parse_baseline(json.loads(text), where=str(out))  # the file we write must read back
+    atomic_write_text(out, text)
+    return baseline

@@ -1,0 +1,180 @@
+"""What counts as a regression: tolerances, α, score floors and the paired test, per metric.
+
+A policy comes from a TOML file (``gate.toml``, or ``[tool.mt-eval.gate]`` in ``pyproject.toml``)
+and command-line flags, flags winning. Keeping it in a file lets a team review changes to its
+quality bar like any other code change.
+
+.. code-block:: toml
+
+    [gate]
+    alpha = 0.05            # significance level of the paired test
+    method = "paired-bs"    # or "paired-ar"
+    n_resamples = 1000      # default: 1000 (paired-bs) / 10000 (paired-ar)
+    seed = 12345
+
+    [gate.default]          # every metric not listed below
+    tolerance = 0.0         # absolute drop allowed, in score points
+
+    [gate.metric.bleu]
+    tolerance = 0.5
+    relative_tolerance = 0.01   # 1% of the baseline score; the larger of the two applies
+    min_score = 20              # a floor: below it fails whatever the baseline says
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mt_eval.errors import MtEvalError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_ALPHA = 0.05
+DEFAULT_SEED = 12345
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricPolicy(_Model):
+    """Tolerances and floors of one metric (score points, on the metric's own scale)."""
+
+    tolerance: float = Field(default=0.0, ge=0.0)
+    relative_tolerance: float = Field(default=0.0, ge=0.0)
+    min_score: float | None = None
+    max_score: float | None = None  # a ceiling, for lower-is-better metrics such as TER
+
+    def allowed_drop(self, baseline_score: float) -> float:
+        """The drop that is tolerated: the larger of the absolute and the relative tolerance."""
+        return max(self.tolerance, self.relative_tolerance * abs(baseline_score))
+
+
+class GatePolicy(_Model):
+    alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=1.0)
+    method: Literal["paired-bs", "paired-ar"] = "paired-bs"
+    n_resamples: int | None = Field(default=None, ge=1)
+    seed: int | None = DEFAULT_SEED
+    systems: list[str] | None = None
+    metrics: list[str] | None = None
+    ignore_signature_fields: list[str] = Field(default_factory=list)
+    default: MetricPolicy = Field(default_factory=MetricPolicy)
+    metric: dict[str, MetricPolicy] = Field(default_factory=dict)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_alias(cls, value: Any) -> Any:
+        aliases = {"bs": "paired-bs", "bootstrap": "paired-bs", "ar": "paired-ar",
+                   "approximate-randomization": "paired-ar"}
+        return aliases.get(value, value) if isinstance(value, str) else value
+
+    def for_metric(self, key: str) -> MetricPolicy:
+        """The default policy with this metric's explicitly set fields on top."""
+        own = self.metric.get(key)
+        if own is None:
+            return self.default
+        merged = self.default.model_dump()
+        merged.update(own.model_dump(include=own.model_fields_set))
+        return MetricPolicy(**merged)
+
+    def resamples(self) -> int:
+        if self.n_resamples is not None:
+            return self.n_resamples
+        return 1000 if self.method == "paired-bs" else 10000
+
+
+def _one_line(exc: ValidationError, where: str) -> MtEvalError:
+    first = exc.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"]) or "(root)"
+    return MtEvalError(f"{where}: invalid gate policy field {loc}: {first['msg']}")
+
+
+def load_policy(path: str | Path) -> GatePolicy:
+    """Read a policy from TOML: a ``[gate]`` table, ``[tool.mt-eval.gate]``, or top-level keys."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MtEvalError(f"{file}: policy file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MtEvalError(f"{file}: malformed TOML ({exc})") from None
+    if "tool" in data:
+        table = data["tool"].get("mt-eval", {}).get("gate")
+        if table is None:
+            raise MtEvalError(f"{file}: no [tool.mt-eval.gate] table")
+    else:
+        table = data.get("gate", data)
+    try:
+        return GatePolicy.model_validate(table)
+    except ValidationError as exc:
+        raise _one_line(exc, str(file)) from None
+
+
+def _split(item: str, flag: str) -> tuple[str | None, str]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        return None, item.strip()
+    if not key.strip():
+        raise MtEvalError(f"{flag} {item!r}: expected METRIC=VALUE")
+    return key.strip().lower(), value.strip()
+
+
+def _number(text: str, flag: str, item: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise MtEvalError(f"{flag} {item!r}: {text!r} is not a number") from None
+
+
+def apply_overrides(policy: GatePolicy, *, alpha: float | None = None, method: str | None = None,
+                    n_resamples: int | None = None, seed: int | None = None,
+                    tolerances: Iterable[str] = (), min_scores: Iterable[str] = (),
+                    max_scores: Iterable[str] = (), systems: Iterable[str] = (),
+                    metrics: Iterable[str] = ()) -> GatePolicy:
+    """Command-line values on top of a policy.
+
+    ``--tolerance bleu=0.5`` (absolute points), ``--tolerance bleu=1%`` (relative to the baseline
+    score), ``--tolerance 0.5`` (every metric); ``--min-score bleu=20``; ``--max-score ter=60``.
+    """
+    data = policy.model_dump(exclude_unset=False)
+    per_metric: dict[str, dict[str, Any]] = {k: v.model_dump(include=v.model_fields_set)
+                                             for k, v in policy.metric.items()}
+    default = policy.default.model_dump(include=policy.default.model_fields_set)
+    for item in tolerances:
+        key, value = _split(item, "--tolerance")
+        field = "relative_tolerance" if value.endswith("%") else "tolerance"
+        number = _number(value.rstrip("%"), "--tolerance", item)
+        if field == "relative_tolerance":
+            number /= 100.0
+        (per_metric.setdefault(key, {}) if key else default)[field] = number
+    for flag, items, field in (("--min-score", min_scores, "min_score"),
+                               ("--max-score", max_scores, "max_score")):
+        for item in items:
+            key, value = _split(item, flag)
+            (per_metric.setdefault(key, {}) if key else default)[field] = _number(value, flag, item)
+    data["default"] = default
+    data["metric"] = per_metric
+    if alpha is not None:
+        data["alpha"] = alpha
+    if method is not None:
+        data["method"] = method
+    if n_resamples is not None:
+        data["n_resamples"] = n_resamples
+    if seed is not None:
+        data["seed"] = seed
+    if systems := list(systems):
+        data["systems"] = systems
+    if metrics := list(metrics):
+        data["metrics"] = [m.lower() for m in metrics]
+    try:
+        return GatePolicy.model_validate(data)
+    except ValidationError as exc:
+        raise _one_line(exc, "command line") from None

@@ -1,0 +1,313 @@
+"""Compare a candidate run with a baseline: one status per system × metric and an exit code.
+
+A metric regresses only when its drop exceeds the policy's tolerance AND the paired test against
+the baseline's own segments is significant at α: a tolerance alone fails on noise, a test alone
+fails on drops too small to matter. Anything that makes the comparison meaningless (another test
+set, another tokenizer, a missing file) is "cannot compare" (exit 2), never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mt_eval.errors import MtEvalError
+from mt_eval.gate.baseline import Baseline, BaselineEntry, load_stats
+from mt_eval.gate.policy import GatePolicy, MetricPolicy
+from mt_eval.reports.results import Results
+
+Status = Literal["regression", "below-min-score", "above-max-score", "improvement",
+                 "no-significant-change", "pass-within-tolerance", "cannot-compare"]
+FAILING: frozenset[str] = frozenset({"regression", "below-min-score", "above-max-score"})
+EXIT_PASS, EXIT_REGRESSION, EXIT_CANNOT_COMPARE = 0, 1, 2
+_SCORE_RTOL = 1e-6
+
+
+@dataclass
+class Comparison:
+    """The gate's finding for one baseline system on one metric."""
+
+    system: str
+    metric: str
+    status: Status
+    reason: str
+    candidate_system: str = ""
+    higher_is_better: bool = True
+    baseline_score: float | None = None
+    candidate_score: float | None = None
+    delta: float | None = None  # candidate - baseline
+    worsening: float | None = None  # > 0 means worse, whatever the metric's direction
+    allowed_drop: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    signature: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
+
+
+@dataclass
+class Verdict:
+    """Every comparison plus the problems that stopped a comparison from happening at all."""
+
+    baseline: str
+    candidate: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    testset: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors or not self.comparisons or any(c.status == "cannot-compare" for c in self.comparisons):
+            return EXIT_CANNOT_COMPARE
+        return EXIT_REGRESSION if any(c.failed for c in self.comparisons) else EXIT_PASS
+
+    @property
+    def outcome(self) -> Literal["pass", "regression", "cannot-compare"]:
+        return {EXIT_PASS: "pass", EXIT_REGRESSION: "regression"}.get(  # type: ignore[return-value]
+            self.exit_code, "cannot-compare")
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.comparisons:
+            out[c.status] = out.get(c.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "testset": self.testset,
+            "policy": self.policy,
+            "counts": self.counts(),
+            "errors": list(self.errors),
+            "notes": list(self.notes),
+            "comparisons": [asdict(c) for c in self.comparisons],
+        }
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=_SCORE_RTOL, abs_tol=_SCORE_RTOL)
+
+
+def _fmt(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def signature_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any],
+                          ignore: frozenset[str] = frozenset()) -> list[str]:
+    """``["tok (baseline '13a', candidate 'intl')", ...]`` for every field that differs or is missing."""
+    out = []
+    for key in list(baseline) + [k for k in candidate if k not in baseline]:
+        if key in ignore:
+            continue
+        b, c = baseline.get(key, "<absent>"), candidate.get(key, "<absent>")
+        if str(b) != str(c):
+            out.append(f"{key} (baseline {_fmt(str(b))}, candidate {_fmt(str(c))})")
+    return out
+
+
+def _testset_differences(baseline: Baseline, results: Results) -> list[str]:
+    b, c = baseline.testset, results.testset
+    out = []
+    for name in ("hash", "num_segments", "source_lang", "target_lang", "name"):
+        bv, cv = getattr(b, name), getattr(c, name)
+        if bv != cv:
+            shown = (str(bv)[:12], str(cv)[:12]) if name == "hash" else (bv, cv)
+            out.append(f"testset.{name} (baseline {shown[0]!r}, candidate {shown[1]!r})")
+    return out
+
+
+def _pair_systems(baseline: Baseline, results: Results, policy: GatePolicy,
+                  system_map: Mapping[str, str], notes: list[str]) -> list[tuple[str, str]]:
+    wanted = list(policy.systems) if policy.systems else list(baseline.systems)
+    pairs = []
+    for name in wanted:
+        if name not in baseline.systems:
+            raise MtEvalError(f"system {name!r} is not in the baseline (has: {', '.join(baseline.systems)})")
+        pairs.append((name, system_map.get(name, name)))
+    # The common CI case: one system in the baseline, one (renamed) system in the candidate.
+    if (len(pairs) == 1 and not system_map and pairs[0][1] not in results.systems
+            and len(results.systems) == 1):
+        only = next(iter(results.systems))
+        notes.append(f"baseline system {pairs[0][0]!r} compared with the candidate's only system {only!r}")
+        pairs = [(pairs[0][0], only)]
+    return pairs
+
+
+def _metric_keys(baseline: Baseline, system: str, policy: GatePolicy) -> list[str]:
+    have = list(baseline.systems[system].metrics)
+    if policy.metrics:
+        return list(policy.metrics)
+    return have
+
+
+def _candidate_metric_key(entry: BaselineEntry, key: str, results: Results) -> str | None:
+    """The same key, else the candidate's only metric of the same name (``bleu`` vs ``bleu:tok=intl``).
+
+    Matching by name lets the gate say *which signature field* changed instead of "metric missing".
+    """
+    if key in results.metrics:
+        return key
+    name = entry.metric_spec.get("name")
+    same = [k for k, info in results.metrics.items() if info.spec.get("name") == name]
+    return same[0] if len(same) == 1 else None
+
+
+def _run_test(metric: Any, method: str, base: np.ndarray, cand: np.ndarray, n: int,
+              seed: int | None) -> Any:
+    from mt_eval.stats.significance import approximate_randomization, paired_bootstrap
+
+    test = paired_bootstrap if method == "paired-bs" else approximate_randomization
+    return test(metric, base, cand, n_resamples=n, seed=seed)
+
+
+# ----------------------------------------------------------------------------------- judging
+def judge(system: str, key: str, *, baseline_score: float, candidate_score: float, p_value: float,
+          higher_is_better: bool, rules: MetricPolicy, alpha: float) -> tuple[Status, str, dict[str, Any]]:
+    """The status of one comparison from its scores and p-value (pure: no statistics here)."""
+    delta = candidate_score - baseline_score
+    worsening = -delta if higher_is_better else delta
+    allowed = rules.allowed_drop(baseline_score)
+    significant = p_value < alpha
+    facts = {"delta": delta, "worsening": worsening, "allowed_drop": allowed, "significant": significant}
+    where = f"{system}/{key}"
+    if rules.min_score is not None and candidate_score < rules.min_score:
+        return ("below-min-score", f"{where}: {candidate_score:.2f} is below the floor {rules.min_score:g}",
+                facts)
+    if rules.max_score is not None and candidate_score > rules.max_score:
+        return ("above-max-score",
+                f"{where}: {candidate_score:.2f} is above the ceiling {rules.max_score:g}", facts)
+    if not significant:
+        return ("no-significant-change",
+                f"{where}: change {delta:+.2f} is not significant (p={p_value:.4f} >= α={alpha:g})", facts)
+    if worsening > allowed:
+        return ("regression", f"{where}: worse by {worsening:.2f} > tolerance {allowed:.2f} and significant "
+                f"(p={p_value:.4f} < α={alpha:g})", facts)
+    if worsening > 0:
+        return ("pass-within-tolerance", f"{where}: worse by {worsening:.2f}, significant "
+                f"(p={p_value:.4f}) but within tolerance {allowed:.2f}", facts)
+    return ("improvement", f"{where}: better by {-worsening:.2f}, significant (p={p_value:.4f})", facts)
+
+
+def _compare_one(baseline: Baseline, results: Results, run_dir: Path, system: str, cand_system: str,
+                 key: str, policy: GatePolicy) -> Comparison:
+    def cannot(reason: str, **extra: Any) -> Comparison:
+        return Comparison(system, key, "cannot-compare", reason, candidate_system=cand_system, **extra)
+
+    entry: BaselineEntry | None = baseline.systems[system].metrics.get(key)
+    if entry is None:
+        return cannot(f"{system}/{key}: the baseline has no {key} score for this system")
+    if cand_system not in results.systems:
+        return cannot(f"{system}/{key}: the candidate run has no system {cand_system!r} "
+                      f"(has: {', '.join(results.systems) or 'none'})")
+    info = results.systems[cand_system]
+    if info.status != "ok":
+        return cannot(f"{system}/{key}: candidate system {cand_system!r} was skipped ({info.reason})")
+    cand_key = _candidate_metric_key(entry, key, results)
+    if cand_key is None:
+        return cannot(f"{system}/{key}: the candidate run did not compute metric {key!r} "
+                      f"(has: {', '.join(results.metrics)})")
+    cinfo = results.metrics[cand_key]
+    base = dict(baseline_score=entry.score, signature=entry.signature_string,
+                higher_is_better=entry.higher_is_better)
+    diffs = signature_differences(entry.signature, cinfo.signature, frozenset(policy.ignore_signature_fields))
+    if diffs:
+        return cannot(f"{system}/{key}: metric signature field {'; '.join(diffs)} differs", **base)
+    spec_diffs = signature_differences(entry.metric_spec.get("options", {}), cinfo.spec.get("options", {}))
+    if entry.metric_spec.get("name") != cinfo.spec.get("name"):
+        spec_diffs.insert(0, f"name (baseline {entry.metric_spec.get('name')!r}, "
+                             f"candidate {cinfo.spec.get('name')!r})")
+    if spec_diffs:
+        return cannot(f"{system}/{key}: metric option {'; '.join(spec_diffs)} differs", **base)
+    score = results.scores.get(cand_system, {}).get(cand_key)
+    if score is None:
+        return cannot(f"{system}/{key}: the candidate's results.json has no {key} score", **base)
+    try:
+        cand_stats = load_stats(run_dir, cand_system, cand_key)
+    except MtEvalError as exc:
+        return cannot(f"{system}/{key}: {exc}", **base)
+    base_stats = entry.stats_array()
+    if cand_stats.shape != base_stats.shape:
+        return cannot(f"{system}/{key}: candidate statistics have shape {cand_stats.shape}, the "
+                      f"baseline's {base_stats.shape}", **base)
+    try:
+        from mt_eval.metrics.registry import metric_from_spec
+
+        metric = metric_from_spec(entry.metric_spec)
+        stored_base = metric.corpus_score(base_stats)
+        stored_cand = metric.corpus_score(cand_stats)
+    except MtEvalError as exc:
+        return cannot(f"{system}/{key}: cannot rebuild the metric here ({exc})", **base)
+    if not _close(stored_base, entry.score):
+        return cannot(f"{system}/{key}: the baseline's statistics give {stored_base:.4f}, not its stored "
+                      f"score {entry.score:.4f} (baseline edited?)", **base)
+    if not _close(stored_cand, score.score):
+        return cannot(f"{system}/{key}: the candidate's statistics give {stored_cand:.4f}, not the "
+                      f"{score.score:.4f} in results.json (stale stats?)", **base)
+    return assess(metric, base_stats, cand_stats, system=system, key=key, policy=policy,
+                  baseline_score=entry.score, candidate_score=score.score,
+                  higher_is_better=entry.higher_is_better, candidate_system=cand_system,
+                  signature=entry.signature_string)
+
+
+def assess(metric: Any, baseline_stats: np.ndarray, candidate_stats: np.ndarray, *, system: str, key: str,
+           policy: GatePolicy, baseline_score: float | None = None, candidate_score: float | None = None,
+           higher_is_better: bool | None = None, candidate_system: str = "",
+           signature: str = "") -> Comparison:
+    """Paired test + policy for one system × metric on already-checked statistics."""
+    test = _run_test(metric, policy.method, baseline_stats, candidate_stats, policy.resamples(), policy.seed)
+    b = test.baseline_score if baseline_score is None else baseline_score
+    c = test.system_score if candidate_score is None else candidate_score
+    better_up = metric.higher_is_better if higher_is_better is None else higher_is_better
+    # a key such as "bleu:tokenize=intl" takes the policy of its own key, else of its metric ("bleu")
+    rules = policy.for_metric(key if key in policy.metric else getattr(metric, "name", key))
+    status, reason, facts = judge(system, key, baseline_score=b, candidate_score=c, p_value=test.p_value,
+                                  higher_is_better=better_up, rules=rules, alpha=policy.alpha)
+    return Comparison(system, key, status, reason, candidate_system=candidate_system or system,
+                      higher_is_better=better_up, baseline_score=b, candidate_score=c,
+                      p_value=float(test.p_value), min_score=rules.min_score, max_score=rules.max_score,
+                      signature=signature, **facts)
+
+
+def compare(baseline: Baseline, results: Results, run_dir: str | Path, policy: GatePolicy, *,
+            baseline_path: str = "", candidate_path: str = "",
+            system_map: Mapping[str, str] | None = None) -> Verdict:
+    """Test every (selected) baseline system × metric against the candidate run folder."""
+    verdict = Verdict(baseline=baseline_path, candidate=candidate_path,
+                      testset={"hash": baseline.testset.hash, "name": baseline.testset.name,
+                               "num_segments": baseline.testset.num_segments},
+                      policy={**policy.model_dump(mode="json"), "n_resamples": policy.resamples()})
+    diffs = _testset_differences(baseline, results)
+    if diffs:
+        verdict.errors.append("the candidate was run on another test set: " + "; ".join(diffs) + " differs")
+        return verdict
+    known = {k for s in baseline.systems.values() for k in s.metrics}
+    known |= {str(e.metric_spec.get("name")) for s in baseline.systems.values() for e in s.metrics.values()}
+    for key in policy.metric:
+        if key not in known:
+            verdict.notes.append(f"the policy names metric {key!r}, which the baseline does not hold")
+    try:
+        pairs = _pair_systems(baseline, results, policy, system_map or {}, verdict.notes)
+    except MtEvalError as exc:
+        verdict.errors.append(str(exc))
+        return verdict
+    for system, cand_system in pairs:
+        for key in _metric_keys(baseline, system, policy):
+            verdict.comparisons.append(
+                _compare_one(baseline, results, Path(run_dir), system, cand_system, key, policy))
+    return verdict

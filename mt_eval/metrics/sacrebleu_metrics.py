@@ -1,0 +1,417 @@
+"""BLEU, chrF, chrF++ and TER through sacrebleu's own per-segment machinery.
+
+Statistics come from sacrebleu's ``_preprocess_segment`` / ``_extract_reference_info`` /
+``_compute_segment_statistics`` (the code its ``corpus_score`` runs), one segment at a time with that
+segment's own reference list, so segments may have different numbers of references. Corpus and
+sentence scores call sacrebleu's ``_compute_score_from_stats`` on the summed statistics, so they are
+exactly what sacrebleu prints; ``score_from_stats`` is a numpy re-statement of the same formulas,
+vectorised over resamples for bootstrap and paired tests.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import sacrebleu
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sacrebleu.metrics.base import Metric as _SbMetric
+
+from mt_eval.errors import MtEvalError
+from mt_eval.metrics.base import Metric
+
+__all__ = ["BLEU", "CHRF", "TER", "ChrFPlusPlus", "SacreBleuMetric", "arabic_normalize"]
+
+# Arabic harakat, tanween, shadda, sukun, dagger alef, Quranic marks and tatweel: they change
+# token identity in BLEU/chrF although most Arabic MT references omit them.
+_AR_DIACRITICS = {chr(c) for c in [*range(0x0610, 0x061B), *range(0x064B, 0x0660), 0x0670,
+                                   *range(0x06D6, 0x06DD), *range(0x06DF, 0x06E9),
+                                   *range(0x06EA, 0x06EE), 0x0640]}
+_AR_DIACRITICS_TABLE = {ord(c): None for c in _AR_DIACRITICS}
+# Hamza/madda/wasla alef forms written inconsistently in MT output and references.
+_AR_ALEF_TABLE = {ord(c): "ا" for c in "أإآٱ"}
+
+
+def arabic_normalize(text: str, *, remove_diacritics: bool, normalize_alef: bool) -> str:
+    """Apply the en→ar normalisations that a metric's options request (recorded in its signature)."""
+    if remove_diacritics:
+        text = unicodedata.normalize("NFC", text).translate(_AR_DIACRITICS_TABLE)
+    if normalize_alef:
+        text = text.translate(_AR_ALEF_TABLE)
+    return text
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ar_remove_diacritics: bool = False
+    ar_normalize_alef: bool = False
+
+
+class BLEUOptions(_Options):
+    tokenize: str | None = None
+    lowercase: bool = False
+    smooth_method: Literal["none", "floor", "add-k", "exp"] = "exp"
+    smooth_value: float | None = None
+    max_ngram_order: int = 4
+    effective_order: bool = False
+    trg_lang: str = ""
+    force: bool = True
+
+
+class CHRFOptions(_Options):
+    char_order: int = 6
+    word_order: int = 0
+    beta: int = 2
+    lowercase: bool = False
+    whitespace: bool = False
+    eps_smoothing: bool = False
+
+
+class CHRFPPOptions(CHRFOptions):
+    word_order: int = 2
+
+
+class TEROptions(_Options):
+    normalized: bool = False
+    no_punct: bool = False
+    asian_support: bool = False
+    case_sensitive: bool = False
+
+
+# Set in the parent right before forking workers; children read it instead of receiving strings.
+_FORK_JOB: tuple[SacreBleuMetric, Sequence[str], Sequence[Sequence[str]]] | None = None
+
+
+def _fork_chunk(bounds: tuple[int, int]) -> np.ndarray:
+    if _FORK_JOB is None:  # pragma: no cover - only reachable when misused
+        raise RuntimeError("no statistics job in this worker")
+    metric, hyps, refs = _FORK_JOB
+    start, stop = bounds
+    return metric._stats_serial(hyps[start:stop], refs[start:stop])
+
+
+class SacreBleuMetric(Metric):
+    """Common code: options validation, sacrebleu object, statistics extraction, signature."""
+
+    options_model: ClassVar[type[_Options]] = _Options
+    stats_dtype: ClassVar[type[np.generic]] = np.int64
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            self.config = self.options_model(**options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "options"
+            raise MtEvalError(f"metric {self.name}: bad option {where}: {first['msg']}") from None
+        super().__init__(**self.config.model_dump())
+        self.num_refs: int | str | None = None
+        try:
+            self._sb = self._make_sacrebleu()
+        except MtEvalError:
+            raise
+        except Exception as exc:  # e.g. a tokenizer whose extra package or model file is missing
+            raise MtEvalError(f"metric {self.name}: sacrebleu cannot build it with {self.options}: "
+                              f"{type(exc).__name__}: {exc}") from None
+
+    # -------------------------------------------------------------- to override
+    def _make_sacrebleu(self) -> _SbMetric:
+        raise NotImplementedError
+
+    def _signature_extra(self) -> dict[str, str]:
+        return {}
+
+    # -------------------------------------------------------------- statistics
+    def _normalize(self, text: str) -> str:
+        if self.config.ar_remove_diacritics or self.config.ar_normalize_alef:
+            return arabic_normalize(text, remove_diacritics=self.config.ar_remove_diacritics,
+                                    normalize_alef=self.config.ar_normalize_alef)
+        return text
+
+    def _stats_serial(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray:
+        sb = self._sb
+        prep = sb._preprocess_segment
+        ref_info = sb._extract_reference_info
+        seg_stats = sb._compute_segment_statistics
+        norm = self._normalize
+        if self.config.ar_remove_diacritics or self.config.ar_normalize_alef:
+            rows = [seg_stats(prep(norm(h)), ref_info([prep(norm(r)) for r in rs]))
+                    for h, rs in zip(hyps, refs, strict=True)]
+        else:
+            rows = [seg_stats(prep(h), ref_info([prep(r) for r in rs]))
+                    for h, rs in zip(hyps, refs, strict=True)]
+        return np.array(rows, dtype=self.stats_dtype).reshape(len(rows), self.num_stats)
+
+    @property
+    def num_stats(self) -> int:
+        raise NotImplementedError
+
+    def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], *,
+                      sources: Sequence[str] | None = None, workers: int = 1) -> np.ndarray:
+        """``(N, D)`` statistics; ``workers > 1`` splits the segments over forked processes."""
+        hyps, refs = _check_inputs(self.name, hypotheses, references)
+        counts = {len(r) for r in refs}
+        self.num_refs = counts.pop() if len(counts) == 1 else ("var" if counts else None)
+        if workers <= 1 or len(hyps) < 2000 or "fork" not in mp.get_all_start_methods():
+            return self._stats_serial(hyps, refs)
+        global _FORK_JOB
+        bounds = np.linspace(0, len(hyps), workers * 4 + 1).astype(int)
+        _FORK_JOB = (self, hyps, refs)
+        # Frozen objects are skipped by the children's garbage collector: without this every collection
+        # walks (and copy-on-write duplicates) the parent's whole heap, which can cost more than it saves.
+        gc.freeze()
+        try:
+            with mp.get_context("fork").Pool(workers) as pool:
+                spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+                parts = pool.map(_fork_chunk, spans)
+        finally:
+            gc.unfreeze()
+            _FORK_JOB = None
+        return np.concatenate(parts, axis=0)
+
+    # -------------------------------------------------------------- scores
+    def _exact(self, row: np.ndarray) -> float:
+        values = [int(v) for v in row] if self.stats_dtype is np.int64 else [float(v) for v in row]
+        return float(self._sb._compute_score_from_stats(values).score)
+
+    def corpus_score(self, stats: np.ndarray) -> float:
+        """sacrebleu's own formula on the summed statistics (float columns summed in sacrebleu's order)."""
+        arr = np.asarray(stats)
+        if arr.ndim != 2 or arr.shape[0] == 0:
+            raise MtEvalError(f"metric {self.name}: no segment statistics to score")
+        total = arr.sum(axis=0) if arr.dtype.kind in "iu" else np.cumsum(arr, axis=0)[-1]
+        return self._exact(total)
+
+    def sentence_scores(self, stats: np.ndarray) -> np.ndarray:
+        """Each segment scored alone exactly as ``sacrebleu``'s ``sentence_score`` does."""
+        arr = np.asarray(stats)
+        return np.array([self._exact(row) for row in arr], dtype=np.float64)
+
+    def sacrebleu_metric(self) -> _SbMetric:
+        """A fresh sacrebleu object with the same options (for cross-checks and the CLI)."""
+        return self._make_sacrebleu()
+
+    def signature(self) -> dict[str, str]:
+        """sacrebleu's signature fields (same order, ``version`` last), then mt-eval's own fields."""
+        sb = self._sb
+        refs = self.num_refs
+        sb.num_refs = refs if isinstance(refs, int) else (-1 if refs == "var" else 0)
+        info = sb.get_signature().info
+        fields: dict[str, str] = {}
+        for key in [k for k in info if k != "version"] + ["version"]:
+            value: Any = info[key]
+            if value is None:
+                continue
+            if key == "nrefs" and self.num_refs is None:
+                value = "?"
+            fields[key] = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        fields["metric"] = self.display_name
+        fields.update(self._signature_extra())
+        ar = [name for name, on in (("diac", self.config.ar_remove_diacritics),
+                                     ("alef", self.config.ar_normalize_alef)) if on]
+        if ar:
+            fields["arnorm"] = "+".join(ar)
+        return fields
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+
+def _check_inputs(name: str, hypotheses: Sequence[str],
+                  references: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+    if isinstance(hypotheses, str):
+        raise MtEvalError(f"metric {name}: hypotheses must be a list of strings, not one string")
+    hyps = list(hypotheses)
+    refs = [[references_i] if isinstance(references_i, str) else list(references_i)
+            for references_i in references]
+    if len(hyps) != len(refs):
+        raise MtEvalError(f"metric {name}: {len(hyps)} hypotheses but {len(refs)} reference lists")
+    for index, (hyp, rs) in enumerate(zip(hyps, refs, strict=True)):
+        if not isinstance(hyp, str):
+            raise MtEvalError(f"metric {name}: hypothesis {index + 1} is {type(hyp).__name__}, not a string")
+        if not rs:
+            raise MtEvalError(f"metric {name}: segment {index + 1} has no reference")
+        if not all(isinstance(r, str) for r in rs):
+            raise MtEvalError(f"metric {name}: segment {index + 1} has a reference that is not a string")
+    return hyps, refs
+
+
+# ---------------------------------------------------------------------------------------- BLEU
+class BLEU(SacreBleuMetric):
+    """sacrebleu BLEU; stats per segment: ``[hyp_len, ref_len, correct_1..m, total_1..m]``."""
+
+    name = "bleu"
+    options_model = BLEUOptions
+    config: BLEUOptions
+
+    def _make_sacrebleu(self) -> _SbMetric:
+        c = self.config
+        if c.max_ngram_order < 1:
+            raise MtEvalError(f"metric bleu: max_ngram_order must be >= 1, got {c.max_ngram_order}")
+        if c.tokenize is not None and c.tokenize not in sacrebleu.BLEU.TOKENIZERS:
+            raise MtEvalError(f"metric bleu: unknown tokenize={c.tokenize!r} "
+                              f"(one of {', '.join(sacrebleu.BLEU.TOKENIZERS)})")
+        return sacrebleu.BLEU(lowercase=c.lowercase, force=c.force, tokenize=c.tokenize,
+                              smooth_method=c.smooth_method, smooth_value=c.smooth_value,
+                              max_ngram_order=c.max_ngram_order, effective_order=c.effective_order,
+                              trg_lang=c.trg_lang)
+
+    @property
+    def num_stats(self) -> int:
+        return 2 + 2 * self.config.max_ngram_order
+
+    @property
+    def display_name(self) -> str:
+        return "BLEU"
+
+    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
+        """sacrebleu's ``compute_bleu`` restated with numpy over the leading axes."""
+        c = self.config
+        m = c.max_ngram_order
+        s = np.asarray(stats)
+        sys_len = s[..., 0].astype(np.float64)
+        ref_len = s[..., 1].astype(np.float64)
+        raw_correct = s[..., 2:2 + m]
+        correct = raw_correct.astype(np.float64)
+        total = s[..., 2 + m:2 + 2 * m].astype(np.float64)
+        smooth_value = c.smooth_value if c.smooth_value is not None else \
+            sacrebleu.BLEU.SMOOTH_DEFAULTS[c.smooth_method]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            safe_sys = np.where(sys_len > 0, sys_len, 1.0)
+            bp = np.where(sys_len < ref_len, np.where(sys_len > 0, np.exp(1 - ref_len / safe_sys), 0.0), 1.0)
+            if c.smooth_method == "add-k":
+                correct = correct.copy()
+                total = total.copy()
+                correct[..., 1:] += float(smooth_value or 0.0)
+                total[..., 1:] += float(smooth_value or 0.0)
+            active = np.ones(sys_len.shape, dtype=bool)
+            smooth_mteval = np.ones(sys_len.shape)
+            eff = np.full(sys_len.shape, m)
+            precisions = []
+            for n in range(m):
+                tot = total[..., n]
+                cor = correct[..., n]
+                active = active & (tot != 0)
+                if c.effective_order:
+                    eff = np.where(active, n + 1, eff)
+                zero = cor == 0
+                safe_tot = np.where(tot != 0, tot, 1.0)
+                if c.smooth_method == "exp":
+                    smooth_mteval = np.where(active & zero, smooth_mteval * 2, smooth_mteval)
+                    p_zero = 100.0 / (smooth_mteval * safe_tot)
+                elif c.smooth_method == "floor":
+                    p_zero = 100.0 * float(smooth_value or 0.0) / safe_tot
+                else:
+                    p_zero = np.zeros(sys_len.shape)
+                p = np.where(zero, p_zero, 100.0 * cor / safe_tot)
+                precisions.append(np.where(active, p, 0.0))
+            log_sum = np.zeros(sys_len.shape)
+            for n, p in enumerate(precisions):
+                logp = np.where(p == 0.0, -9999999999.0, np.log(np.where(p == 0.0, 1.0, p)))
+                log_sum = log_sum + np.where(n < eff, logp, 0.0)
+            score = bp * np.exp(log_sum / eff)
+        return np.where((raw_correct != 0).any(axis=-1), score, 0.0)
+
+
+# ---------------------------------------------------------------------------------------- chrF
+class CHRF(SacreBleuMetric):
+    """sacrebleu chrF; stats per segment: ``[hyp, ref, match]`` per character then word order."""
+
+    name = "chrf"
+    options_model = CHRFOptions
+    config: CHRFOptions
+
+    def _make_sacrebleu(self) -> _SbMetric:
+        c = self.config
+        if c.char_order < 0 or c.word_order < 0 or c.char_order + c.word_order < 1:
+            raise MtEvalError(f"metric {self.name}: char_order and word_order must be >= 0 and not both 0")
+        return sacrebleu.CHRF(char_order=c.char_order, word_order=c.word_order, beta=c.beta,
+                              lowercase=c.lowercase, whitespace=c.whitespace,
+                              eps_smoothing=c.eps_smoothing)
+
+    @property
+    def num_stats(self) -> int:
+        return 3 * (self.config.char_order + self.config.word_order)
+
+    @property
+    def display_name(self) -> str:
+        return f"chrF{self.config.beta}" + "+" * self.config.word_order
+
+    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
+        """sacrebleu's ``_compute_f_score`` restated with numpy over the leading axes."""
+        c = self.config
+        s = np.asarray(stats)
+        factor = c.beta ** 2
+        eps = 1e-16
+        shape = s.shape[:-1]
+        score = np.zeros(shape)
+        avg_prec = np.zeros(shape)
+        avg_rec = np.zeros(shape)
+        effective = np.zeros(shape, dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for i in range(c.char_order + c.word_order):
+                n_hyp = s[..., 3 * i].astype(np.float64)
+                n_ref = s[..., 3 * i + 1].astype(np.float64)
+                n_match = s[..., 3 * i + 2].astype(np.float64)
+                prec = np.where(n_hyp > 0, n_match / np.where(n_hyp > 0, n_hyp, 1.0), eps)
+                rec = np.where(n_ref > 0, n_match / np.where(n_ref > 0, n_ref, 1.0), eps)
+                denom = factor * prec + rec
+                safe_denom = np.where(denom > 0, denom, 1.0)
+                score = score + np.where(denom > 0, (1 + factor) * prec * rec / safe_denom, eps)
+                both = (n_hyp > 0) & (n_ref > 0)
+                avg_prec = np.where(both, avg_prec + prec, avg_prec)
+                avg_rec = np.where(both, avg_rec + rec, avg_rec)
+                effective = effective + both
+            if c.eps_smoothing:
+                return np.asarray(100 * score / (c.char_order + c.word_order))
+            safe_eff = np.where(effective > 0, effective, 1)
+            avg_prec = np.where(effective > 0, avg_prec / safe_eff, 0.0)
+            avg_rec = np.where(effective > 0, avg_rec / safe_eff, 0.0)
+            nonzero = (avg_prec + avg_rec) != 0
+            f = (1 + factor) * avg_prec * avg_rec
+            f = f / np.where(nonzero, factor * avg_prec + avg_rec, 1.0)
+        return np.where(nonzero, 100 * f, 0.0)
+
+
+class ChrFPlusPlus(CHRF):
+    """chrF++: chrF with word uni- and bigrams (``word_order=2``) by default."""
+
+    name = "chrf++"
+    options_model = CHRFPPOptions
+
+
+# ---------------------------------------------------------------------------------------- TER
+class TER(SacreBleuMetric):
+    """sacrebleu TER; stats per segment (float64): ``[best_num_edits, average_reference_length]``."""
+
+    name = "ter"
+    higher_is_better = False
+    options_model = TEROptions
+    stats_dtype = np.float64
+    config: TEROptions
+
+    def _make_sacrebleu(self) -> _SbMetric:
+        c = self.config
+        return sacrebleu.TER(normalized=c.normalized, no_punct=c.no_punct,
+                             asian_support=c.asian_support, case_sensitive=c.case_sensitive)
+
+    @property
+    def num_stats(self) -> int:
+        return 2
+
+    @property
+    def display_name(self) -> str:
+        return "TER"
+
+    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
+        s = np.asarray(stats, dtype=np.float64)
+        edits, ref_len = s[..., 0], s[..., 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(ref_len > 0, edits / np.where(ref_len > 0, ref_len, 1.0),
+                            np.where(edits > 0, 1.0, 0.0))
+        return 100 * rate

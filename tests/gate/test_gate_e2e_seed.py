@@ -130,3 +130,26 @@ def test_gate_after_run_writes_into_the_run_folder(seed_runs: dict[str, Path]) -
                           metrics=["bleu"]) == 0
     assert "PASS" in lines[0]
     assert {p.name for p in (run / "gate").iterdir()} == {"junit.xml", "verdict.md", "verdict.json"}
+
+
+def test_run_with_gate_in_one_step(seed_runs: dict[str, Path]) -> None:
+    """``mt-eval run ... --gate`` translates, scores and gates in one process; its exit code is the gate's."""
+    work = seed_runs["work"]
+    common = ["run", "--testset", seed_runs["ts"], "-m", "bleu", "-m", "chrf", "--resamples", "50",
+              "--gate", seed_runs["baseline"]]
+    env = {"MT_EVAL_CACHE": str(work / "cache.sqlite"), "GITHUB_STEP_SUMMARY": ""}
+    fail = _mt_eval(*common, "-s", f"file:{work / 'degraded.txt'}", "-o", work / "gated-fail", env=env)
+    assert fail.returncode == 1, fail.stdout + fail.stderr
+    assert (work / "gated-fail" / "results.json").is_file()  # the run itself is kept
+    assert (work / "gated-fail" / "gate" / "verdict.md").read_text(encoding="utf-8").startswith(
+        "## ❌ mt-eval gate: FAIL")
+    ok = _mt_eval(*common, "-s", f"file:{work / 'system.txt'}", "-o", work / "gated-pass", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "PASS" in ok.stdout
+
+
+def test_run_with_missing_gate_baseline_fails_before_translating(tmp_path: Path) -> None:
+    proc = _mt_eval("run", "-s", "copy", "--gate", tmp_path / "nope.json", "-o", tmp_path / "run")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"mt-eval: error: --gate {tmp_path / 'nope.json'}: file not found"]
+    assert not (tmp_path / "run").exists()

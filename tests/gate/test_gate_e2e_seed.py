@@ -151,5 +151,6 @@ def test_run_with_gate_in_one_step(seed_runs: dict[str, Path]) -> None:
 def test_run_with_missing_gate_baseline_fails_before_translating(tmp_path: Path) -> None:
     proc = _mt_eval("run", "-s", "copy", "--gate", tmp_path / "nope.json", "-o", tmp_path / "run")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"mt-eval: error: --gate {tmp_path / 'nope.json'}: file not found"]
+    expected = f"mt-eval: error: --gate {tmp_path / 'nope.json'}: file not found"
+    assert proc.stderr.strip().splitlines() == [expected]
     assert not (tmp_path / "run").exists()

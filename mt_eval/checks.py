@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from mt_eval.data.langid import is_language
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 
 FLAGS = ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition")
 
@@ -76,9 +76,8 @@ def make_config(config: CheckConfig | dict[str, Any] | None) -> CheckConfig:
     try:
         return CheckConfig(**config)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "checks"
-        raise MtEvalError(f"checks config: {where}: {first['msg']}") from None
+        loc, msg = first_validation_problem(exc, root="checks")
+        raise MtEvalError(f"checks config: {loc}: {msg}") from None
 
 
 def _norm(text: str) -> str:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,9 +112,8 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise MtEvalError(f"{file}: {loc}: {first['msg']}") from None
+        loc, msg = first_validation_problem(exc, root="(top level)")
+        raise MtEvalError(f"{file}: {loc}: {msg}") from None
     base = file.resolve().parent
     updates: dict[str, Any] = {}
     if config.testset is not None and not Path(config.testset).is_absolute():

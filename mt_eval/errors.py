@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class MtEvalError(Exception):
     """Bad input or an impossible request: the message says what and where, in one line."""
@@ -19,3 +21,10 @@ class SystemUnavailable(MtEvalError):
 
 class IncompatibleError(MtEvalError):
     """Two things cannot be compared: a test-set hash or a metric signature field differs."""
+
+
+def first_validation_problem(exc: ValidationError, *, root: str = "(root)") -> tuple[str, str]:
+    """``(dotted field path, message)`` of a pydantic error's first problem, for a one-line error."""
+    first = exc.errors()[0]
+    loc = ".".join(str(part) for part in first.get("loc", ())) or root
+    return loc, str(first.get("msg", "invalid value"))

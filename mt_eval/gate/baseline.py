@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.fsio import atomic_write_text
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results, load_run
@@ -116,9 +116,8 @@ def parse_baseline(obj: Any, *, where: str = "baseline") -> Baseline:
     try:
         return Baseline.model_validate(obj)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"]) or "(root)"
-        raise MtEvalError(f"{where}: malformed baseline: field {loc}: {first['msg']}"
+        loc, msg = first_validation_problem(exc)
+        raise MtEvalError(f"{where}: malformed baseline: field {loc}: {msg}"
                           f" ({exc.error_count()} problem(s))") from None
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,9 +92,8 @@ class GatePolicy(_Model):
 
 
 def _one_line(exc: ValidationError, where: str) -> MtEvalError:
-    first = exc.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(root)"
-    return MtEvalError(f"{where}: invalid gate policy field {loc}: {first['msg']}")
+    loc, msg = first_validation_problem(exc)
+    return MtEvalError(f"{where}: invalid gate policy field {loc}: {msg}")
 
 
 def load_policy(path: str | Path) -> GatePolicy:

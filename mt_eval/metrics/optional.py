@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.metrics.base import Metric
 
 
@@ -46,9 +46,8 @@ class _MeanMetric(Metric):
         try:
             self.config = self.options_model(**options)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise MtEvalError(f"metric {self.name}: bad option {'.'.join(map(str, first['loc']))}: "
-                              f"{first['msg']}") from None
+            loc, msg = first_validation_problem(exc, root="options")
+            raise MtEvalError(f"metric {self.name}: bad option {loc}: {msg}") from None
         super().__init__(**self.config.model_dump())
         self.num_refs: int | str | None = None
 

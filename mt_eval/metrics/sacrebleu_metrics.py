@@ -21,7 +21,7 @@ import sacrebleu
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sacrebleu.metrics.base import Metric as _SbMetric
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.metrics.base import Metric
 
 __all__ = ["BLEU", "CHRF", "TER", "ChrFPlusPlus", "SacreBleuMetric", "arabic_normalize"]
@@ -105,9 +105,8 @@ class SacreBleuMetric(Metric):
         try:
             self.config = self.options_model(**options)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "options"
-            raise MtEvalError(f"metric {self.name}: bad option {where}: {first['msg']}") from None
+            loc, msg = first_validation_problem(exc, root="options")
+            raise MtEvalError(f"metric {self.name}: bad option {loc}: {msg}") from None
         super().__init__(**self.config.model_dump())
         self.num_refs: int | str | None = None
         try:

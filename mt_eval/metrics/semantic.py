@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.metrics.base import Metric
 
 _MODEL_ID = "use-multilingual-v3"
@@ -56,9 +56,8 @@ class SemanticSimilarity(Metric):
         try:
             self.config = SemanticOptions(**options)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise MtEvalError(f"metric semantic: bad option {'.'.join(map(str, first['loc']))}: "
-                              f"{first['msg']}") from None
+            loc, msg = first_validation_problem(exc, root="options")
+            raise MtEvalError(f"metric semantic: bad option {loc}: {msg}") from None
         super().__init__(**self.config.model_dump())
         self.num_refs: int | str | None = None
         self._cache: dict[str, np.ndarray] = {}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.fsio import atomic_write_json
 from mt_eval.reports.layout import RunLayout
 
@@ -153,9 +153,8 @@ def parse_results(obj: Any, *, where: str = "results.json") -> Results:
     try:
         return Results.model_validate(obj)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        raise MtEvalError(f"{where}: invalid field {loc}: {first['msg']}"
+        loc, msg = first_validation_problem(exc)
+        raise MtEvalError(f"{where}: invalid field {loc}: {msg}"
                           f" ({exc.error_count()} problem(s))") from None
 
 

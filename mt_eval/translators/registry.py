@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.translators.base import Translator
 
 ENTRY_POINT_GROUP = "mt_eval.translators"
@@ -133,9 +133,8 @@ def build_options(cls: type[Translator], options: Mapping[str, Any], *, where: s
     try:
         return cls.Options(**options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(part) for part in err.get("loc", ())) or "options"
-        raise MtEvalError(f"{where}: option {loc}: {err.get('msg', 'invalid value')}") from None
+        loc, msg = first_validation_problem(exc, root="options")
+        raise MtEvalError(f"{where}: option {loc}: {msg}") from None
 
 
 def create_translator(spec: str, options: Mapping[str, Any] | None = None, *, source_lang: str = "ar",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RunMaker, cli, corrupt
+from gate_helpers import RunMaker, cli, corrupt
 
 from mt_eval.errors import MtEvalError
 from mt_eval.gate.baseline import load_baseline, save_baseline

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import cli
+from gate_helpers import cli
 
 from mt_eval.data.testset import TestSet
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import cli
+from gate_helpers import cli
 
 from mt_eval.gate.baseline import load_baseline
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import corrupt, references
+from gate_helpers import corrupt, references
 
 from mt_eval.gate.policy import GatePolicy
 from mt_eval.gate.verdict import assess

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sacrebleu
-from conftest import RunMaker, cli, corrupt
+from gate_helpers import RunMaker, cli, corrupt
 
 from mt_eval.data.testset import TestSet
 from mt_eval.gate.baseline import load_baseline

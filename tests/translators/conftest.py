@@ -8,29 +8,9 @@ import random
 from pathlib import Path
 
 import pytest
+from tiny_corpus import tiny_pairs
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "seeds" / "000_3f6bb7e6e5b2fcec.txt"
-
-_SUBJECTS = [("الولد", "the boy"), ("البنت", "the girl"), ("الرجل", "the man"), ("المعلم", "the teacher"),
-             ("الطبيب", "the doctor"), ("الوزير", "the minister")]
-_VERBS = [("يقرأ", "reads"), ("يكتب", "writes"), ("يرى", "sees"), ("يحب", "loves"), ("يشتري", "buys")]
-_OBJECTS = [("الكتاب", "the book"), ("الرسالة", "the letter"), ("البيت", "the house"),
-            ("السيارة", "the car"), ("الخبز", "the bread"), ("القلم", "the pen"),
-            ("الصحيفة", "the newspaper")]
-_TIMES = [("", ""), (" اليوم", " today"), (" غدا", " tomorrow")]
-
-
-def tiny_pairs() -> list[tuple[str, str]]:
-    """A few hundred template sentence pairs: a mapping small enough to learn in seconds."""
-    pairs = []
-    for s_ar, s_en in _SUBJECTS:
-        for v_ar, v_en in _VERBS:
-            for o_ar, o_en in _OBJECTS:
-                for t_ar, t_en in _TIMES:
-                    english = f"{s_en.capitalize()} {v_en} {o_en}{t_en}."
-                    pairs.append((f"{s_ar} {v_ar} {o_ar}{t_ar}.", english))
-    return pairs
-
 
 def _train_spm(lines: list[str], vocab_size: int) -> bytes:
     import sentencepiece as spm

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import tiny_pairs
+from tiny_corpus import tiny_pairs
 
 from mt_eval.errors import SystemUnavailable
 from mt_eval.translators.registry import create_translator

@@ -13,6 +13,19 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from mt_eval.errors import MtEvalError, first_validation_problem
+
+
+def summed_stats(stats: np.ndarray) -> np.ndarray:
+    """Sum per-segment statistics over segments: integers exactly, floats in segment order.
+
+    Summing float columns left to right (``cumsum``) adds them in the order sacrebleu's Python ``sum``
+    does, so corpus scores are bit-identical to sacrebleu's, not merely close.
+    """
+    arr = np.asarray(stats)
+    return arr.sum(axis=0) if arr.dtype.kind in "iub" else np.cumsum(arr, axis=0)[-1]
 
 
 class Metric(ABC):
@@ -21,8 +34,20 @@ class Metric(ABC):
     name: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
 
+    # A metric's options as a typed model (unknown keys and bad values are one-line user errors).
+    options_model: ClassVar[type[BaseModel] | None] = None
+
     def __init__(self, **options: Any) -> None:
+        if self.options_model is not None:
+            try:
+                self.config = self.options_model(**options)
+            except ValidationError as exc:
+                loc, msg = first_validation_problem(exc, root="options")
+                raise MtEvalError(f"metric {self.name}: bad option {loc}: {msg}") from None
+            options = self.config.model_dump()
         self.options = options
+        # references per segment seen by the last ``segment_stats`` call ("var" when they differ)
+        self.num_refs: int | str | None = None
 
     # COMET-style metrics read the source too; callers pass ``sources=`` to every metric regardless
     needs_sources: ClassVar[bool] = False
@@ -42,7 +67,10 @@ class Metric(ABC):
         """Score from statistics summed over segments; ``stats`` has shape ``(..., D)``, result ``(...)``."""
 
     def corpus_score(self, stats: np.ndarray) -> float:
-        return float(self.score_from_stats(np.asarray(stats).sum(axis=0)))
+        arr = np.asarray(stats)
+        if arr.ndim != 2 or arr.shape[0] == 0:
+            raise MtEvalError(f"metric {self.name}: no segment statistics to score")
+        return float(self.score_from_stats(summed_stats(arr)))
 
     def sentence_scores(self, stats: np.ndarray) -> np.ndarray:
         """Per-segment scores (sacrebleu's sentence-level definition where it differs)."""
@@ -58,3 +86,12 @@ class Metric(ABC):
     def spec(self) -> dict[str, Any]:
         """Enough to rebuild this metric through the registry: ``{"name": ..., "options": {...}}``."""
         return {"name": self.name, "options": dict(self.options)}
+
+
+class MeanOfSegmentsMetric(Metric):
+    """A metric that averages a per-segment value: statistics ``[value, 1]``, score 100 × mean."""
+
+    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
+        s = np.asarray(stats, dtype=np.float64)
+        counts = s[..., 1]
+        return np.where(counts > 0, 100.0 * s[..., 0] / np.where(counts > 0, counts, 1.0), 0.0)

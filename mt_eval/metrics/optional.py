@@ -15,10 +15,10 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from mt_eval.errors import MtEvalError, first_validation_problem
-from mt_eval.metrics.base import Metric
+from mt_eval.errors import MtEvalError
+from mt_eval.metrics.base import MeanOfSegmentsMetric
 
 
 def _require(module: str, package: str, metric: str) -> None:
@@ -34,33 +34,15 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-class _MeanMetric(Metric):
-    """Segment-score metrics: stats ``[score, 1]``, corpus score 100 × mean."""
+class _MeanMetric(MeanOfSegmentsMetric):
+    """Segment-score metrics from an optional package: stats ``[score, 1]``, corpus score 100 × mean."""
 
-    options_model: type[BaseModel] = BaseModel
     package = ""
     module = ""
 
     def __init__(self, **options: Any) -> None:
         _require(self.module, self.package, self.name)
-        try:
-            self.config = self.options_model(**options)
-        except ValidationError as exc:
-            loc, msg = first_validation_problem(exc, root="options")
-            raise MtEvalError(f"metric {self.name}: bad option {loc}: {msg}") from None
-        super().__init__(**self.config.model_dump())
-        self.num_refs: int | str | None = None
-
-    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
-        s = np.asarray(stats, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(s[..., 1] > 0, 100.0 * s[..., 0] / np.where(s[..., 1] > 0, s[..., 1], 1.0), 0.0)
-
-    def corpus_score(self, stats: np.ndarray) -> float:
-        arr = np.asarray(stats, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[0] == 0:
-            raise MtEvalError(f"metric {self.name}: no segment statistics to score")
-        return float(self.score_from_stats(np.cumsum(arr, axis=0)[-1]))
+        super().__init__(**options)
 
     def _record_refs(self, refs: Sequence[Sequence[str]], n_hyps: int) -> list[list[str]]:
         out = [[r] if isinstance(r, str) else list(r) for r in refs]

@@ -18,11 +18,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import sacrebleu
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from sacrebleu.metrics.base import Metric as _SbMetric
 
-from mt_eval.errors import MtEvalError, first_validation_problem
-from mt_eval.metrics.base import Metric
+from mt_eval.errors import MtEvalError
+from mt_eval.metrics.base import Metric, summed_stats
 
 __all__ = ["BLEU", "CHRF", "TER", "ChrFPlusPlus", "SacreBleuMetric", "arabic_normalize"]
 
@@ -98,17 +98,12 @@ def _fork_chunk(bounds: tuple[int, int]) -> np.ndarray:
 class SacreBleuMetric(Metric):
     """Common code: options validation, sacrebleu object, statistics extraction, signature."""
 
-    options_model: ClassVar[type[_Options]] = _Options
+    options_model: ClassVar[type[BaseModel] | None] = _Options
+    config: _Options
     stats_dtype: ClassVar[type[np.generic]] = np.int64
 
     def __init__(self, **options: Any) -> None:
-        try:
-            self.config = self.options_model(**options)
-        except ValidationError as exc:
-            loc, msg = first_validation_problem(exc, root="options")
-            raise MtEvalError(f"metric {self.name}: bad option {loc}: {msg}") from None
-        super().__init__(**self.config.model_dump())
-        self.num_refs: int | str | None = None
+        super().__init__(**options)
         try:
             self._sb = self._make_sacrebleu()
         except MtEvalError:
@@ -182,8 +177,7 @@ class SacreBleuMetric(Metric):
         arr = np.asarray(stats)
         if arr.ndim != 2 or arr.shape[0] == 0:
             raise MtEvalError(f"metric {self.name}: no segment statistics to score")
-        total = arr.sum(axis=0) if arr.dtype.kind in "iu" else np.cumsum(arr, axis=0)[-1]
-        return self._exact(total)
+        return self._exact(summed_stats(arr))
 
     def sentence_scores(self, stats: np.ndarray) -> np.ndarray:
         """Each segment scored alone exactly as ``sacrebleu``'s ``sentence_score`` does."""

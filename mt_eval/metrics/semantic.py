@@ -16,10 +16,10 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from mt_eval.errors import MtEvalError, first_validation_problem
-from mt_eval.metrics.base import Metric
+from mt_eval.errors import MtEvalError
+from mt_eval.metrics.base import MeanOfSegmentsMetric
 
 _MODEL_ID = "use-multilingual-v3"
 
@@ -47,19 +47,16 @@ def _package_version() -> str:
         return "unknown"
 
 
-class SemanticSimilarity(Metric):
+class SemanticSimilarity(MeanOfSegmentsMetric):
     """100 × mean cosine similarity between hypothesis and closest reference embedding."""
 
     name = "semantic"
 
+    options_model = SemanticOptions
+    config: SemanticOptions
+
     def __init__(self, **options: Any) -> None:
-        try:
-            self.config = SemanticOptions(**options)
-        except ValidationError as exc:
-            loc, msg = first_validation_problem(exc, root="options")
-            raise MtEvalError(f"metric semantic: bad option {loc}: {msg}") from None
-        super().__init__(**self.config.model_dump())
-        self.num_refs: int | str | None = None
+        super().__init__(**options)
         self._cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -98,17 +95,6 @@ class SemanticSimilarity(Metric):
         best = np.full(len(refs), -np.inf)
         np.maximum.at(best, owner, cos)
         return np.stack([best, np.ones(len(refs))], axis=1).astype(np.float64)
-
-    def score_from_stats(self, stats: np.ndarray) -> np.ndarray:
-        s = np.asarray(stats, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(s[..., 1] > 0, 100.0 * s[..., 0] / np.where(s[..., 1] > 0, s[..., 1], 1.0), 0.0)
-
-    def corpus_score(self, stats: np.ndarray) -> float:
-        arr = np.asarray(stats, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[0] == 0:
-            raise MtEvalError("metric semantic: no segment statistics to score")
-        return float(self.score_from_stats(np.cumsum(arr, axis=0)[-1]))
 
     def signature(self) -> dict[str, str]:
         return {"nrefs": "?" if self.num_refs is None else str(self.num_refs), "model": _MODEL_ID,

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mt_eval.errors import MtEvalError
-from mt_eval.metrics.base import Metric
+from mt_eval.metrics.base import Metric, summed_stats
 from mt_eval.stats.bootstrap import DEFAULT_BOOTSTRAP, DEFAULT_SEED, bootstrap_scores
 from mt_eval.stats.resampling import DEFAULT_CHUNK_BYTES, StatsSummer, iter_sign_masks
 
@@ -86,8 +86,7 @@ def _as_stats(metric: Metric, stats: np.ndarray, what: str) -> np.ndarray:
 
 def _observed(metric: Metric, stats: np.ndarray) -> float:
     """Corpus score through the vectorised formula, the one the resamples use (no ulp mismatch at ties)."""
-    total = stats.sum(axis=0) if stats.dtype.kind in "iub" else np.cumsum(stats, axis=0)[-1]
-    return float(metric.score_from_stats(total))
+    return float(metric.score_from_stats(summed_stats(stats)))
 
 
 Group = tuple[Metric, np.ndarray, list[np.ndarray]]  # (metric, baseline stats, systems' stats)

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.errors import MtEvalError
 from mt_eval.fsio import atomic_write_text
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results, load_run
+from mt_eval.schema import parse_versioned
 
 BASELINE_SCHEMA_VERSION = 1
 BASELINE_KIND = "mt-eval-baseline"
@@ -107,18 +108,8 @@ def parse_baseline(obj: Any, *, where: str = "baseline") -> Baseline:
     if obj.get("kind") != BASELINE_KIND:
         raise MtEvalError(f"{where}: malformed baseline (kind is {obj.get('kind')!r}, "
                           f"expected {BASELINE_KIND!r}; write one with `mt-eval baseline save`)")
-    version = obj.get("schema_version")
-    if not isinstance(version, int):
-        raise MtEvalError(f"{where}: malformed baseline (missing or invalid schema_version)")
-    if version > BASELINE_SCHEMA_VERSION:
-        raise MtEvalError(f"{where}: baseline schema_version {version} is newer than this mt-eval reads "
-                          f"({BASELINE_SCHEMA_VERSION}); upgrade mt-eval")
-    try:
-        return Baseline.model_validate(obj)
-    except ValidationError as exc:
-        loc, msg = first_validation_problem(exc)
-        raise MtEvalError(f"{where}: malformed baseline: field {loc}: {msg}"
-                          f" ({exc.error_count()} problem(s))") from None
+    return parse_versioned(Baseline, obj, where=where, what="baseline",
+                           current_version=BASELINE_SCHEMA_VERSION)
 
 
 def load_baseline(path: str | Path) -> Baseline:

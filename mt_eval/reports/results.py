@@ -14,11 +14,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.errors import MtEvalError
 from mt_eval.fsio import atomic_write_json
 from mt_eval.reports.layout import RunLayout
+from mt_eval.schema import parse_versioned
 
 SCHEMA_VERSION = 1
 
@@ -142,20 +143,7 @@ def write_results(results: Results, path: str | Path) -> None:
 
 def parse_results(obj: Any, *, where: str = "results.json") -> Results:
     """Validate a decoded ``results.json``; one-line :class:`MtEvalError` on anything wrong."""
-    if not isinstance(obj, dict):
-        raise MtEvalError(f"{where}: not a JSON object")
-    version = obj.get("schema_version")
-    if not isinstance(version, int):
-        raise MtEvalError(f"{where}: missing or invalid schema_version")
-    if version > SCHEMA_VERSION:
-        raise MtEvalError(f"{where}: schema_version {version} is newer than this mt-eval reads"
-                          f" ({SCHEMA_VERSION}); upgrade mt-eval")
-    try:
-        return Results.model_validate(obj)
-    except ValidationError as exc:
-        loc, msg = first_validation_problem(exc)
-        raise MtEvalError(f"{where}: invalid field {loc}: {msg}"
-                          f" ({exc.error_count()} problem(s))") from None
+    return parse_versioned(Results, obj, where=where, what="results", current_version=SCHEMA_VERSION)
 
 
 def load_results(path: str | Path) -> Results:

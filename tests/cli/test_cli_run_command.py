@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sacrebleu
+from mini_corpus import GOOD, REFS, SOURCES, run_cli
 
-from mt_eval.cli import main
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import SystemUnavailable
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import load_run
 from mt_eval.translators import runner
 
-SOURCES = ["ذهب الولد إلى المدرسة صباحا.", "القطة تنام على الحصيرة.", "الطقس جميل اليوم في المدينة.",
-           "قرأت كتابا عن التاريخ."]
-REFS = ["The boy went to school in the morning.", "The cat sleeps on the mat.",
-        "The weather is nice today in the city.", "I read a book about history."]
-GOOD = ["The boy went to school in the morning.", "The cat is sleeping on the mat.",
-        "Weather is beautiful today in the city.", "I read a history book."]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+SOURCES, REFS, GOOD = SOURCES[:4], REFS[:4], GOOD[:4]
 
 
 @pytest.fixture
@@ -58,7 +42,7 @@ def _unavailable_marian(monkeypatch: pytest.MonkeyPatch, seen: list[str] | None 
 
 
 def test_run_with_systems_from_the_command_line(capsys, files: Path) -> None:
-    code, out, err = cli(capsys, "run", "--testset", files / "ts", "--system", "copy",
+    code, out, err = run_cli(capsys, "run", "--testset", files / "ts", "--system", "copy",
                          "--system", f"file:{files / 'good.txt'}", "-m", "bleu", "-m", "chrf",
                          "--resamples", "100", "-o", files / "out")
     assert code == 0, err
@@ -79,7 +63,7 @@ def test_run_config_with_a_skipped_system_and_strict(capsys, files: Path, monkey
         'name = "cfg-run"\ntestset = "ts"\nmetrics = ["bleu", "ter"]\nresamples = 100\n'
         '[[systems]]\nspec = "copy"\n[[systems]]\nspec = "file:good.txt"\nname = "good"\n'
         '[[systems]]\nspec = "marian:Helsinki-NLP/opus-mt-ar-en"\nname = "marian"\n', encoding="utf-8")
-    code, out, err = cli(capsys, "run", files / "run.toml")
+    code, out, err = run_cli(capsys, "run", files / "run.toml")
     assert code == 0, err
     folder = files / "results" / "cfg-run"
     results = load_run(folder)
@@ -89,7 +73,7 @@ def test_run_config_with_a_skipped_system_and_strict(capsys, files: Path, monkey
     md = RunLayout.of(folder).table_path("md").read_text(encoding="utf-8")
     assert "| marian | — | — |" in md and "skipped: marian:Helsinki-NLP/opus-mt-ar-en: offline" in md
     assert "skipped marian: marian:Helsinki-NLP/opus-mt-ar-en: offline" in out  # said on the console too
-    code, _, err = cli(capsys, "run", files / "run.toml", "--strict", "-o", files / "strict")
+    code, _, err = run_cli(capsys, "run", files / "run.toml", "--strict", "-o", files / "strict")
     assert code == 2 and "offline and not in the local cache" in err
     assert not (files / "strict").exists()
 
@@ -99,7 +83,7 @@ def test_default_run_uses_seed_testset_and_default_systems(capsys, files: Path, 
 
     seen: list[str] = []
     _unavailable_marian(monkeypatch, seen)
-    code, out, err = cli(capsys, "run", "-m", "bleu", "--resamples", "50", "-o", files / "default")
+    code, out, err = run_cli(capsys, "run", "-m", "bleu", "--resamples", "50", "-o", files / "default")
     assert code == 0, err
     assert seen == [s if isinstance(s, str) else s.spec for s in DEFAULT_SYSTEMS]
     results = load_run(files / "default")
@@ -114,14 +98,14 @@ def test_default_run_uses_seed_testset_and_default_systems(capsys, files: Path, 
 
 
 def test_run_bad_input_exits_2(capsys, files: Path) -> None:
-    code, _, err = cli(capsys, "run", files / "missing.toml")
+    code, _, err = run_cli(capsys, "run", files / "missing.toml")
     assert code == 2 and "config file not found" in err
-    code, _, err = cli(capsys, "run", "--testset", files / "ts", "--system", "copy", "-m", "nosuch",
+    code, _, err = run_cli(capsys, "run", "--testset", files / "ts", "--system", "copy", "-m", "nosuch",
                        "-o", files / "x")
     assert code == 2 and "unknown metric 'nosuch'" in err
     (files / "short.txt").write_text("one line\n", encoding="utf-8")
-    code, _, err = cli(capsys, "run", "--testset", files / "ts", "--system", f"file:{files / 'short.txt'}",
-                       "-m", "bleu", "-o", files / "x")
+    code, _, err = run_cli(capsys, "run", "--testset", files / "ts", "--system",
+                           f"file:{files / 'short.txt'}", "-m", "bleu", "-o", files / "x")
     errors = [line for line in err.splitlines() if line.startswith("mt-eval: error:")]
     assert code == 2 and len(errors) == 1
     assert "1 lines" in errors[0] and f"has {len(SOURCES)} segments" in errors[0]

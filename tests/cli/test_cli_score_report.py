@@ -7,31 +7,13 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
+from mini_corpus import GOOD, REFS, SOURCES, run_cli
 
-from mt_eval.cli import main
 from mt_eval.data.testset import TestSet
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import load_run
 
-SOURCES = ["ذهب الولد إلى المدرسة صباحا.", "القطة تنام على الحصيرة.", "الطقس جميل اليوم في المدينة.",
-           "قرأت كتابا عن التاريخ.", "نحن نحب السفر.", "افتح النافذة من فضلك."]
-REFS = ["The boy went to school in the morning.", "The cat sleeps on the mat.",
-        "The weather is nice today in the city.", "I read a book about history.", "We love travelling.",
-        "Please open the window."]
-GOOD = ["The boy went to school in the morning.", "The cat is sleeping on the mat.",
-        "Weather is beautiful today in the city.", "I read a history book.", "We love to travel.",
-        "Open the window please."]
 WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -46,7 +28,7 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _score(capsys, files: Path, *extra: str) -> tuple[int, str, str]:
-    return cli(capsys, "score", "--testset", files / "ts", "--hyp", files / "good.txt",
+    return run_cli(capsys, "score", "--testset", files / "ts", "--hyp", files / "good.txt",
                "--hyp", f"weak={files / 'weak.txt'}", "-m", "bleu", "-m", "chrf", "--resamples", "200",
                "-o", files / "run", *extra)
 
@@ -69,15 +51,15 @@ def test_score_writes_a_run_folder_with_sacrebleu_scores(capsys, files: Path) ->
 
 
 def test_score_bad_input_exits_2_with_one_line(capsys, files: Path) -> None:
-    code, _, err = cli(capsys, "score", "--testset", files / "ts", "--hyp", files / "short.txt",
+    code, _, err = run_cli(capsys, "score", "--testset", files / "ts", "--hyp", files / "short.txt",
                        "-o", files / "run")
     assert code == 2
     assert err.strip().splitlines() == [f"mt-eval: error: {files / 'short.txt'}: 4 lines but the test set"
                                         " has 6 segments"]
-    code, _, err = cli(capsys, "score", "--testset", files / "ts", "--hyp", files / "good.txt",
+    code, _, err = run_cli(capsys, "score", "--testset", files / "ts", "--hyp", files / "good.txt",
                        "-m", "bleux", "-o", files / "run")
     assert code == 2 and "unknown metric 'bleux'" in err and len(err.strip().splitlines()) == 1
-    code, _, err = cli(capsys, "score", "--testset", files / "nowhere", "--hyp", files / "good.txt",
+    code, _, err = run_cli(capsys, "score", "--testset", files / "nowhere", "--hyp", files / "good.txt",
                        "-o", files / "run")
     assert code == 2 and "test set folder not found" in err
     assert not (files / "run").exists()
@@ -86,18 +68,18 @@ def test_score_bad_input_exits_2_with_one_line(capsys, files: Path) -> None:
 def test_compare_and_report(capsys, files: Path) -> None:
     assert _score(capsys, files)[0] == 0
     assert load_run(files / "run").significance.baseline == "good"  # no copy system: the first --hyp
-    code, out, err = cli(capsys, "compare", files / "run", "--baseline", "weak", "--method", "ar",
+    code, out, err = run_cli(capsys, "compare", files / "run", "--baseline", "weak", "--method", "ar",
                          "--all-pairs", "--resamples", "300")
     assert code == 0, err
     assert "weak (baseline)" in out and "all pairs" in out
     assert load_run(files / "run").significance.baseline == "good"  # printed only, without --save
-    code, out, err = cli(capsys, "compare", files / "run", "--baseline", "weak", "--save")
+    code, out, err = run_cli(capsys, "compare", files / "run", "--baseline", "weak", "--save")
     assert code == 0, err
     saved = load_run(files / "run")
     assert saved.significance.baseline == "weak" and set(saved.significance.results) == {"good"}
     layout = RunLayout.of(files / "run")
     assert "against baseline weak" in layout.table_path("md").read_text(encoding="utf-8")
-    code, _, err = cli(capsys, "compare", files / "run", "--baseline", "nope")
+    code, _, err = run_cli(capsys, "compare", files / "run", "--baseline", "nope")
     assert code == 2 and "baseline 'nope' is not an evaluated system" in err
 
     tables = {f: layout.table_path(f).read_text(encoding="utf-8") for f in ("md", "csv", "tex")}
@@ -105,36 +87,37 @@ def test_compare_and_report(capsys, files: Path) -> None:
     for f in ("md", "csv", "tex"):
         layout.table_path(f).unlink()
     layout.report_html.unlink()
-    code, out, err = cli(capsys, "report", files / "run")
+    code, out, err = run_cli(capsys, "report", files / "run")
     assert code == 0, err
     assert {f: layout.table_path(f).read_text(encoding="utf-8") for f in ("md", "csv", "tex")} == tables
     assert layout.report_html.read_text(encoding="utf-8") == report
-    code, _, err = cli(capsys, "report", files / "nowhere")
+    code, _, err = run_cli(capsys, "report", files / "nowhere")
     assert code == 2 and "not found" in err
 
 
 def test_combining_runs_needs_same_test_set_and_signatures(capsys, files: Path) -> None:
     assert _score(capsys, files)[0] == 0
     # same test set, same metric settings: the other run's system joins the comparison
-    assert cli(capsys, "score", "--testset", files / "ts", "--hyp", f"other={files / 'weak.txt'}",
+    assert run_cli(capsys, "score", "--testset", files / "ts", "--hyp", f"other={files / 'weak.txt'}",
                "-m", "bleu", "-m", "chrf", "-o", files / "run2")[0] == 0
-    code, out, err = cli(capsys, "compare", files / "run", "--baseline", "other", "--with", files / "run2")
+    code, out, err = run_cli(capsys, "compare", files / "run", "--baseline", "other",
+                             "--with", files / "run2")
     assert code == 0, err
     assert "other (baseline)" in out and "good" in out
     # different metric options: the signatures differ
-    assert cli(capsys, "score", "--testset", files / "ts", "--hyp", f"lc={files / 'weak.txt'}",
+    assert run_cli(capsys, "score", "--testset", files / "ts", "--hyp", f"lc={files / 'weak.txt'}",
                "-m", "bleu:lowercase=true", "-m", "chrf", "-o", files / "run3")[0] == 0
     results3 = load_run(files / "run3")
     assert "bleu:lowercase=true" in results3.metrics  # the spec string is the key
     TestSet.from_pairs([(s, [r.upper()]) for s, r in zip(SOURCES, REFS, strict=True)], source_lang="ar",
                        target_lang="en", name="tiny").save(files / "ts4")
-    assert cli(capsys, "score", "--testset", files / "ts4", "--hyp", f"up={files / 'weak.txt'}",
+    assert run_cli(capsys, "score", "--testset", files / "ts4", "--hyp", f"up={files / 'weak.txt'}",
                "-m", "bleu", "-m", "chrf", "-o", files / "run4")[0] == 0
-    code, _, err = cli(capsys, "compare", files / "run", "--baseline", "good", "--with", files / "run4")
+    code, _, err = run_cli(capsys, "compare", files / "run", "--baseline", "good", "--with", files / "run4")
     assert code == 2 and "test set" in err and "differs" in err and len(err.strip().splitlines()) == 1
     # rename run3's metric key to bleu, keeping its lowercase signature: a signature mismatch
     raw = json.loads((files / "run3" / "results.json").read_text(encoding="utf-8"))
     raw["metrics"] = {"bleu" if k.startswith("bleu") else k: v for k, v in raw["metrics"].items()}
     (files / "run3" / "results.json").write_text(json.dumps(raw), encoding="utf-8")
-    code, _, err = cli(capsys, "compare", files / "run", "--baseline", "good", "--with", files / "run3")
+    code, _, err = run_cli(capsys, "compare", files / "run", "--baseline", "good", "--with", files / "run3")
     assert code == 2 and "metric bleu signature" in err and "case:lc" in err

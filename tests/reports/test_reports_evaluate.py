@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import sacrebleu
+from mini_corpus import GOOD, REFS, SOURCES
 
 import mt_eval.evaluate as ev
 from mt_eval.data.testset import TestSet
@@ -20,14 +21,6 @@ from mt_eval.stats.bootstrap import bootstrap_ci
 from mt_eval.stats.significance import approximate_randomization, paired_bootstrap
 from mt_eval.translators.base import SystemRun
 
-SOURCES = ["ذهب الولد إلى المدرسة صباحا.", "القطة تنام على الحصيرة.", "الطقس جميل اليوم في المدينة.",
-           "قرأت كتابا عن التاريخ.", "نحن نحب السفر.", "افتح النافذة من فضلك."]
-REFS = ["The boy went to school in the morning.", "The cat sleeps on the mat.",
-        "The weather is nice today in the city.", "I read a book about history.", "We love travelling.",
-        "Please open the window."]
-GOOD = ["The boy went to school in the morning.", "The cat is sleeping on the mat.",
-        "Weather is beautiful today in the city.", "I read a history book.", "We love to travel.",
-        "Open the window please."]
 WEAK = ["Boy go school.", "Cat mat.", "The weather the weather the weather the weather.",
         "Book.", "", "Window open."]
 

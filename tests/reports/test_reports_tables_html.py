@@ -10,6 +10,7 @@ import shutil
 import subprocess
 
 import pytest
+from mini_corpus import GOOD, REFS, SOURCES
 
 import mt_eval.evaluate as ev
 from mt_eval.config import RunConfig, load_config
@@ -19,12 +20,9 @@ from mt_eval.reports.html import render_report
 from mt_eval.reports.tables import tex_escape, to_csv, to_latex, to_markdown
 from mt_eval.translators.base import SystemRun
 
-REFS = ["The boy went to school in the morning.", "The cat sleeps on the mat.",
-        "The weather is nice today in the city.", "I read a book about history.", "We love travelling."]
-SOURCES = ["ذهب الولد إلى المدرسة صباحا.", "القطة تنام على الحصيرة.", "الطقس جميل اليوم في المدينة.",
-           "قرأت كتابا عن التاريخ.", "نحن نحب السفر."]
-GOOD = ["The boy went to school in the morning.", "The cat is sleeping on the mat.",
-        "Weather is beautiful today in the city.", "I read a history book.", "We love to travel."]
+SOURCES, REFS, GOOD = SOURCES[:5], REFS[:5], GOOD[:5]
+
+
 NASTY = ["</script><script>alert(1)</script>", "a & b < c", "50% of $x_1$ {y}", "", "The cat | the dog."]
 
 

@@ -8,17 +8,23 @@ Flags (stable names used in ``segments.jsonl``, tables and the gate):
 * ``length_ratio`` — output length / source (or reference) length is outside a configurable band;
 * ``repetition`` — a word n-gram repeats back to back (a decoding loop: "the the the the",
   "I am here. I am here. I am here.").
+
+:func:`check_outputs` computes the flags of a whole system at once (language ID and repetition loops
+vectorised, fastText in one batch); :func:`check_segment` is the same rule for one segment.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain, count
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from mt_eval.data.langid import is_language
+from mt_eval.data.langid import is_language, is_language_many
 from mt_eval.errors import MtEvalError, first_validation_problem
 
 FLAGS = ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition")
@@ -138,10 +144,49 @@ def check_segment(source: str, output: str, *, target_lang: str, references: Seq
     return flags
 
 
+def repetition_loops(texts: Sequence[str], *, max_n: int = 8, min_count: int = 3,
+                     unigram_min_count: int = 4) -> np.ndarray:
+    """:func:`has_repetition_loop` of every text, computed with numpy over the whole list.
+
+    Words become integer ids (exact string identity); for each ``n`` a position matches when its word
+    equals the word ``n`` before it in the same text, and a text loops when a run of consecutive
+    matches reaches ``n * (need - 1)``. A text stops being checked at the first ``n`` it is too short
+    for, as in the per-text loop.
+    """
+    words = [t.casefold().split() for t in texts]
+    vocab: defaultdict[str, int] = defaultdict(count().__next__)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    flat = list(chain.from_iterable(words))
+    ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+    text_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    position = np.arange(len(ids), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    found = np.zeros(len(texts), dtype=bool)
+    eligible = np.ones(len(texts), dtype=bool)
+    for n in range(1, max_n + 1):
+        need = unigram_min_count if n == 1 else min_count
+        eligible &= lengths >= n * need
+        if not eligible.any():
+            break
+        match = np.zeros(len(ids) + 1, dtype=np.int8)  # one trailing 0 closes the last run
+        if len(ids) > n:
+            match[n:len(ids)] = (ids[n:] == ids[:-n]) & (position[n:] >= n)
+        edges = np.diff(np.concatenate(([0], match)))
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        long_runs = starts[(ends - starts) >= n * (need - 1)]
+        hit = np.zeros(len(texts), dtype=bool)
+        hit[text_of[long_runs]] = True
+        found |= hit & eligible
+    return found
+
+
 def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang: str,
                   references: Sequence[Sequence[str]] | None = None,
                   config: CheckConfig | dict[str, Any] | None = None) -> CheckResult:
-    """Flag every segment of one system's outputs; counts per flag for the tables."""
+    """Flag every segment of one system's outputs; counts per flag for the tables.
+
+    Same flags as :func:`check_segment` on each segment, computed for the whole list at once.
+    """
     cfg = make_config(config)
     if len(sources) != len(outputs):
         raise MtEvalError(f"checks: {len(outputs)} outputs for {len(sources)} source segments")
@@ -149,11 +194,39 @@ def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang
         raise MtEvalError(f"checks: {len(references)} reference lists for {len(outputs)} outputs")
     if cfg.length_against == "reference" and references is None:
         raise MtEvalError("checks: length_against='reference' needs the references")
-    flags = [check_segment(src, out, target_lang=target_lang,
-                           references=(references[i] if references is not None else ()), config=cfg)
-             for i, (src, out) in enumerate(zip(sources, outputs, strict=True))]
-    counts = {name: 0 for name in FLAGS if name in cfg.enabled}
-    for segment_flags in flags:
-        for name in segment_flags:
-            counts[name] += 1
+    on = set(cfg.enabled)
+    outputs = list(outputs)
+    empty = [not out.strip() for out in outputs]
+    live = [i for i, e in enumerate(empty) if not e]  # the other checks only look at non-empty outputs
+    live_outputs = [outputs[i] for i in live]
+    per_flag: dict[str, set[int]] = {name: set() for name in FLAGS}
+    per_flag["empty"] = {i for i, e in enumerate(empty) if e}
+    if "copy_of_source" in on:
+        per_flag["copy_of_source"] = {i for i in live if sources[i].strip()
+                                      and _norm(outputs[i]) == _norm(sources[i])}
+    if "wrong_language" in on and target_lang:
+        ok = is_language_many(live_outputs, target_lang, min_share=cfg.language_min_share)
+        per_flag["wrong_language"] = {i for i, good in zip(live, ok, strict=True) if not good}
+    if "length_ratio" in on:
+        per_flag["length_ratio"] = {i for i in live if _length_flag(
+            outputs[i], [sources[i]] if cfg.length_against == "source"
+            else list(references[i]) if references is not None else [], cfg)}
+    if "repetition" in on:
+        loops = repetition_loops(live_outputs, max_n=cfg.repeat_max_n, min_count=cfg.repeat_min_count,
+                                 unigram_min_count=cfg.repeat_unigram_min_count)
+        per_flag["repetition"] = {i for i, loop in zip(live, loops.tolist(), strict=True) if loop}
+    order = [name for name in FLAGS if name in on]
+    flags = [[name for name in order if i in per_flag[name]] for i in range(len(outputs))]
+    counts = {name: len(per_flag[name]) for name in order}
     return CheckResult(flags=flags, counts=counts)
+
+
+def _length_flag(output: str, basis_texts: Sequence[str], cfg: CheckConfig) -> bool:
+    """The ``length_ratio`` rule of :func:`check_segment`."""
+    if not basis_texts:
+        return False
+    basis = sum(_length(t, cfg.length_unit) for t in basis_texts) / len(basis_texts)
+    if basis < cfg.min_length:
+        return False
+    ratio = _length(output, cfg.length_unit) / basis
+    return not cfg.min_length_ratio <= ratio <= cfg.max_length_ratio

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.fsio import read_input_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,8 +66,9 @@ class RunConfig(BaseModel):
     baseline: str | None = None
     resamples: int = Field(default=1000, ge=1)
     confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
-    seed: int | None = 12345
-    method: Literal["bootstrap", "ar"] = "bootstrap"
+    seed: int | None = Field(default=12345, ge=0)
+    # None: paired-bs, or exact paired-ar on small test sets (mt_eval.stats.significance.choose_method)
+    method: Literal["paired-bs", "paired-ar", "bootstrap", "ar"] | None = None
     all_pairs: bool = False
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     output: str | None = None
@@ -80,12 +82,39 @@ class RunConfig(BaseModel):
             return [{"spec": v} if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_run_name(value, "name", error=ValueError)
+        return value
+
     @field_validator("metrics")
     @classmethod
     def _some_metric(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("at least one metric is needed")
         return value
+
+
+def check_run_name(name: str, where: str = "name", *, error: type[Exception] = MtEvalError) -> str:
+    """A run name becomes ``results/<name>/``: it must be one plain folder name, never a path
+    (``../../x`` would write outside ``results/``). Use ``-o``/``output`` to choose a folder elsewhere."""
+    bad = (not name.strip() or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name
+           or "\x00" in name or any(ord(ch) < 32 for ch in name))
+    if bad:
+        raise error(f"{where} {name!r}: a run name must be a plain folder name (no '/', '\\', leading '.'"
+                    " or control characters); choose the folder with -o instead")
+    return name
+
+
+def validate_run_config(data: Any, *, where: str) -> RunConfig:
+    """``RunConfig`` from a mapping; a problem is one line naming ``where`` and the field."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        loc, msg = first_validation_problem(exc, root="(top level)")
+        raise MtEvalError(f"{where}: {loc}: {msg}") from None
 
 
 def _resolve_file_spec(spec: str, base: Path) -> str:
@@ -103,17 +132,12 @@ def _resolve_file_spec(spec: str, base: Path) -> str:
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run config; one-line :class:`MtEvalError` on anything wrong."""
     file = Path(path)
+    text = read_input_text(file, "config file")
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MtEvalError(f"{file}: config file not found") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MtEvalError(f"{file}: invalid TOML ({exc})") from None
-    try:
-        config = RunConfig.model_validate(data)
-    except ValidationError as exc:
-        loc, msg = first_validation_problem(exc, root="(top level)")
-        raise MtEvalError(f"{file}: {loc}: {msg}") from None
+    config = validate_run_config(data, where=str(file))
     base = file.resolve().parent
     updates: dict[str, Any] = {}
     if config.testset is not None and not Path(config.testset).is_absolute():
@@ -124,5 +148,5 @@ def load_config(path: str | Path) -> RunConfig:
         updates["systems"] = [s.model_copy(update={"spec": _resolve_file_spec(s.spec, base)})
                               for s in config.systems]
     if config.name is None:
-        updates["name"] = file.stem
+        updates["name"] = check_run_name(file.stem, f"{file}: name (from the file name)")
     return config.model_copy(update=updates)

@@ -19,6 +19,15 @@ class SystemUnavailable(MtEvalError):
     """
 
 
+class SystemFailed(MtEvalError):
+    """A translation system failed while running (server errors after all retries, a crashed backend).
+
+    Unlike :class:`SystemUnavailable` this is never skipped silently: ``translate`` and ``run`` exit 2
+    naming the system and the server's last message, unless ``--allow-skip`` is given. Outputs of a
+    failed request are never cached.
+    """
+
+
 class IncompatibleError(MtEvalError):
     """Two things cannot be compared: a test-set hash or a metric signature field differs."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,9 +21,7 @@ import numpy as np
 
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import IncompatibleError, MtEvalError
-from mt_eval.fsio import atomic_directory, atomic_write_json, write_lines
 from mt_eval.metrics.base import Metric
-from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import (
     SCHEMA_VERSION,
     BootstrapInfo,
@@ -36,19 +33,24 @@ from mt_eval.reports.results import (
     SystemInfo,
     TestsetInfo,
     environment_info,
-    load_run,
-    write_results,
 )
-from mt_eval.reports.segments import build_segment_records, read_segments, write_segments
+from mt_eval.reports.run_folder import (  # noqa: F401  (re-exported: the run-folder I/O moved there)
+    StatsCache,
+    _check_output_folder,
+    _readable,
+    combine_runs,
+    load_stats,
+    rerender,
+    write_run_folder,
+)
+from mt_eval.reports.segments import build_segment_records
 from mt_eval.translators.base import SystemRun
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS: tuple[str, ...] = ("bleu", "chrf", "chrf++", "ter", "semantic")
-DEFAULT_BASELINE = "copy"
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 12345
-METHODS = ("bootstrap", "ar")
 
 Progress = Callable[[str], None]
 
@@ -90,34 +92,9 @@ def _stats_key(testset_hash: str, outputs: Sequence[str], metric: Metric) -> str
     signature = {k: v for k, v in metric.signature().items() if k != "nrefs"}
     blob = json.dumps({"testset": testset_hash, "outputs": hashlib.sha256(
         "\n".join(outputs).encode("utf-8")).hexdigest() + f":{len(outputs)}",
-        "spec": metric.spec(), "class": type(metric).__qualname__, "signature": signature},
+        "spec": metric.identity_spec(), "class": type(metric).__qualname__, "signature": signature},
         sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-class StatsCache:
-    """Reads the ``stats/`` cache of an existing run folder; entries are keyed, so stale ones are ignored."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.layout = RunLayout.of(root) if root is not None else None
-        self.index: dict[str, Any] = {}
-        if self.layout is not None and self.layout.stats_index.is_file():
-            try:
-                self.index = json.loads(self.layout.stats_index.read_text(encoding="utf-8"))
-            except ValueError:
-                self.index = {}
-
-    def get(self, system: str, metric_key: str, key: str) -> tuple[np.ndarray, dict[str, str]] | None:
-        if self.layout is None:
-            return None
-        entry = self.index.get(f"{system}\t{metric_key}")
-        if not isinstance(entry, dict) or entry.get("key") != key:
-            return None
-        path = self.layout.stats_path(system, metric_key)
-        try:
-            return np.load(path, allow_pickle=False), dict(entry.get("signature", {}))
-        except (OSError, ValueError):
-            return None
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -139,43 +116,66 @@ def check_config(options: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- stats
-def _entry(result: Any) -> PairedEntry:
+def _entry(result: Any, metric: Metric, p_adjusted: float) -> PairedEntry:
+    from mt_eval.stats.human_agreement import human_agreement
+
     return PairedEntry(method=str(result.method), baseline_score=float(result.baseline_score),
                        system_score=float(result.system_score), delta=float(result.delta),
                        p_value=float(result.p_value), n_resamples=int(result.n_resamples),
                        seed=None if result.seed is None else int(result.seed),
                        delta_ci_low=getattr(result, "delta_ci_low", None),
                        delta_ci_high=getattr(result, "delta_ci_high", None),
-                       p_value_rule=str(getattr(result, "p_value_rule", "")))
+                       p_value_rule=str(getattr(result, "p_value_rule", "")), p_adjusted=p_adjusted,
+                       human_agreement=human_agreement(metric.spec(), float(result.delta)))
 
 
 def significance(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str, np.ndarray]],
-                 systems: Sequence[str], baseline: str, *, method: str = "bootstrap",
+                 systems: Sequence[str], baseline: str | None, *, method: str | None = None,
                  n_resamples: int = DEFAULT_RESAMPLES, seed: int | None = DEFAULT_SEED,
                  all_pairs: bool = False, alpha: float = 0.05) -> Significance:
-    """Paired tests of every system against ``baseline`` (and every pair when asked).
+    """Paired tests, Holm-adjusted per metric, with rank clusters when every pair is tested.
 
-    All systems share one draw of resamples per metric (``compare_to_baseline``).
+    With a ``baseline`` every other system is tested against it (and every pair too with
+    ``all_pairs``); without one, every pair is tested and systems are ranked into clusters. The
+    Holm family is the set of tests shown for one metric, so a mark in a table column keeps its
+    family-wise error at α. ``method=None`` picks the method for the test-set size.
     """
-    from mt_eval.stats.significance import compare_to_baseline
+    from mt_eval.stats.clusters import rank_clusters, significantly_better
+    from mt_eval.stats.multiple_testing import holm
+    from mt_eval.stats.significance import choose_method, compare_metrics_to_baseline
 
-    if method not in METHODS:
-        raise MtEvalError(f"unknown significance method {method!r} (use bootstrap or ar)")
-    if baseline not in systems:
+    if baseline is not None and baseline not in systems:
         raise MtEvalError(f"baseline {baseline!r} is not an evaluated system (have: {', '.join(systems)})")
-    results: dict[str, dict[str, PairedEntry]] = {s: {} for s in systems if s != baseline}
-    pairs: dict[str, dict[str, dict[str, PairedEntry]]] = {}
+    n_segments = next(iter(next(iter(stats.values())).values())).shape[0] if stats else 0
+    chosen, warnings = choose_method(n_segments, method)
+    every_pair = all_pairs or baseline is None
+    sig = Significance(baseline=baseline, method=chosen, n_resamples=n_resamples, seed=seed, alpha=alpha,
+                       correction="holm", n_segments=n_segments, warnings=warnings)
+    if len(systems) < 2:
+        return sig
+    anchor = baseline if baseline is not None else systems[0]
+    tested = compare_metrics_to_baseline(
+        metrics, {key: {s: stats[s][key] for s in systems} for key in metrics}, anchor, method=chosen,
+        all_pairs=every_pair, n_resamples=n_resamples, seed=seed)
     for key, metric in metrics.items():
-        tested = compare_to_baseline(metric, {s: stats[s][key] for s in systems}, baseline,
-                                     method=method, all_pairs=all_pairs, n_resamples=n_resamples, seed=seed)
-        for (anchor, system), result in tested.items():
-            entry = _entry(result)
-            if anchor == baseline:
-                results[system][key] = entry
-            if all_pairs:
-                pairs.setdefault(anchor, {}).setdefault(system, {})[key] = entry
-    return Significance(baseline=baseline, method=method, n_resamples=n_resamples, seed=seed,
-                        alpha=alpha, results=results, pairs=pairs)
+        pairs = list(tested[key].items())
+        adjusted = holm([result.p_value for _, result in pairs])
+        scores: dict[str, float] = {}
+        for ((a, b), result), p_adj in zip(pairs, adjusted, strict=True):
+            entry = _entry(result, metric, p_adj)
+            scores[a], scores[b] = entry.baseline_score, entry.system_score
+            if baseline is not None and a == baseline:
+                sig.results.setdefault(b, {})[key] = entry
+            if every_pair:
+                sig.pairs.setdefault(a, {}).setdefault(b, {})[key] = entry
+        if every_pair:
+            wins = significantly_better([(a, b, r.delta, p) for ((a, b), r), p in zip(pairs, adjusted,
+                                                                                      strict=True)],
+                                        alpha, metric.higher_is_better)
+            ranking = rank_clusters(scores, wins, metric.higher_is_better)
+            sig.clusters[key] = ranking.clusters
+            sig.rank_bands[key] = {s: list(band) for s, band in ranking.bands.items()}
+    return sig
 
 
 def confidence_intervals(items: Sequence[tuple[Metric, np.ndarray]], n_resamples: int, confidence: float,
@@ -206,23 +206,25 @@ def _finite_or_none(value: float) -> float | None:
 # ---------------------------------------------------------------------------------------- main
 def choose_baseline(requested: str | None, ok_systems: Sequence[str],
                     skipped: Mapping[str, str]) -> str | None:
-    """The requested baseline, else ``copy`` when present, else the first evaluated system."""
-    if requested is not None:
-        if requested in skipped:
-            raise MtEvalError(f"baseline {requested!r} was skipped: {skipped[requested]}")
-        if requested not in ok_systems:
-            raise MtEvalError(f"baseline {requested!r} is not a system of this run"
-                              f" (have: {', '.join(ok_systems) or 'none'})")
-        return requested
-    if DEFAULT_BASELINE in ok_systems:
-        return DEFAULT_BASELINE
-    return ok_systems[0] if ok_systems else None
+    """The requested baseline, checked; ``None`` (every pair is compared) when none is requested.
+
+    ``copy`` stays in the tables as the floor, but is no implicit anchor: "better than untranslated"
+    is not the question a researcher asks.
+    """
+    if requested is None:
+        return None
+    if requested in skipped:
+        raise MtEvalError(f"baseline {requested!r} was skipped: {skipped[requested]}")
+    if requested not in ok_systems:
+        raise MtEvalError(f"baseline {requested!r} is not a system of this run"
+                          f" (have: {', '.join(ok_systems) or 'none'})")
+    return requested
 
 
 def evaluate(testset: TestSet, systems: Sequence[SystemRun],
              metrics: Sequence[str | Metric] | Mapping[str, Any] = DEFAULT_METRICS, *,
              baseline: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-             confidence: float = 0.95, seed: int | None = DEFAULT_SEED, method: str = "bootstrap",
+             confidence: float = 0.95, seed: int | None = DEFAULT_SEED, method: str | None = None,
              all_pairs: bool = False, alpha: float = 0.05, checks: bool = True,
              check_options: Mapping[str, Any] | None = None, output: str | Path | None = None,
              run_name: str | None = None, config: Mapping[str, Any] | None = None,
@@ -238,8 +240,6 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise MtEvalError(f"system name(s) used twice: {', '.join(duplicates)}; give each a unique name")
-    if method not in METHODS:
-        raise MtEvalError(f"unknown significance method {method!r} (use bootstrap or ar)")
     resolved = resolve_metrics(metrics)
     ok = [s for s in systems if s.status == "ok"]
     skipped = {s.name: s.reason for s in systems if s.status != "ok"}
@@ -296,12 +296,10 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
             sentence[system.name][key] = [float(v) for v in metric.sentence_scores(arr)]
 
     sig = None
-    if chosen is not None and len(ok) > 1:
-        say(f"paired tests against {chosen}")
+    if ok:
+        say(f"paired tests against {chosen}" if chosen else "paired tests between every pair of systems")
         sig = significance(resolved, all_stats, [s.name for s in ok], chosen, method=method,
                            n_resamples=n_resamples, seed=seed, all_pairs=all_pairs, alpha=alpha)
-    elif chosen is not None:
-        sig = Significance(baseline=chosen, method=method, n_resamples=n_resamples, seed=seed, alpha=alpha)
 
     flags: dict[str, list[list[str]]] = {}
     flag_counts: dict[str, dict[str, int]] = {}
@@ -319,6 +317,7 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
                             target_lang=testset.target_lang, num_segments=len(testset),
                             manifest=testset.manifest()),
         systems={s.name: SystemInfo(spec=s.spec, signature=_jsonable(s.signature),
+                                    environment=_jsonable(getattr(s, "environment", None) or {}),
                                     throughput=_jsonable(s.throughput),
                                     status="ok" if s.status == "ok" else "skipped", reason=s.reason)
                  for s in systems},
@@ -356,79 +355,7 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def _check_output_folder(root: Path) -> None:
-    """Refuse to replace a folder that is not a run folder (``-o .`` must not wipe a checkout)."""
-    if root.exists():
-        if not root.is_dir():
-            raise MtEvalError(f"{root}: exists and is not a folder")
-        if any(root.iterdir()) and not RunLayout.of(root).results_json.is_file():
-            raise MtEvalError(f"{root}: exists, is not empty and is not a run folder; choose another -o")
-
-
-def write_run_folder(root: str | Path, run: RunResult, outputs: Mapping[str, Sequence[str]],
-                     stats_index: Mapping[str, Any] | None = None) -> Path:
-    """Write the whole run folder in a staging copy and swap it in (never half-written)."""
-    from mt_eval.reports.html import write_report
-    from mt_eval.reports.tables import write_tables
-
-    target = Path(root)
-    _check_output_folder(target)
-    with atomic_directory(target) as staging:
-        layout = RunLayout.of(staging)
-        for name, lines in outputs.items():
-            write_lines(layout.output_path(name), [_one_line(x) for x in lines])
-        for name, per_metric in run.stats.items():
-            for key, arr in per_metric.items():
-                path = layout.stats_path(name, key)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
-        index = dict(stats_index) if stats_index is not None else {
-            f"{name}\t{key}": {"key": "", "signature": run.results.metrics[key].signature}
-            for name, per_metric in run.stats.items() for key in per_metric}
-        atomic_write_json(layout.stats_index, index)
-        write_results(run.results, layout.results_json)
-        write_segments(run.records, layout.segments_jsonl)
-        write_tables(run.results, staging)
-        write_report(run.results, run.records, staging)
-        _readable(staging)
-    return target
-
-
-def _readable(folder: Path) -> None:
-    """Temporary files and folders are created private; a run folder is meant to be shared."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
-
-
 # ---------------------------------------------------------------------------------------- re-reading
-def load_stats(root: str | Path, results: Results) -> dict[str, dict[str, np.ndarray]]:
-    """The saved per-segment statistics of every evaluated system and metric of a run folder."""
-    layout = RunLayout.of(root)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for system in results.ok_systems:
-        out[system] = {}
-        for key in results.metrics:
-            path = layout.stats_path(system, key)
-            try:
-                arr = np.load(path, allow_pickle=False)
-            except FileNotFoundError:
-                raise MtEvalError(f"{path}: missing statistics for {system}/{key};"
-                                  " re-run the evaluation") from None
-            except ValueError as exc:
-                raise MtEvalError(f"{path}: unreadable statistics ({exc})") from None
-            if arr.ndim != 2 or arr.shape[0] != results.testset.num_segments:
-                raise MtEvalError(f"{path}: statistics shape {arr.shape} does not match"
-                                  f" {results.testset.num_segments} segments")
-            out[system][key] = arr
-    return out
-
-
 def rebuild_metrics(results: Results) -> dict[str, Metric]:
     """Metric objects from the specs recorded in a run; refuses one whose signature changed since."""
     from mt_eval.metrics.registry import metric_from_spec
@@ -449,56 +376,3 @@ def _check_signature(key: str, recorded: Mapping[str, Any], current: Mapping[str
         if a != b and "?" not in (a, b):
             raise IncompatibleError(f"metric {key}: signature field {name} differs ({a} in the run,"
                                     f" {b} in {where}); scores cannot be combined")
-
-
-def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Results, list[dict[str, Any]],
-                                                                          dict[str, dict[str, np.ndarray]]]:
-    """Merge other runs' systems into one run's view; test set and metric signatures must match."""
-    results = load_run(root)
-    records = read_segments(RunLayout.of(root).segments_jsonl)
-    stats = load_stats(root, results)
-    for other_root in others:
-        other = load_run(other_root)
-        if other.testset.hash != results.testset.hash:
-            raise IncompatibleError(f"{other_root}: test set {other.testset.hash[:12]} differs from"
-                                    f" {results.testset.hash[:12]} in {root}")
-        for key, info in results.metrics.items():
-            if key not in other.metrics:
-                raise IncompatibleError(f"{other_root}: has no metric {key} (needed to combine with {root})")
-            if other.metrics[key].signature_string != info.signature_string:
-                raise IncompatibleError(f"{other_root}: metric {key} signature"
-                                        f" {other.metrics[key].signature_string} differs from"
-                                        f" {info.signature_string} in {root}")
-        other_stats = load_stats(other_root, other)
-        other_records = read_segments(RunLayout.of(other_root).segments_jsonl)
-        for system in other.ok_systems:
-            if system in results.systems:
-                raise MtEvalError(f"{other_root}: system {system!r} is also in {root}; rename one")
-            results.systems[system] = other.systems[system]
-            results.scores[system] = {k: v for k, v in other.scores.get(system, {}).items()
-                                      if k in results.metrics}
-            if system in other.flags:
-                results.flags[system] = other.flags[system]
-            stats[system] = {k: other_stats[system][k] for k in results.metrics}
-            for mine, theirs in zip(records, other_records, strict=True):
-                mine["outputs"][system] = theirs["outputs"].get(system, "")
-                mine["scores"][system] = {k: v for k, v in theirs["scores"].get(system, {}).items()
-                                          if k in results.metrics}
-                mine["flags"][system] = theirs["flags"].get(system, [])
-    return results, records, stats
-
-
-def rerender(root: str | Path, results: Results | None = None,
-             records: Sequence[Mapping[str, Any]] | None = None) -> list[Path]:
-    """Re-write ``results.json`` (when given), tables and ``report.html`` of an existing run folder."""
-    from mt_eval.reports.html import write_report
-    from mt_eval.reports.tables import write_tables
-
-    layout = RunLayout.of(root)
-    if results is None:
-        results = load_run(root)
-    else:
-        write_results(results, layout.results_json)
-    if records is None:
-        records = read_segments(layout.segments_jsonl) if layout.segments_jsonl.is_file() else []
-    return [*write_tables(results, root), write_report(results, records, root)]

@@ -2,12 +2,17 @@
 
 1. transformers vs CTranslate2 output tokens/s on the same tiny MarianMT (goal: CT2 >= 2x) and
    whether their greedy outputs are identical;
-2. harness overhead of ``translate_testset`` over calling the backend directly (goal <= 5%);
+2. harness overhead of ``translate_testset`` over calling the backend directly, without a cache and
+   with a cold cache (goal <= 5% for both; issue 11 item 5);
 3. a cached rerun vs a cold run (goal >= 50x faster, zero model loads), for the tiny Marian and,
-   where installed, the default Gemma GGUF.
+   where installed, the default Gemma GGUF;
+4. ``--llm-bounds``: bounded generation on the 7 seed paragraphs with ``llama-cpp:default``: the old
+   fixed 256-token cap without repetition stop vs the derived cap plus repetition stop (time, and
+   that every output that ended naturally is unchanged) -> results/bench/llm_bounds.json.
 
 The tiny model is the one the tests build (tests/translators/conftest.py). Usage:
     python scripts/bench_translate.py [--threads 1] [--repeats 3] [--no-llm]
+    python scripts/bench_translate.py --llm-bounds [--threads 1]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "bench" / "translate.json"
+OUT_BOUNDS = ROOT / "results" / "bench" / "llm_bounds.json"
 
 
 def _tiny_builder() -> Any:
@@ -56,13 +62,59 @@ def _direct(translator: Any, sources: list[str]) -> list[str]:
     return out
 
 
+def llm_bounds(threads: int) -> None:
+    """Old fixed cap (256, no repetition stop) vs the derived cap + repetition stop, same greedy model."""
+    from mt_eval.data.build import default_testset
+    from mt_eval.fsio import atomic_write_json
+    from mt_eval.translators.base import library_version
+    from mt_eval.translators.registry import create_translator
+
+    ts = default_testset()
+    common = {"n_threads": threads, "n_ctx": 2048}
+    settings = {"before": {**common, "max_tokens": 256, "repetition_stop": False}, "after": common}
+    runs: dict[str, Any] = {}
+    for label, options in settings.items():
+        translator = create_translator("llama-cpp:default", options, source_lang=ts.source_lang,
+                                       target_lang=ts.target_lang)
+        translator.translate(ts.sources[:1])  # load the model before timing
+        seconds, outputs, tokens, cut = [], [], [], []
+        for source in ts.sources:
+            t0 = time.perf_counter()
+            outputs += translator.translate([source])
+            seconds.append(time.perf_counter() - t0)
+            tokens += translator.last_output_tokens or [0]
+            cut += translator.last_truncated or [""]
+        runs[label] = {"options": options, "signature_decoding": translator.signature()["decoding"],
+                       "seconds": [round(x, 3) for x in seconds], "total_s": round(sum(seconds), 3),
+                       "output_tokens": tokens, "stopped": cut, "outputs": outputs}
+        translator.close()
+    before, after = runs["before"], runs["after"]
+    natural = [i for i, reason in enumerate(before["stopped"]) if not reason]
+    unchanged = all(before["outputs"][i] == after["outputs"][i] for i in natural)
+    result = {
+        "environment": {"threads": threads, "llama-cpp-python": library_version("llama_cpp_python"),
+                        "note": "machine shared with other work while measuring"},
+        "segments": len(ts), **runs,
+        "natural_endings_before": natural,
+        "natural_endings_unchanged": unchanged,
+        "speedup": round(before["total_s"] / after["total_s"], 2) if after["total_s"] else None,
+    }
+    atomic_write_json(OUT_BOUNDS, result)
+    sys.stdout.write(f"wrote {OUT_BOUNDS}: {before['total_s']} s -> {after['total_s']} s, "
+                     f"natural endings unchanged: {unchanged}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-llm", action="store_true")
+    parser.add_argument("--llm-bounds", action="store_true", help="only the bounded-generation benchmark")
     args = parser.parse_args()
+    if args.llm_bounds:
+        llm_bounds(args.threads)
+        return
 
     import torch
 
@@ -128,8 +180,10 @@ def main() -> None:
                                "harness_cold_cache_s": round(cached_cold_s, 4),
                                "overhead_no_cache_pct": round(100 * (harness_s / direct_s - 1), 2),
                                "overhead_cold_cache_pct": round(100 * (cached_cold_s / direct_s - 1), 2)}
-        overhead["goal"] = "harness overhead <= 5% (no cache)"
-        overhead["goal_met"] = all(overhead[k]["overhead_no_cache_pct"] <= 5 for k in ("transformers", "ct2"))
+        overhead["goal"] = "harness overhead <= 5% without cache and with a cold cache"
+        overhead["goal_met"] = all(overhead[k]["overhead_no_cache_pct"] <= 5
+                                   and overhead[k]["overhead_cold_cache_pct"] <= 5
+                                   for k in ("transformers", "ct2"))
         result["harness_overhead"] = overhead
 
         cache_runs: dict[str, Any] = {}
@@ -141,7 +195,7 @@ def main() -> None:
                                          ("افتتحت المدينة مكتبة عامة جديدة.",
                                           ["The city opened a new library."])],
                                         source_lang="ar", target_lang="en", name="llm-bench")
-            llm_opts = {"n_ctx": 512, "n_threads": args.threads, "max_tokens": 48}
+            llm_opts = {"n_ctx": 512, "n_threads": args.threads}
             systems.append(("gemma-270m", "llama-cpp:default", llm_opts, llm_ts))
         for label, spec, options, testset in systems:
             db = tmp / f"rerun-{label}.sqlite"

@@ -5,7 +5,10 @@ User errors (:class:`mt_eval.errors.MtEvalError`) become one line on stderr and 
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from typing import NoReturn
 
 import typer
 
@@ -46,13 +49,51 @@ def _register_all() -> None:
 _register_all()
 
 
+def _error(message: str, code: int = 2) -> NoReturn:
+    print(f"mt-eval: error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Every failure is one line on stderr: a user error or a bad option exits 2, Ctrl-C 130. An
+    unexpected exception (a bug) also exits 2, never 1, which the CI gate reserves for a regression;
+    ``MT_EVAL_DEBUG=1`` prints its traceback.
+    """
+    from typer.exceptions import Abort, TyperException
+
     try:
-        app(args=argv)
+        code = app(args=argv, standalone_mode=False)
     except MtEvalError as exc:
-        print(f"mt-eval: error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        _error(str(exc), exc.exit_code)
+    except Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, EOFError):
+            _error("unexpected end of input")
+        _interrupted()
     except KeyboardInterrupt:
-        print("mt-eval: interrupted; completed work is kept and a rerun resumes from it", file=sys.stderr)
-        raise SystemExit(130) from None
+        _interrupted()
+    except TyperException as exc:  # bad options and arguments (typer's own click)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `mt-eval` or `mt-eval testset`: the help
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _error(f"{where}{exc.format_message()}{hint}", 2)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
+    except Exception as exc:  # a bug: still one line and never exit 1 (a gate's "regression")
+        if os.environ.get("MT_EVAL_DEBUG"):
+            traceback.print_exc()
+        _error(f"internal error ({type(exc).__name__}: {exc}); this is a bug in mt-eval, please report"
+               " it (MT_EVAL_DEBUG=1 shows the traceback)")
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        _interrupted()
+    raise SystemExit(code if isinstance(code, int) else 0)  # like click: the process ends here
+
+
+def _interrupted() -> NoReturn:
+    print("mt-eval: interrupted; completed work is kept and a rerun resumes from it", file=sys.stderr)
+    raise SystemExit(130)

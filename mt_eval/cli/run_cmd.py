@@ -12,18 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mt_eval.data.readers import load_testset, read_hypotheses
 from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.metrics.parallel import resolve_workers
 
 if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
     from mt_eval.evaluate import RunResult
     from mt_eval.reports.results import Results
     from mt_eval.translators.base import SystemRun
-
-# three-letter file extensions used by OPUS/FLORES-style plain folders
-_LANG3 = {"ara": "ar", "arb": "ar", "eng": "en", "fra": "fr", "deu": "de", "spa": "es", "rus": "ru",
-          "zho": "zh", "heb": "he", "fas": "fa", "urd": "ur"}
-
 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -32,55 +29,7 @@ def _console(stderr: bool = False) -> Any:
 
 
 # ---------------------------------------------------------------------------------------- inputs
-def read_hypotheses(path: Path) -> list[str]:
-    """One hypothesis per line; only the line terminator is removed (text is scored as written)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MtEvalError(f"{path}: hypothesis file not found") from None
-    except UnicodeDecodeError as exc:
-        raise MtEvalError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _read_plain_testset(folder: Path) -> TestSet:
-    """A folder of ``source.<lang>`` and ``reference[-k].<lang>`` plain files (one segment a line).
-
-    The text is taken exactly as written (only line ends removed), as sacrebleu reads it: the
-    importer's normalisation (NFC, invisible characters, edge blanks) would change published scores.
-    """
-    from mt_eval.data.testset import TestSet
-
-    sources = sorted(p for p in folder.glob("source.*") if p.is_file())
-    refs = sorted((p for p in folder.glob("reference*.*") if p.is_file()), key=lambda p: p.name)
-    if len(sources) != 1 or not refs:
-        raise MtEvalError(f"{folder}: not a test set folder (needs manifest.json + testset.jsonl, or one"
-                          " source.<lang> and reference.<lang> files)")
-    src_lines = read_hypotheses(sources[0])
-    ref_streams = [read_hypotheses(p) for p in refs]
-    for path, stream in zip(refs, ref_streams, strict=True):
-        if len(stream) != len(src_lines):
-            raise MtEvalError(f"{path}: {len(stream)} lines but {sources[0].name} has {len(src_lines)}")
-    src_ext, tgt_ext = sources[0].suffix.lstrip("."), refs[0].suffix.lstrip(".")
-    pairs = [(src, [stream[i] for stream in ref_streams]) for i, src in enumerate(src_lines)]
-    return TestSet.from_pairs(pairs, source_lang=_LANG3.get(src_ext, src_ext),
-                              target_lang=_LANG3.get(tgt_ext, tgt_ext), name=folder.name,
-                              provenance={"imported_from": str(folder), "normalised": False})
-
-
-def load_testset(path: str | Path) -> TestSet:
-    """A saved test-set folder (``TestSet.load``) or a plain-text folder."""
-    from mt_eval.data.testset import MANIFEST_FILE, TestSet
-
-    folder = Path(path)
-    if not folder.is_dir():
-        raise MtEvalError(f"{folder}: test set folder not found")
-    if (folder / MANIFEST_FILE).is_file():
-        return TestSet.load(folder)
-    return _read_plain_testset(folder)
+# The readers live in mt_eval.data.readers (imported here so that old imports keep working).
 
 
 def _default_testset() -> TestSet:
@@ -96,8 +45,14 @@ def _default_systems() -> list[str]:
 
 
 def translate_system(testset: TestSet, spec: str, *, name: str | None = None,
-                     options: dict[str, Any] | None = None, strict: bool = False) -> SystemRun:
-    """Translate with one system; an unavailable one becomes a skipped :class:`SystemRun`."""
+                     options: dict[str, Any] | None = None, strict: bool = False,
+                     allow_skip: bool = False) -> SystemRun:
+    """Translate with one system; an unavailable one becomes a skipped :class:`SystemRun`.
+
+    A system that fails while running (``SystemFailed``) raises, so ``run`` exits 2 naming it, unless
+    ``allow_skip`` records it as failed.
+    """
+    from mt_eval.errors import SystemFailed
     from mt_eval.translators.base import SystemRun
     from mt_eval.translators.runner import translate_testset
 
@@ -105,6 +60,11 @@ def translate_system(testset: TestSet, spec: str, *, name: str | None = None,
         name = Path(spec[5:].split("?")[0]).stem or None
     try:
         return translate_testset(testset, spec, options=options or None, name=name, progress=True)
+    except SystemFailed as exc:
+        if not allow_skip:
+            raise
+        return SystemRun(name=name or spec, spec=spec, outputs=[], signature={}, status="failed",
+                         reason=f"failed while running: {exc}")
     except SystemUnavailable as exc:
         if strict:
             raise
@@ -139,7 +99,7 @@ def print_results(results: Results, path: Path | None = None) -> None:
     """The systems × metrics table (with CIs and significance marks) as a rich table on stdout."""
     from rich.table import Table
 
-    from mt_eval.reports.tables import cell, flag_names, ordered_systems
+    from mt_eval.reports.tables import cell, comparison_rows, flag_names, legend_lines, ordered_systems
 
     console = _console()
     sig = results.significance
@@ -164,18 +124,21 @@ def print_results(results: Results, path: Path | None = None) -> None:
         row.append("ok" if info.status == "ok" else "[yellow]skipped[/yellow] (reason below)")
         table.add_row(*row, style="dim" if info.status != "ok" else None)
     console.print(table)
-    if sig is not None and sig.results:
-        console.print(f"* p < {sig.alpha:g} against {sig.baseline} ({sig.method},"
-                      f" {sig.n_resamples} resamples, seed {sig.seed})")
-    if sig is not None and sig.pairs:
-        pairs = Table(title="all pairs (p-values)")
-        for column in ("system A", "system B", *results.metrics):
-            pairs.add_column(column)
-        for a, per_b in sig.pairs.items():
-            for b, per_metric in per_b.items():
-                pairs.add_row(a, b, *(f"{per_metric[k].p_value:.4f}" if k in per_metric else "—"
-                                      for k in results.metrics))
-        console.print(pairs)
+    for line in legend_lines(results):
+        if not line.startswith(tuple(results.metrics)):  # signatures are in results.json and the report
+            console.print(line, markup=False, highlight=False)
+    rows = comparison_rows(results)
+    if rows:
+        tests = Table(title="paired comparisons")
+        for column in ("A", "B", "metric", "Δ (B − A)", "p (Holm)", "humans agree", "verdict"):
+            tests.add_column(column)
+        for r in rows:
+            p_adj = r["p_adjusted"] if r["p_adjusted"] is not None else r["p_value"]
+            agreement = r["human_agreement"]
+            tests.add_row(str(r["a"]), str(r["b"]), str(r["metric"]), f"{r['delta']:+.2f}",
+                          f"{p_adj:.4f}", "n/a" if agreement is None else f"{agreement:.0f}%",
+                          str(r["verdict"]))
+        console.print(tests)
     for system, reason in results.skipped_systems.items():
         console.print(f"[yellow]skipped[/yellow] {system}: {reason}")
     if path is not None:
@@ -195,11 +158,13 @@ MetricOpt = Annotated[list[str] | None, typer.Option(
     "--metric", "-m",
     help="Metric spec, repeatable (bleu, chrf, chrf++, ter, semantic, 'bleu:tokenize=intl').")]
 ResamplesOpt = Annotated[int | None, typer.Option("--resamples", min=1, help="Bootstrap/AR resamples.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed of resampling.")]
-MethodOpt = Annotated[str | None, typer.Option("--method", help="Paired test: bootstrap or ar.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, help="Random seed of resampling.")]
+MethodOpt = Annotated[str | None, typer.Option(
+    "--method", help="Paired test: paired-bs or paired-ar (default: paired-bs; exact paired-ar below 100 "
+    "segments).")]
 AllPairsOpt = Annotated[bool, typer.Option("--all-pairs", help="Also test every pair of systems.")]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Processes for statistics extraction"
-                                         " (used from 2000 segments on).")]
+WorkersOpt = Annotated[str, typer.Option("--workers", help="Processes for statistics extraction: a number,"
+                                         " or auto (the usable cores from 10000 segments on).")]
 
 
 def run(
@@ -211,26 +176,33 @@ def run(
     testset: Annotated[Path | None, typer.Option("--testset", help="Test-set folder.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline system name.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail when a system cannot be loaded.")] = False,
+    allow_skip: Annotated[bool, typer.Option("--allow-skip", help="Skip a system that fails while running"
+                                             " (server errors after all retries), do not exit 2.")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Run folder.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run name (default results/<name>).")] = None,
     resamples: ResamplesOpt = None,
     seed: SeedOpt = None,
     method: MethodOpt = None,
     all_pairs: AllPairsOpt = False,
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = "auto",
     gate: Annotated[Path | None, typer.Option("--gate", help="Baseline file: gate this run against it"
                                               " (exit 0 pass, 1 regression, 2 cannot compare).")] = None,
     gate_policy: Annotated[Path | None, typer.Option("--gate-policy", help="Gate policy TOML"
                                                      " (tolerances, alpha, floors).")] = None,
 ) -> None:
     """Translate a test set with every system, score, test significance, write tables and a report."""
-    from mt_eval.config import RunConfig, load_config
+    from mt_eval.config import RunConfig, load_config, validate_run_config
     from mt_eval.evaluate import evaluate
+    from mt_eval.fsio import check_input_file
+    from mt_eval.reports.run_folder import RunFolder
 
     # Check the gate's inputs before spending minutes on translation.
     for label, path in (("--gate", gate), ("--gate-policy", gate_policy)):
-        if path is not None and not path.is_file():
-            raise MtEvalError(f"{label} {path}: file not found")
+        if path is not None:
+            try:
+                check_input_file(path)
+            except MtEvalError as exc:
+                raise MtEvalError(f"{label} {exc}") from None
     if gate_policy is not None and gate is None:
         raise MtEvalError("--gate-policy needs --gate BASELINE.json")
 
@@ -246,11 +218,12 @@ def run(
         updates["all_pairs"] = True
     if name is not None:
         updates["name"] = name
-    cfg = RunConfig.model_validate({**cfg.model_dump(), **updates})
-    if not explicit_metrics:
-        cfg = cfg.model_copy(update={"metrics": _usable_default_metrics(list(cfg.metrics))})
+    cfg = validate_run_config({**cfg.model_dump(), **updates}, where="command line")
     run_name = cfg.name or "default"
     out = output or (Path(cfg.output) if cfg.output else Path("results") / run_name)
+    RunFolder(out).check_writable()  # before minutes of translation, not after
+    if not explicit_metrics:
+        cfg = cfg.model_copy(update={"metrics": _usable_default_metrics(list(cfg.metrics))})
     ts = load_testset(testset) if testset is not None else (
         load_testset(cfg.testset) if cfg.testset else _default_testset())
     wanted: list[tuple[str, str | None, dict[str, Any]]]
@@ -265,7 +238,8 @@ def run(
     runs = []
     for spec, sys_name, options in wanted:
         _progress(f"translating with {sys_name or spec}")
-        result = translate_system(ts, spec, name=sys_name, options=options, strict=strict)
+        result = translate_system(ts, spec, name=sys_name, options=options, strict=strict,
+                                  allow_skip=allow_skip)
         if result.status != "ok":
             _console(stderr=True).print(f"[yellow]skipped[/yellow] {result.name}: {result.reason}")
         runs.append(result)
@@ -275,11 +249,14 @@ def run(
                          for (spec, _, options), r in zip(wanted, runs, strict=True)]
     if not any(r.status == "ok" for r in runs):
         raise MtEvalError("no system could be loaded: " + "; ".join(f"{r.name}: {r.reason}" for r in runs))
+    choice = resolve_workers(workers, len(ts))
+    _progress(choice.describe())
+    record["workers"] = choice.to_dict()
     result_run = evaluate(ts, runs, cfg.metrics, baseline=cfg.baseline, n_resamples=cfg.resamples,
                           confidence=cfg.confidence, seed=cfg.seed, method=cfg.method,
                           all_pairs=cfg.all_pairs, alpha=cfg.alpha, check_options=cfg.checks, output=out,
                           run_name=run_name, config=record, progress=_progress,
-                          workers=workers)
+                          workers=choice.workers)
     _finish(result_run)
     if gate is not None:
         from mt_eval.cli.gate_cmd import gate_after_run
@@ -302,13 +279,17 @@ def score(
     seed: SeedOpt = None,
     method: MethodOpt = None,
     all_pairs: AllPairsOpt = False,
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = "auto",
 ) -> None:
     """Score precomputed outputs against a test set (no translation)."""
-    from mt_eval.config import DEFAULT_METRICS
+    from mt_eval.config import DEFAULT_METRICS, check_run_name
     from mt_eval.evaluate import DEFAULT_RESAMPLES, DEFAULT_SEED, evaluate
+    from mt_eval.reports.run_folder import RunFolder
     from mt_eval.translators.base import SystemRun
 
+    if name is not None:
+        check_run_name(name, "--name")
+    RunFolder(output).check_writable()
     ts = load_testset(testset)
     runs = []
     for value in hyp:
@@ -317,23 +298,28 @@ def score(
         if len(lines) != len(ts):
             raise MtEvalError(f"{path}: {len(lines)} lines but the test set has {len(ts)} segments")
         digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
-        runs.append(SystemRun(name=sys_name or path.stem, spec=f"file:{path}", outputs=lines,
+        runs.append(SystemRun(name=sys_name or path.stem or path.name, spec=f"file:{path}", outputs=lines,
                               signature={"backend": "file", "file": path.name, "sha256": digest}))
     metrics = list(metric) if metric else _usable_default_metrics(list(DEFAULT_METRICS))
+    choice = resolve_workers(workers, len(ts))
+    _progress(choice.describe())
     run_result = evaluate(
         ts, runs, metrics, baseline=baseline,
         n_resamples=resamples or DEFAULT_RESAMPLES, seed=seed if seed is not None else DEFAULT_SEED,
-        method=method or "bootstrap", all_pairs=all_pairs, output=output, run_name=name or output.name,
-        config={"command": "score", "testset": str(testset), "hyps": hyp, "metrics": metrics},
-        progress=_progress, workers=workers)
+        method=method, all_pairs=all_pairs, output=output,
+        run_name=name or output.resolve().name,
+        config={"command": "score", "testset": str(testset), "hyps": hyp, "metrics": metrics,
+                "workers": choice.to_dict()},
+        progress=_progress, workers=choice.workers)
     _finish(run_result)
 
 
 def compare(
     run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
-    baseline: Annotated[str, typer.Option("--baseline", help="Baseline system name.")],
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Baseline system name (default: every pair, with rank clusters).")] = None,
     all_pairs: AllPairsOpt = False,
-    method: Annotated[str, typer.Option("--method", help="bootstrap or ar.")] = "bootstrap",
+    method: MethodOpt = None,
     resamples: ResamplesOpt = None,
     seed: SeedOpt = None,
     with_runs: Annotated[list[Path] | None, typer.Option(
@@ -341,15 +327,17 @@ def compare(
     save: Annotated[bool, typer.Option("--save", help="Store the result in the run folder"
                                        " (results.json, tables, report).")] = False,
 ) -> None:
-    """Paired significance tests of every system against a baseline, from the saved statistics."""
-    from mt_eval.evaluate import combine_runs, rebuild_metrics, significance
+    """Paired tests against a baseline, or between every pair with rank clusters, from saved statistics."""
+    from mt_eval.evaluate import rebuild_metrics, significance
+    from mt_eval.reports.run_folder import RunFolder, combine_runs
 
-    if method not in ("bootstrap", "ar"):
-        raise MtEvalError(f"--method must be bootstrap or ar, not {method!r}")
+    if save and with_runs:
+        raise MtEvalError("--save cannot be combined with --with (the run folder would hold systems"
+                          " whose outputs live elsewhere)")
     results, records, stats = combine_runs(run_dir, with_runs or [])
     metrics = rebuild_metrics(results)
     ok = results.ok_systems
-    if baseline not in ok:
+    if baseline is not None and baseline not in ok:
         raise MtEvalError(f"baseline {baseline!r} is not an evaluated system of {run_dir}"
                           f" (have: {', '.join(ok)})")
     previous = results.significance
@@ -358,23 +346,18 @@ def compare(
     alpha = previous.alpha if previous else 0.05
     results.significance = significance(metrics, stats, ok, baseline, method=method, n_resamples=n, seed=s,
                                         all_pairs=all_pairs, alpha=alpha)
-    if save:
-        if with_runs:
-            raise MtEvalError("--save cannot be combined with --with (the run folder would hold systems"
-                              " whose outputs live elsewhere)")
-        from mt_eval.evaluate import rerender
-
-        rerender(run_dir, results, records)
+    if save:  # results.json, tables and report.html replaced together, in one swap
+        RunFolder.open(run_dir).update(results, records)
     print_results(results, run_dir if save else None)
 
 
 def report(run_dir: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Re-render tables and report.html from results.json, segments.jsonl and the saved statistics."""
-    from mt_eval.evaluate import rerender
-    from mt_eval.reports.results import load_run
+    from mt_eval.reports.run_folder import RunFolder
 
-    results = load_run(run_dir)
-    paths = rerender(run_dir)
+    folder = RunFolder.open(run_dir)
+    results = folder.results()
+    paths = folder.update()
     print_results(results)
     for path in paths:
         _console().print(f"wrote {path}")

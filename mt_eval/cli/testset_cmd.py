@@ -19,7 +19,8 @@ OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Test-set folder
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a folder that holds a different test set.")]
 SourceLangOpt = Annotated[str, typer.Option("--source-lang", help="Source language code.")]
 TargetLangOpt = Annotated[str, typer.Option("--target-lang", help="Target language code.")]
-NameOpt = Annotated[str | None, typer.Option("--name", help="Test-set name (default: from the input).")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Test-set name (default: the output folder's"
+                                             " name for import, the inputs' names for build).")]
 
 
 def _console(stderr: bool = False) -> Any:
@@ -43,7 +44,9 @@ def build(
 ) -> None:
     """Find the source and target blocks, align them, reject unusable pairs, and save the test set."""
     from mt_eval.data.build import build_testset
+    from mt_eval.fsio import check_output_folder
 
+    check_output_folder(output, "-o folder")
     result = build_testset(paths, source_lang=source_lang, target_lang=target_lang,
                            granularity=granularity, name=name)
     result.save(output, force=force)
@@ -87,6 +90,7 @@ def import_(
 ) -> None:
     """Import a test set from plain files, TSV, JSONL, a datasets dataset or a sacrebleu test set."""
     from mt_eval.data import readers
+    from mt_eval.fsio import check_output_folder
 
     chosen = [flag for flag, value in (("--source", source), ("--tsv", tsv), ("--jsonl", jsonl),
                                        ("--hf", hf), ("--sacrebleu", sacrebleu_name)) if value]
@@ -95,6 +99,10 @@ def import_(
                           + (f" (got {', '.join(chosen)})" if chosen else ""))
     if reference and source is None:
         raise MtEvalError("--reference needs --source")
+    check_output_folder(output, "-o folder")
+    # A test set is named after the folder it lives in (``-o testsets/quran`` -> "quran"), not after
+    # whichever input file happened to be read; --name overrides.
+    name = name or output.resolve().name
     langs: dict[str, Any] = {"source_lang": source_lang, "target_lang": target_lang, "normalize": normalize}
     if source is not None:
         result = readers.import_plain(source, reference or [], name=name, **langs)
@@ -109,7 +117,7 @@ def import_(
                                    reference_fields=reference_field, id_field=id_field,
                                    doc_field=doc_field, config=config, name=name, **langs)
     elif sacrebleu_name is not None:
-        result = readers.import_sacrebleu(sacrebleu_name, langpair=langpair, **langs)
+        result = readers.import_sacrebleu(sacrebleu_name, langpair=langpair, testset_name=name, **langs)
     else:  # pragma: no cover - excluded by the exactly-one check above
         raise MtEvalError("testset import: nothing to import")
     result.save(output, force=force)
@@ -125,7 +133,7 @@ def _clip(text: str, width: int = 70) -> str:
 @testset_app.command("show")
 def show(
     directory: Annotated[Path, typer.Argument(help="Test-set folder.")],
-    segments: Annotated[int, typer.Option("--segments", "-n", help="How many segments to print.")] = 3,
+    segments: Annotated[int, typer.Option("--segments", "-n", min=0, help="How many segments to print.")] = 3,
 ) -> None:
     """Summary table: counts, hash, languages, rejects with reasons, and the first few segments."""
     from rich.table import Table
@@ -134,7 +142,7 @@ def show(
 
     ts = TestSet.load(directory)
     manifest = TestSet.read_manifest(directory)
-    counts = manifest.get("counts", {})
+    counts = manifest.get("counts") or {}
     summary = Table(title=f"test set {ts.name or directory}", show_header=False)
     summary.add_column("field", style="bold")
     summary.add_column("value")
@@ -143,18 +151,19 @@ def show(
     summary.add_row("segments", str(len(ts)))
     summary.add_row("documents", str(counts.get("documents", len({s.doc_id for s in ts}))))
     summary.add_row("references per segment", str(ts.num_refs))
-    rejects = manifest.get("rejects", [])
+    rejects = [r for r in manifest.get("rejects") or [] if isinstance(r, dict)]
     summary.add_row("rejected", str(len(rejects)))
     if manifest.get("granularity"):
-        summary.add_row("granularity", manifest["granularity"])
-    norm = manifest.get("normalisation", {})
-    found = ", ".join(f"{k} {v}" for k, v in norm.get("total", {}).items())
+        summary.add_row("granularity", str(manifest["granularity"]))
+    norm = manifest.get("normalisation") or {}
+    total: dict[str, Any] = norm["total"] if isinstance(norm.get("total"), dict) else {}
+    found = ", ".join(f"{k} {v}" for k, v in total.items())
     if norm.get("applied", True):
         summary.add_row("normalised", found or "nothing to normalise")
     else:
         summary.add_row("normalised", f"no, kept as published (would change: {found})" if found
                         else "no, kept as published (nothing to change)")
-    kind = manifest.get("provenance", {}).get("kind", "")
+    kind = str((manifest.get("provenance") or {}).get("kind", ""))
     if kind:
         summary.add_row("provenance", kind)
     console = _console()
@@ -166,7 +175,8 @@ def show(
         for column in ("source", "reference"):
             table.add_column(column)
         for r in rejects:
-            table.add_row(r["id"], r["reason"], _clip(r["source"], 30), _clip(r["reference"], 30))
+            table.add_row(*(str(r.get(k, "")) for k in ("id", "reason")),
+                          *(_clip(str(r.get(k, "")), 30) for k in ("source", "reference")))
         console.print(table)
     if segments > 0:
         table = Table(title=f"first {min(segments, len(ts))} segments")
@@ -187,7 +197,9 @@ def export(
     """Export a test set as a Hugging Face datasets dataset (reload it with load_from_disk or --hf)."""
     from mt_eval.data.readers import export_hf
     from mt_eval.data.testset import TestSet
+    from mt_eval.fsio import check_output_folder
 
+    check_output_folder(hf, "--hf folder")
     ts = TestSet.load(directory)
     export_hf(ts, hf, force=force)
     typer.echo(f"{hf}: {len(ts)} segments exported (hash {ts.short_hash})")

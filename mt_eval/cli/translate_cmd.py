@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.errors import MtEvalError
+from mt_eval.translators.outputs import TRANSLATIONS_FILE
 
-TRANSLATIONS_FILE = "translations.json"
+__all__ = ["TRANSLATIONS_FILE", "register", "translate_command"]
 
 
 def _filter_options(backend_fields: dict[str, set[str]],
@@ -23,46 +24,42 @@ def _filter_options(backend_fields: dict[str, set[str]],
 
 
 def translate_command(testset: Path, systems: list[str], output: Path, opts: list[str],
-                      cache: Path | None, no_cache: bool, strict: bool, quiet: bool) -> dict[str, Any]:
+                      cache: Path | None, no_cache: bool, strict: bool, quiet: bool,
+                      allow_skip: bool = False) -> dict[str, Any]:
     from mt_eval.data.testset import TestSet
-    from mt_eval.fsio import atomic_write_json, write_lines
-    from mt_eval.reports.layout import slug
+    from mt_eval.translators.outputs import (
+        SystemOutcome,
+        check_output_folder,
+        translate_systems,
+        write_translations,
+    )
     from mt_eval.translators.registry import load_backend, parse_options, parse_spec
-    from mt_eval.translators.runner import translate_testset
 
     if not systems:
         raise MtEvalError("translate: give at least one --system")
+    check_output_folder(output)  # before spending minutes translating
     ts = TestSet.load(testset)
     options = parse_options(opts)
     fields = {spec: set(load_backend(parse_spec(spec).backend).Options.model_fields) for spec in systems}
     per_system = _filter_options(fields, options)
     cache_arg: Any = False if no_cache else (cache if cache is not None else None)
-    summary: dict[str, Any] = {
-        "testset": {"name": ts.name, "hash": ts.content_hash, "num_segments": len(ts),
-                    "source_lang": ts.source_lang, "target_lang": ts.target_lang},
-        "systems": {},
-    }
-    used: set[str] = set()
-    for spec in systems:
-        try:
-            run = translate_testset(ts, spec, options=per_system[spec], cache=cache_arg, progress=not quiet)
-        except SystemUnavailable as exc:
-            if strict:
-                raise
-            typer.echo(f"mt-eval: skipped {spec}: {exc}", err=True)
-            summary["systems"][spec] = {"spec": spec, "status": "skipped", "reason": str(exc)}
-            continue
-        name = slug(run.name)
-        if name in used:
-            raise MtEvalError(f"translate: system {spec!r} given twice")
-        used.add(name)
-        write_lines(output / f"{name}.txt", [" ".join(o.splitlines()) for o in run.outputs])
-        summary["systems"][run.name] = {"spec": spec, "status": "ok", "file": f"{name}.txt",
-                                        "signature": run.signature, "throughput": run.throughput}
-        tp = run.throughput
-        typer.echo(f"{spec}: {len(run.outputs)} segments -> {output / (name + '.txt')} "
-                   f"({tp.get('cached_segments', 0)} from cache, {tp.get('segments_per_s')} seg/s)", err=True)
-    atomic_write_json(output / TRANSLATIONS_FILE, summary)
+
+    def report(outcome: SystemOutcome) -> None:
+        if outcome.run is None:
+            typer.echo(f"mt-eval: {outcome.status} {outcome.spec}: {outcome.reason}", err=True)
+            return
+        tp = outcome.run.throughput
+        cut = outcome.run.truncated_count()
+        typer.echo(f"{outcome.spec}: {len(outcome.run.outputs)} segments translated "
+                   f"({tp.get('cached_segments', 0)} from cache, {tp.get('segments_per_s')} seg/s"
+                   f"{f', {cut} truncated' if cut else ''})", err=True)
+
+    outcomes = translate_systems(ts, systems, options=per_system, cache=cache_arg, strict=strict,
+                                 allow_skip=allow_skip, progress=not quiet, on_outcome=report)
+    summary = write_translations(output, ts, outcomes)
+    for outcome in outcomes:
+        if outcome.file:
+            typer.echo(f"{outcome.spec} -> {output / outcome.file}", err=True)
     return summary
 
 
@@ -81,13 +78,17 @@ def register(app: typer.Typer) -> None:
             "--cache", help="Cache file (default $MT_EVAL_CACHE or .mt-eval-cache/translations.sqlite).",
         )] = None,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache.")] = False,
-        strict: Annotated[bool, typer.Option("--strict", help="Fail when a system is unavailable.")] = False,
+        strict: Annotated[bool, typer.Option(
+            "--strict", help="Fail when a system is unavailable here.")] = False,
+        allow_skip: Annotated[bool, typer.Option(
+            "--allow-skip", help="Record a system that fails while running (server errors after all retries,"
+                                 " a crashed backend) as failed and go on, instead of exiting 2.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Translate a test set with each system: one hypothesis file per system plus translations.json."""
         if cache is not None and no_cache:
             raise MtEvalError("translate: --cache and --no-cache exclude each other")
-        translate_command(testset, system, output, opt or [], cache, no_cache, strict, quiet)
+        translate_command(testset, system, output, opt or [], cache, no_cache, strict, quiet, allow_skip)
 
     @app.command("convert")
     def convert(

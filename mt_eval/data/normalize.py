@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mt_eval.errors import MtEvalError
+from mt_eval.fsio import read_input_bytes
 
 # Invisible characters that carry no meaning in running text.
 _ZERO_WIDTH = {"\u200b", "\u2060", "\ufeff"}  # zero-width space, word joiner, BOM inside text
@@ -89,9 +90,12 @@ def decode_utf8(data: bytes, name: str) -> tuple[str, NormalizationReport]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MtEvalError(
-            f"{name}: not valid UTF-8 at byte offset {exc.start + offset} (byte 0x{data[exc.start]:02x})"
-        ) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MtEvalError(f"{name}:{line}: not valid UTF-8 at byte offset {exc.start + offset}"
+                          f" (byte 0x{data[exc.start]:02x})") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise MtEvalError(f"{name}:{line}: NUL byte in text (a binary file, or UTF-16?)")
     return text, report
 
 
@@ -122,16 +126,19 @@ def read_lines(path: str | Path, *, display_name: str | None = None, allow_empty
     and the report says what normalisation *would* change: imported references stay exactly the
     ones published scores were computed against.
     """
-    file = Path(path)
+    name = display_name or str(path)
+    lines, report, _ = read_lines_and_bytes(path, display_name=name, allow_empty=allow_empty, apply=apply)
+    return lines, report
+
+
+def read_lines_and_bytes(path: str | Path, *, display_name: str | None = None, allow_empty: bool = False,
+                         apply: bool = True) -> tuple[list[str], NormalizationReport, bytes]:
+    """:func:`read_lines` plus the raw bytes read (for a content hash of exactly what was read)."""
     name = display_name or str(path)
     try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise MtEvalError(f"{name}: file not found") from None
-    except IsADirectoryError:
-        raise MtEvalError(f"{name}: is a directory, expected a file") from None
-    except OSError as exc:
-        raise MtEvalError(f"{name}: cannot read ({exc.strerror})") from None
+        data = read_input_bytes(path, "file")
+    except MtEvalError as exc:
+        raise MtEvalError(str(exc).replace(str(path), name, 1)) from None
     text, report = decode_utf8(data, name)
     raw_lines = split_lines(text, report)
     lines = [normalize_text(line, report) for line in raw_lines]
@@ -139,7 +146,7 @@ def read_lines(path: str | Path, *, display_name: str | None = None, allow_empty
         lines = raw_lines
     if not allow_empty and not any(line.strip() for line in lines):
         raise MtEvalError(f"{name}: file is empty")
-    return lines, report
+    return lines, report, data
 
 
 def normalize_if(text: str, report: NormalizationReport, apply: bool) -> str:

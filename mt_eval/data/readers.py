@@ -19,10 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mt_eval.data.normalize import NormalizationReport, normalize_if, read_lines
+from mt_eval.data.normalize import NormalizationReport, normalize_if, read_lines_and_bytes
 from mt_eval.data.testset import Segment, TestSet
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_directory
+from mt_eval.fsio import (
+    atomic_directory,
+    check_input_folder,
+    check_output_folder,
+    read_input_bytes,
+    read_input_text,
+    split_text_lines,
+)
 
 DEFAULT_SOURCE_FIELD = "source"
 DEFAULT_REFERENCE_FIELDS = ("references", "reference", "target")
@@ -47,9 +54,37 @@ class ImportResult:
         return self.testset.save(directory, manifest_extra=self.manifest_extra(), force=force)
 
 
-def _file_info(path: Path) -> dict[str, Any]:
-    data = path.read_bytes()
+def _file_info(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    data = read_input_bytes(path) if data is None else data
     return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _refuse_blank(lines: Sequence[str], where: str, what: str) -> None:
+    """Line ``i`` is segment ``i``: a blank line would be a segment with nothing to translate or to
+    score against, and dropping it would shift every later line against outputs made from the file."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise MtEvalError(f"{where}:{number}: blank {what} line; remove that line from every file"
+                              " of the test set (or fill it)")
+
+
+def check_language(texts: Sequence[str], lang: str, where: str, what: str) -> None:
+    """Refuse a file whose letters are mostly not in ``lang``'s script (swapped files, wrong --*-lang).
+
+    Only the script is checked (instant and exact); per-line language problems are what the output
+    checks and the document builder's rejects are for.
+    """
+    from mt_eval.data.langid import language_name, script_of_language, script_shares
+
+    script = script_of_language(lang)
+    if script is None:
+        return
+    shares = script_shares(" ".join(texts))
+    if shares and shares.get(script, 0.0) < 0.5:
+        top, share = max(shares.items(), key=lambda item: item[1])
+        raise MtEvalError(f"{where}: the {what} is not {language_name(lang)} ({share:.0%} of its letters"
+                          f" are {top}, {shares.get(script, 0.0):.0%} {script}); check --source-lang/"
+                          "--target-lang, or whether source and reference are swapped")
 
 
 def _make(rows: list[Row], *, source_lang: str, target_lang: str,
@@ -75,19 +110,24 @@ def import_plain(source: str | Path, references: Sequence[str | Path], *, source
         raise MtEvalError("--reference: at least one reference file is needed")
     report = NormalizationReport()
     src_path = Path(source)
-    src_lines, src_report = read_lines(src_path, apply=normalize)
+    src_lines, src_report, src_data = read_lines_and_bytes(src_path, apply=normalize)
     report.add(src_report)
+    _refuse_blank(src_lines, str(source), "source")
+    check_language(src_lines, source_lang, str(source), "source")
     ref_streams: list[list[str]] = []
+    ref_infos = []
     for ref in references:
-        lines, ref_report = read_lines(ref, apply=normalize)
+        lines, ref_report, ref_data = read_lines_and_bytes(ref, apply=normalize)
         report.add(ref_report)
         if len(lines) != len(src_lines):
             raise MtEvalError(f"{ref}: {len(lines)} lines, but source {source} has {len(src_lines)} lines")
+        _refuse_blank(lines, str(ref), "reference")
+        check_language(lines, target_lang, str(ref), "reference")
         ref_streams.append(lines)
+        ref_infos.append(_file_info(Path(ref), ref_data))
     rows: list[Row] = [(str(i + 1), src, [stream[i] for stream in ref_streams], "", {})
             for i, src in enumerate(src_lines)]
-    provenance = {"kind": "plain", "source": _file_info(src_path),
-                  "references": [_file_info(Path(r)) for r in references]}
+    provenance = {"kind": "plain", "source": _file_info(src_path, src_data), "references": ref_infos}
     return _make(rows, source_lang=source_lang, target_lang=target_lang, name=name or src_path.stem,
                  provenance=provenance, report=report, where=str(source), normalize=normalize)
 
@@ -97,7 +137,7 @@ def import_tsv(path: str | Path, *, source_lang: str = "ar", target_lang: str = 
                name: str | None = None, header: bool = False, normalize: bool = False) -> ImportResult:
     """``source<TAB>reference[<TAB>reference…]`` per line; tabs are never quoted, so no CSV dialect."""
     file = Path(path)
-    lines, report = read_lines(file, apply=False)  # cells are normalised (or not) one by one below
+    lines, report, data = read_lines_and_bytes(file, apply=False)  # cells are normalised one by one below
     if header:
         lines = lines[1:]
     rows: list[Row] = []
@@ -110,10 +150,17 @@ def import_tsv(path: str | Path, *, source_lang: str = "ar", target_lang: str = 
             width = len(cells)
         elif len(cells) != width:
             raise MtEvalError(f"{path}:{number}: {len(cells)} tab-separated fields, line 1 has {width}")
+        blank = next((k for k, c in enumerate(cells) if not c.strip()), None)
+        if blank is not None:
+            raise MtEvalError(f"{path}:{number}: {'source' if blank == 0 else 'reference'} field {blank + 1}"
+                              " is blank; remove the line or fill the field")
         cells = [normalize_if(c, report, normalize) for c in cells]
         rows.append((str(len(rows) + 1), cells[0], cells[1:], "", {"line": number}))
+    if rows:
+        check_language([r[1] for r in rows], source_lang, str(path), "source column")
+        check_language([x for r in rows for x in r[2]], target_lang, str(path), "reference column")
     return _make(rows, source_lang=source_lang, target_lang=target_lang, name=name or file.stem,
-                 provenance={"kind": "tsv", "input": _file_info(file)}, report=report, where=str(path),
+                 provenance={"kind": "tsv", "input": _file_info(file, data)}, report=report, where=str(path),
                  normalize=normalize)
 
 
@@ -158,6 +205,10 @@ def _rows_from_records(records: Sequence[Mapping[str, Any]], *, source_field: st
         if len(source) != 1:
             raise MtEvalError(f"{here}: field {source_field!r} must hold one source text")
         refs = [normalize_if(r, report, normalize) for f in ref_fields for r in _as_texts(record[f], here, f)]
+        texts = [source[0], *refs]
+        if any(not t.strip() for t in texts):
+            field_name = source_field if not source[0].strip() else "reference"
+            raise MtEvalError(f"{here}: blank {field_name!r} text; remove the record or fill it")
         seg_id = str(record[id_field]) if id_field else str(index + 1)
         doc_id = str(record[doc_field]) if doc_field else ""
         rows.append((seg_id, normalize_if(source[0], report, normalize), refs, doc_id, {}))
@@ -170,7 +221,7 @@ def import_jsonl(path: str | Path, *, source_field: str = DEFAULT_SOURCE_FIELD,
                  name: str | None = None, normalize: bool = False) -> ImportResult:
     """One JSON object per line; the reference field may hold a string or a list of references."""
     file = Path(path)
-    lines, report = read_lines(file, apply=False)
+    lines, report, data = read_lines_and_bytes(file, apply=False)
     records: list[Mapping[str, Any]] = []
     numbers: list[int] = []
     for number, line in enumerate(lines, 1):
@@ -187,7 +238,9 @@ def import_jsonl(path: str | Path, *, source_field: str = DEFAULT_SOURCE_FIELD,
     rows = _rows_from_records(records, source_field=source_field, reference_fields=reference_fields,
                               id_field=id_field, doc_field=doc_field, where=str(path),
                               line_of=lambda i: numbers[i], report=report, normalize=normalize)
-    provenance = {"kind": "jsonl", "input": _file_info(file), "source_field": source_field,
+    check_language([r[1] for r in rows], source_lang, str(path), f"source field {source_field!r}")
+    check_language([x for r in rows for x in r[2]], target_lang, str(path), "reference field")
+    provenance = {"kind": "jsonl", "input": _file_info(file, data), "source_field": source_field,
                   "reference_fields": list(reference_fields or [])}
     return _make(rows, source_lang=source_lang, target_lang=target_lang, name=name or file.stem,
                  provenance=provenance, report=report, where=str(path), normalize=normalize)
@@ -315,9 +368,12 @@ def to_hf_dataset(testset: TestSet) -> Any:
 
 def export_hf(testset: TestSet, directory: str | Path, *, force: bool = False) -> Path:
     """Write the test set with ``save_to_disk``, atomically; an existing non-empty folder needs ``force``."""
-    target = Path(directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
-        raise MtEvalError(f"{target}: already exists; use --force to replace it")
+    target = check_output_folder(directory, "--hf folder")
+    if target.exists() and any(target.iterdir()):
+        if not force:
+            raise MtEvalError(f"{directory}: already exists; use --force to replace it")
+        if not (target / "dataset_info.json").exists() and not (target / "dataset_dict.json").exists():
+            raise MtEvalError(f"{directory}: is not a saved dataset; --force replaces only a dataset folder")
     with _quiet_datasets():
         dataset = to_hf_dataset(testset)
         with atomic_directory(target) as staging:
@@ -327,7 +383,8 @@ def export_hf(testset: TestSet, directory: str | Path, *, force: bool = False) -
 
 # ------------------------------------------------------------------------------------ sacrebleu
 def import_sacrebleu(name: str, *, langpair: str | None = None, source_lang: str = "ar",
-                     target_lang: str = "en", normalize: bool = False) -> ImportResult:
+                     target_lang: str = "en", normalize: bool = False,
+                     testset_name: str | None = None) -> ImportResult:
     """A sacrebleu named test set (downloaded by sacrebleu into its cache; needs the network once)."""
     from sacrebleu.dataset import DATASETS
 
@@ -346,8 +403,60 @@ def import_sacrebleu(name: str, *, langpair: str | None = None, source_lang: str
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MtEvalError(f"{name}: cannot download {pair} ({first})") from None
     src, tgt = pair.split("-", 1)
+    label = testset_name or f"{name}:{pair}"
     result = import_plain(source_file, reference_files, source_lang=src, target_lang=tgt,
-                          name=f"{name}:{pair}", normalize=normalize)
+                          name=label, normalize=normalize)
     provenance = {"kind": "sacrebleu", "test_set": name, "langpair": pair}
-    testset = TestSet(result.testset.segments, src, tgt, name=f"{name}:{pair}", provenance=provenance)
+    testset = TestSet(result.testset.segments, src, tgt, name=label, provenance=provenance)
     return ImportResult(testset, result.normalisation, normalize)
+
+
+# ------------------------------------------------------------------------ hypotheses, test-set folders
+# three-letter file extensions used by OPUS/FLORES-style plain folders
+LANG3 = {"ara": "ar", "arb": "ar", "eng": "en", "fra": "fr", "deu": "de", "spa": "es", "rus": "ru",
+         "zho": "zh", "heb": "he", "fas": "fa", "urd": "ur"}
+
+
+def read_hypotheses(path: str | Path) -> list[str]:
+    """One hypothesis per ``\\n``-terminated line, text exactly as written (only ``\\r\\n``/``\\n`` go).
+
+    U+2028, U+0085 and lone CRs are not line breaks (sacrebleu splits on ``\\n`` too), so line ``i``
+    stays segment ``i``. A FIFO, a folder, invalid UTF-8 or a NUL byte is a one-line error.
+    """
+    return split_text_lines(read_input_text(path, "hypothesis file"))
+
+
+def read_plain_testset(folder: str | Path) -> TestSet:
+    """A folder of ``source.<lang>`` and ``reference[-k].<lang>`` plain files (one segment a line).
+
+    The text is taken exactly as written (only line ends removed), as sacrebleu reads it: the
+    importer's normalisation (NFC, invisible characters, edge blanks) would change published scores.
+    """
+    root = Path(folder)
+    sources = sorted(p for p in root.glob("source.*") if p.is_file())
+    refs = sorted((p for p in root.glob("reference*.*") if p.is_file()), key=lambda p: p.name)
+    if len(sources) != 1 or not refs:
+        raise MtEvalError(f"{root}: not a test set folder (needs manifest.json + testset.jsonl, or one"
+                          " source.<lang> and reference.<lang> files)")
+    src_lines = read_hypotheses(sources[0])
+    ref_streams = [read_hypotheses(p) for p in refs]
+    for path, stream in zip(refs, ref_streams, strict=True):
+        if len(stream) != len(src_lines):
+            raise MtEvalError(f"{path}: {len(stream)} lines but {sources[0].name} has {len(src_lines)}")
+    if not src_lines:
+        raise MtEvalError(f"{sources[0]}: no segments (the file is empty)")
+    src_ext, tgt_ext = sources[0].suffix.lstrip("."), refs[0].suffix.lstrip(".")
+    pairs = [(src, [stream[i] for stream in ref_streams]) for i, src in enumerate(src_lines)]
+    return TestSet.from_pairs(pairs, source_lang=LANG3.get(src_ext, src_ext),
+                              target_lang=LANG3.get(tgt_ext, tgt_ext), name=root.resolve().name,
+                              provenance={"imported_from": str(root), "normalised": False})
+
+
+def load_testset(path: str | Path) -> TestSet:
+    """A saved test-set folder (:meth:`TestSet.load`) or a folder of plain ``source``/``reference`` files."""
+    from mt_eval.data.testset import MANIFEST_FILE
+
+    folder = check_input_folder(path, "test set folder")
+    if (folder / MANIFEST_FILE).exists():
+        return TestSet.load(folder)
+    return read_plain_testset(folder)

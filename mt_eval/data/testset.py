@@ -18,7 +18,15 @@ from types import MappingProxyType
 from typing import Any
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_directory, dumps_json, write_lines
+from mt_eval.fsio import (
+    atomic_directory,
+    check_input_folder,
+    check_output_folder,
+    dumps_json,
+    read_input_text,
+    split_text_lines,
+    write_lines,
+)
 
 TESTSET_FILE = "testset.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -58,6 +66,15 @@ class Segment:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Segment:
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
+        refs = obj["references"]
+        if not isinstance(obj["source"], str):
+            raise TypeError("field 'source' is not a string")
+        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            raise TypeError("field 'references' is not a list of strings")
+        if not isinstance(obj.get("doc_id", ""), str) or not isinstance(obj.get("meta", {}), Mapping):
+            raise TypeError("field 'doc_id' or 'meta' has the wrong type")
         return cls(
             id=str(obj["id"]),
             source=obj["source"],
@@ -157,21 +174,22 @@ class TestSet:
         The folder is replaced atomically. A folder that already holds a *different* test set is
         refused unless ``force``; rewriting the same test set is allowed.
         """
-        target = Path(directory)
-        if target.exists() and not force:
-            if not target.is_dir():
-                raise MtEvalError(f"{target}: exists and is not a directory")
-            if any(target.iterdir()):
-                existing = target / MANIFEST_FILE
-                try:
-                    old_hash = json.loads(existing.read_text(encoding="utf-8")).get("hash")
-                except (OSError, ValueError):
-                    old_hash = None
-                if old_hash != self.content_hash:
-                    raise MtEvalError(
-                        f"{target}: already holds a different test set"
-                        f" (hash {str(old_hash)[:12]} != {self.short_hash}); use --force to replace it"
-                    )
+        target = check_output_folder(directory, "-o folder")
+        if target.exists() and any(target.iterdir()):
+            existing = target / MANIFEST_FILE
+            try:
+                old = json.loads(read_input_text(existing, "manifest")) if existing.exists() else None
+            except (MtEvalError, ValueError):
+                old = {}
+            if old is None:
+                raise MtEvalError(f"{directory}: exists, is not empty and is not a test set folder;"
+                                  " choose another -o")
+            old_hash = old.get("hash") if isinstance(old, dict) else None
+            if old_hash != self.content_hash and not force:
+                raise MtEvalError(
+                    f"{directory}: already holds a different test set"
+                    f" (hash {str(old_hash)[:12]} != {self.short_hash}); use --force to replace it"
+                )
         with atomic_directory(target) as staging:
             lines = [json.dumps(s.to_json(), ensure_ascii=False) for s in self.segments]
             (staging / TESTSET_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
@@ -185,24 +203,23 @@ class TestSet:
     @classmethod
     def load(cls, directory: str | Path) -> TestSet:
         """Read a folder written by :meth:`save` and check its content against the manifest hash."""
-        folder = Path(directory)
+        folder = check_input_folder(directory, "test set folder")
         manifest_path = folder / MANIFEST_FILE
         data_path = folder / TESTSET_FILE
-        if not manifest_path.is_file() or not data_path.is_file():
+        if not manifest_path.exists() or not data_path.exists():
             raise MtEvalError(f"{folder}: not a test set folder (needs {MANIFEST_FILE} and {TESTSET_FILE})")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise MtEvalError(f"{manifest_path}: malformed JSON ({exc})") from None
+        manifest = TestSet.read_manifest(folder)
         segments = []
-        with data_path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    segments.append(Segment.from_json(json.loads(line)))
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise MtEvalError(f"{data_path}:{lineno}: malformed segment ({exc})") from None
+        for lineno, line in enumerate(split_text_lines(read_input_text(data_path, "test set file")), 1):
+            if not line.strip():
+                continue
+            try:
+                segments.append(Segment.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise MtEvalError(f"{data_path}:{lineno}: malformed segment ({type(exc).__name__}: {exc})"
+                                  ) from None
+        if not segments:
+            raise MtEvalError(f"{data_path}: no segments")
         testset = cls(
             segments=tuple(segments),
             source_lang=manifest["source_lang"],
@@ -219,11 +236,26 @@ class TestSet:
 
     @staticmethod
     def read_manifest(directory: str | Path) -> dict[str, Any]:
+        """``manifest.json``, checked to be an object with the fields a test set needs."""
         path = Path(directory) / MANIFEST_FILE
+        if not path.exists() and not path.is_symlink():
+            raise MtEvalError(f"{path}: not found")
+        text = read_input_text(path, "manifest")
         try:
-            return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-        except FileNotFoundError:
-            raise MtEvalError(f"{path}: not found") from None
+            manifest = json.loads(text)
+        except ValueError as exc:
+            raise MtEvalError(f"{path}: malformed JSON ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise MtEvalError(f"{path}: malformed manifest (not a JSON object)")
+        for key in ("source_lang", "target_lang"):
+            if not isinstance(manifest.get(key), str) or not manifest[key]:
+                raise MtEvalError(f"{path}: malformed manifest (field {key!r} missing or not a string)")
+        for key, kind in (("name", str), ("hash", str), ("provenance", dict), ("counts", dict),
+                          ("rejects", list), ("normalisation", dict)):
+            if key in manifest and not isinstance(manifest[key], kind):
+                expected = "an object" if kind is dict else f"a {kind.__name__}"
+                raise MtEvalError(f"{path}: malformed manifest (field {key!r} is not {expected})")
+        return manifest  # type: ignore[no-any-return]
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, Sequence[str]]], *, source_lang: str, target_lang: str,

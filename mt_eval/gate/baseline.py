@@ -8,6 +8,7 @@ re-running its metrics.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -20,12 +21,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_write_text
-from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import Results, load_run
+from mt_eval.fsio import atomic_write_text, check_output_file, read_input_text
+from mt_eval.reports.results import Results
 from mt_eval.schema import parse_versioned
 
-BASELINE_SCHEMA_VERSION = 1
+# 2: each system gains its environment fingerprint and per-segment output hashes (version 1 still reads)
+BASELINE_SCHEMA_VERSION = 2
 BASELINE_KIND = "mt-eval-baseline"
 
 
@@ -58,8 +59,14 @@ class BaselineEntry(_Model):
         widths = {len(row) for row in self.stats}
         if not self.stats or len(widths) != 1 or 0 in widths:
             raise ValueError("stats must be a non-empty rectangular list of rows")
-        if self.stats_dtype == "int64" and not all(isinstance(v, int) for row in self.stats for v in row):
-            raise ValueError("stats_dtype is int64 but stats hold non-integers")
+        values = [v for row in self.stats for v in row]
+        if self.stats_dtype == "int64":
+            if not all(isinstance(v, int) for v in values):
+                raise ValueError("stats_dtype is int64 but stats hold non-integers")
+            if any(v < 0 for v in values):
+                raise ValueError("stats hold a negative count")
+        elif not all(math.isfinite(v) for v in values):
+            raise ValueError("stats hold NaN or infinity")
         return self
 
     def stats_array(self) -> np.ndarray:
@@ -70,6 +77,10 @@ class BaselineSystem(_Model):
     spec: str = ""
     signature: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, BaselineEntry]
+    # what made the outputs (CPU, SIMD flags, libraries, threads: mt_eval.environment) and a short
+    # hash of each output, so a gate can tell "outputs changed on other hardware" from "you changed it"
+    environment: dict[str, Any] = Field(default_factory=dict)
+    output_hashes: list[str] = Field(default_factory=list)
 
 
 class Baseline(_Model):
@@ -113,14 +124,14 @@ def parse_baseline(obj: Any, *, where: str = "baseline") -> Baseline:
 
 
 def load_baseline(path: str | Path) -> Baseline:
+    """Read and validate a baseline file (a regular UTF-8 JSON file; one-line errors)."""
     file = Path(path)
+    if not file.exists() and not file.is_symlink():
+        raise MtEvalError(f"{file}: baseline file not found")
+    text = read_input_text(file, "baseline file")
     try:
-        obj = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MtEvalError(f"{file}: baseline file not found") from None
-    except IsADirectoryError:
-        raise MtEvalError(f"{file}: is a folder, not a baseline file") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        obj = json.loads(text)
+    except ValueError as exc:
         raise MtEvalError(f"{file}: malformed baseline (not JSON: {exc})") from None
     return parse_baseline(obj, where=str(file))
 
@@ -137,32 +148,25 @@ def _stats_rows(arr: np.ndarray) -> tuple[Literal["int64", "float64"], list[list
 
 
 def load_stats(run_dir: Path, system: str, metric_key: str) -> np.ndarray:
-    """Read one ``stats/<system>/<metric>.npy`` of a run folder (never with pickle)."""
-    path = RunLayout.of(run_dir).stats_path(system, metric_key)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise MtEvalError(f"{path}: statistics file not found (system {system!r}, metric {metric_key!r})"
-                          ) from None
-    except (ValueError, OSError) as exc:
-        raise MtEvalError(f"{path}: unreadable statistics ({exc})") from None
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.dtype.kind not in "iubf":
-        raise MtEvalError(f"{path}: expected a non-empty (N, D) numeric array, got {arr.dtype} {arr.shape}")
-    return arr
+    """One ``stats/<system>/<metric>.npy`` of a run folder, validated by :class:`RunFolder`."""
+    from mt_eval.reports.run_folder import RunFolder
+
+    return RunFolder(run_dir).stats(system, metric_key)
 
 
 def resolve_run(path: str | Path) -> tuple[Path, Results]:
     """A run folder or its ``results.json`` → (run folder, validated results)."""
-    target = Path(path)
-    if not target.exists():
-        raise MtEvalError(f"{target}: not found (expected a run folder or its results.json)")
-    run_dir = target if target.is_dir() else target.parent
-    return run_dir, load_run(target)
+    from mt_eval.reports.run_folder import RunFolder
+
+    folder = RunFolder.open(path)
+    return folder.root, folder.results()
 
 
 def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
                       metrics: Sequence[str] | None = None) -> Baseline:
     """Build a baseline from a run folder: every ok system × metric, or the ones named."""
+    from mt_eval.reports.run_folder import RunFolder
+
     run_dir, results = resolve_run(run)
     names = list(systems) if systems else results.ok_systems
     for name in names:
@@ -185,10 +189,7 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
             score = results.scores.get(name, {}).get(key)
             if score is None:
                 raise MtEvalError(f"{run_dir}: results.json has no {key} score for system {name!r}")
-            arr = load_stats(run_dir, name, key)
-            if arr.shape[0] != results.testset.num_segments:
-                raise MtEvalError(f"{RunLayout.of(run_dir).stats_path(name, key)}: {arr.shape[0]} rows for "
-                                  f"{results.testset.num_segments} segments")
+            arr = RunFolder(run_dir).stats(name, key, results.testset.num_segments)
             info = results.metrics[key]
             dtype, rows = _stats_rows(arr)
             entries[key] = BaselineEntry(
@@ -197,7 +198,10 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
                 signature_string=info.signature_string, higher_is_better=info.higher_is_better,
                 testset_hash=results.testset.hash, stats_dtype=dtype, stats=rows)
         sysinfo = results.systems[name]
-        out[name] = BaselineSystem(spec=sysinfo.spec, signature=dict(sysinfo.signature), metrics=entries)
+        outputs = RunFolder(run_dir).outputs(name, results.testset.num_segments)
+        out[name] = BaselineSystem(spec=sysinfo.spec, signature=dict(sysinfo.signature), metrics=entries,
+                                   environment=dict(sysinfo.environment),
+                                   output_hashes=output_hashes(outputs))
     ts = results.testset
     return Baseline(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -205,6 +209,11 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
         testset=BaselineTestset(hash=ts.hash, name=ts.name, source_lang=ts.source_lang,
                                 target_lang=ts.target_lang, num_segments=ts.num_segments),
         systems=out)
+
+
+def output_hashes(outputs: Sequence[str]) -> list[str]:
+    """A short sha256 per output: enough to count changed segments, without storing the text."""
+    return [hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] for text in outputs]
 
 
 def dumps_baseline(baseline: Baseline) -> str:
@@ -235,6 +244,7 @@ _MARKER = re.compile(r'"(@@stats:\d+@@)"')
 def save_baseline(run_dir: str | Path, out: str | Path, systems: Sequence[str] | None = None,
                   metrics: Sequence[str] | None = None) -> Baseline:
     """Write ``out`` (atomically) from a run folder; returns the baseline written."""
+    check_output_file(out, "baseline file")
     baseline = baseline_from_run(run_dir, systems=systems, metrics=metrics)
     text = dumps_baseline(baseline)
     parse_baseline(json.loads(text), where=str(out))  # the file we write must read back

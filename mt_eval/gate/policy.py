@@ -7,10 +7,17 @@ quality bar like any other code change.
 .. code-block:: toml
 
     [gate]
-    alpha = 0.05            # significance level of the paired test
-    method = "paired-bs"    # or "paired-ar"
+    alpha = 0.05            # family-wise: the whole verdict fails on noise at most this often
+    method = "paired-bs"    # or "paired-ar"; default: paired-bs, or exact paired-ar below 100 segments
     n_resamples = 1000      # default: 1000 (paired-bs) / 10000 (paired-ar)
     seed = 12345
+    correction = "holm"     # Holm–Bonferroni over every system × metric in the family; or "none"
+    primary_metric = "chrf" # optional: only this metric can fail the gate, the others are reported
+    family = ["bleu", "chrf"]   # optional: the metrics that can fail (default: the lexical metrics
+                                # and semantic; neural metrics and judges only when named here)
+    min_human_agreement = 80    # optional, %: a drop must also be one humans would notice
+    require_same_environment = false  # true: outputs that changed under the same signature on a
+                                      # different machine fingerprint are "cannot compare" (exit 2)
 
     [gate.default]          # every metric not listed below
     tolerance = 0.0         # absolute drop allowed, in score points
@@ -60,9 +67,14 @@ class MetricPolicy(_Model):
 
 class GatePolicy(_Model):
     alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=1.0)
-    method: Literal["paired-bs", "paired-ar"] = "paired-bs"
+    method: Literal["paired-bs", "paired-ar"] | None = None  # None: chosen by test-set size
     n_resamples: int | None = Field(default=None, ge=1)
     seed: int | None = DEFAULT_SEED
+    correction: Literal["holm", "none"] = "holm"
+    primary_metric: str | None = None
+    family: list[str] | None = None
+    min_human_agreement: float | None = Field(default=None, ge=50.0, le=100.0)
+    require_same_environment: bool = False
     systems: list[str] | None = None
     metrics: list[str] | None = None
     ignore_signature_fields: list[str] = Field(default_factory=list)
@@ -85,10 +97,18 @@ class GatePolicy(_Model):
         merged.update(own.model_dump(include=own.model_fields_set))
         return MetricPolicy(**merged)
 
-    def resamples(self) -> int:
+    def resamples(self, method: str | None = None) -> int:
         if self.n_resamples is not None:
             return self.n_resamples
-        return 1000 if self.method == "paired-bs" else 10000
+        return 1000 if (method or self.method or "paired-bs") == "paired-bs" else 10000
+
+    def in_family(self, key: str, metric_name: str, default: bool) -> bool:
+        """Whether a metric's comparisons can fail the gate (and so enter the Holm family)."""
+        if self.primary_metric is not None:
+            return self.primary_metric in (key, metric_name)
+        if self.family is not None:
+            return key in self.family or metric_name in self.family
+        return default
 
 
 def _one_line(exc: ValidationError, where: str) -> MtEvalError:
@@ -137,7 +157,9 @@ def apply_overrides(policy: GatePolicy, *, alpha: float | None = None, method: s
                     n_resamples: int | None = None, seed: int | None = None,
                     tolerances: Iterable[str] = (), min_scores: Iterable[str] = (),
                     max_scores: Iterable[str] = (), systems: Iterable[str] = (),
-                    metrics: Iterable[str] = ()) -> GatePolicy:
+                    metrics: Iterable[str] = (), primary_metric: str | None = None,
+                    min_human_agreement: float | None = None,
+                    require_same_environment: bool | None = None) -> GatePolicy:
     """Command-line values on top of a policy.
 
     ``--tolerance bleu=0.5`` (absolute points), ``--tolerance bleu=1%`` (relative to the baseline
@@ -169,6 +191,12 @@ def apply_overrides(policy: GatePolicy, *, alpha: float | None = None, method: s
         data["n_resamples"] = n_resamples
     if seed is not None:
         data["seed"] = seed
+    if primary_metric is not None:
+        data["primary_metric"] = primary_metric.lower()
+    if min_human_agreement is not None:
+        data["min_human_agreement"] = min_human_agreement
+    if require_same_environment:
+        data["require_same_environment"] = True
     if systems := list(systems):
         data["systems"] = systems
     if metrics := list(metrics):

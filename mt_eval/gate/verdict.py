@@ -22,7 +22,8 @@ from mt_eval.gate.policy import GatePolicy, MetricPolicy
 from mt_eval.reports.results import Results
 
 Status = Literal["regression", "below-min-score", "above-max-score", "improvement",
-                 "no-significant-change", "pass-within-tolerance", "cannot-compare"]
+                 "no-significant-change", "pass-within-tolerance", "not-noticeable", "reported",
+                 "cannot-compare"]
 FAILING: frozenset[str] = frozenset({"regression", "below-min-score", "above-max-score"})
 EXIT_PASS, EXIT_REGRESSION, EXIT_CANNOT_COMPARE = 0, 1, 2
 _SCORE_RTOL = 1e-6
@@ -44,7 +45,10 @@ class Comparison:
     worsening: float | None = None  # > 0 means worse, whatever the metric's direction
     allowed_drop: float | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None  # Holm-adjusted over the gate's family (= p_value outside it)
     significant: bool | None = None
+    human_agreement: float | None = None  # % (Kocmi et al. 2024); None: no curve for this metric
+    in_family: bool = True  # False: reported only, cannot fail the gate (policy primary_metric/family)
     min_score: float | None = None
     max_score: float | None = None
     signature: str = ""
@@ -124,7 +128,7 @@ def signature_differences(baseline: Mapping[str, Any], candidate: Mapping[str, A
 def _testset_differences(baseline: Baseline, results: Results) -> list[str]:
     b, c = baseline.testset, results.testset
     out = []
-    for name in ("hash", "num_segments", "source_lang", "target_lang", "name"):
+    for name in ("hash", "num_segments", "source_lang", "target_lang"):
         bv, cv = getattr(b, name), getattr(c, name)
         if bv != cv:
             shown = (str(bv)[:12], str(cv)[:12]) if name == "hash" else (bv, cv)
@@ -178,8 +182,10 @@ def _run_test(metric: Any, method: str, base: np.ndarray, cand: np.ndarray, n: i
 
 # ----------------------------------------------------------------------------------- judging
 def judge(system: str, key: str, *, baseline_score: float, candidate_score: float, p_value: float,
-          higher_is_better: bool, rules: MetricPolicy, alpha: float) -> tuple[Status, str, dict[str, Any]]:
-    """The status of one comparison from its scores and p-value (pure: no statistics here)."""
+          higher_is_better: bool, rules: MetricPolicy, alpha: float, human_agreement: float | None = None,
+          min_human_agreement: float | None = None, in_family: bool = True,
+          ) -> tuple[Status, str, dict[str, Any]]:
+    """The status of one comparison from its scores and (adjusted) p-value (pure: no statistics here)."""
     delta = candidate_score - baseline_score
     worsening = -delta if higher_is_better else delta
     allowed = rules.allowed_drop(baseline_score)
@@ -192,9 +198,18 @@ def judge(system: str, key: str, *, baseline_score: float, candidate_score: floa
     if rules.max_score is not None and candidate_score > rules.max_score:
         return ("above-max-score",
                 f"{where}: {candidate_score:.2f} is above the ceiling {rules.max_score:g}", facts)
+    if not in_family:
+        return ("reported", f"{where}: change {delta:+.2f} (p={p_value:.4f}) reported only: not in the "
+                "gate's family of metrics", facts)
     if not significant:
         return ("no-significant-change",
                 f"{where}: change {delta:+.2f} is not significant (p={p_value:.4f} >= α={alpha:g})", facts)
+    if worsening > allowed and min_human_agreement is not None and (
+            human_agreement is None or human_agreement < min_human_agreement):
+        shown = "no human-agreement curve exists for this metric" if human_agreement is None else \
+            f"humans would agree with it {human_agreement:.0f}% of the time"
+        return ("not-noticeable", f"{where}: worse by {worsening:.2f}, significant (p={p_value:.4f}), but "
+                f"{shown}, below min_human_agreement {min_human_agreement:g}%", facts)
     if worsening > allowed:
         return ("regression", f"{where}: worse by {worsening:.2f} > tolerance {allowed:.2f} and significant "
                 f"(p={p_value:.4f} < α={alpha:g})", facts)
@@ -204,8 +219,24 @@ def judge(system: str, key: str, *, baseline_score: float, candidate_score: floa
     return ("improvement", f"{where}: better by {-worsening:.2f}, significant (p={p_value:.4f})", facts)
 
 
-def _compare_one(baseline: Baseline, results: Results, run_dir: Path, system: str, cand_system: str,
-                 key: str, policy: GatePolicy) -> Comparison:
+@dataclass
+class Prepared:
+    """One system × metric whose files were checked and whose statistics are ready to test."""
+
+    metric: Any
+    baseline_stats: np.ndarray
+    candidate_stats: np.ndarray
+    system: str
+    key: str
+    candidate_system: str
+    baseline_score: float
+    candidate_score: float
+    higher_is_better: bool
+    signature: str
+
+
+def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: str, cand_system: str,
+                 key: str, policy: GatePolicy) -> Comparison | Prepared:
     def cannot(reason: str, **extra: Any) -> Comparison:
         return Comparison(system, key, "cannot-compare", reason, candidate_system=cand_system, **extra)
 
@@ -228,7 +259,15 @@ def _compare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
     diffs = signature_differences(entry.signature, cinfo.signature, frozenset(policy.ignore_signature_fields))
     if diffs:
         return cannot(f"{system}/{key}: metric signature field {'; '.join(diffs)} differs", **base)
-    spec_diffs = signature_differences(entry.metric_spec.get("options", {}), cinfo.spec.get("options", {}))
+    try:
+        from mt_eval.metrics.registry import metric_from_spec
+
+        metric = metric_from_spec(entry.metric_spec)
+    except MtEvalError as exc:
+        return cannot(f"{system}/{key}: cannot rebuild the metric here ({exc})", **base)
+    run_only = frozenset(getattr(metric, "run_only_options", frozenset()))
+    spec_diffs = signature_differences(entry.metric_spec.get("options", {}), cinfo.spec.get("options", {}),
+                                       run_only)
     if entry.metric_spec.get("name") != cinfo.spec.get("name"):
         spec_diffs.insert(0, f"name (baseline {entry.metric_spec.get('name')!r}, "
                              f"candidate {cinfo.spec.get('name')!r})")
@@ -246,9 +285,6 @@ def _compare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
         return cannot(f"{system}/{key}: candidate statistics have shape {cand_stats.shape}, the "
                       f"baseline's {base_stats.shape}", **base)
     try:
-        from mt_eval.metrics.registry import metric_from_spec
-
-        metric = metric_from_spec(entry.metric_spec)
         stored_base = metric.corpus_score(base_stats)
         stored_cand = metric.corpus_score(cand_stats)
     except MtEvalError as exc:
@@ -259,43 +295,127 @@ def _compare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
     if not _close(stored_cand, score.score):
         return cannot(f"{system}/{key}: the candidate's statistics give {stored_cand:.4f}, not the "
                       f"{score.score:.4f} in results.json (stale stats?)", **base)
-    return assess(metric, base_stats, cand_stats, system=system, key=key, policy=policy,
-                  baseline_score=entry.score, candidate_score=score.score,
-                  higher_is_better=entry.higher_is_better, candidate_system=cand_system,
-                  signature=entry.signature_string)
+    return Prepared(metric, base_stats, cand_stats, system, key, cand_system, entry.score, score.score,
+                    entry.higher_is_better, entry.signature_string)
+
+
+def assess_all(prepared: list[Prepared], policy: GatePolicy) -> list[Comparison]:
+    """Paired tests for every prepared comparison, Holm-adjusted over the family, then judged.
+
+    Only family members (policy ``primary_metric``/``family``, by default the metrics that declare
+    themselves gate metrics) can fail the gate, and only they share the Holm correction, so the
+    probability that the whole verdict fails on noise is at most α.
+    """
+    from mt_eval.stats.human_agreement import human_agreement
+    from mt_eval.stats.multiple_testing import holm
+    from mt_eval.stats.significance import choose_method
+
+    if not prepared:
+        return []
+    method, _ = choose_method(prepared[0].baseline_stats.shape[0], policy.method)
+    n = policy.resamples(method)
+    tests = [_run_test(p.metric, method, p.baseline_stats, p.candidate_stats, n, policy.seed)
+             for p in prepared]
+    members = [policy.in_family(p.key, str(getattr(p.metric, "name", p.key)),
+                                bool(getattr(p.metric, "gate_family_default", True))) for p in prepared]
+    adjusted = [float(t.p_value) for t in tests]
+    family = [i for i, member in enumerate(members) if member]
+    if policy.correction == "holm" and family:
+        for i, p_adj in zip(family, holm([adjusted[i] for i in family]), strict=True):
+            adjusted[i] = p_adj
+    out = []
+    for p, test, p_adj, member in zip(prepared, tests, adjusted, members, strict=True):
+        # a key such as "bleu:tokenize=intl" takes the policy of its own key, else of its metric ("bleu")
+        rules = policy.for_metric(p.key if p.key in policy.metric else getattr(p.metric, "name", p.key))
+        agreement = human_agreement(p.metric.spec(), p.candidate_score - p.baseline_score)
+        status, reason, facts = judge(p.system, p.key, baseline_score=p.baseline_score,
+                                      candidate_score=p.candidate_score, p_value=p_adj,
+                                      higher_is_better=p.higher_is_better, rules=rules, alpha=policy.alpha,
+                                      human_agreement=agreement,
+                                      min_human_agreement=policy.min_human_agreement, in_family=member)
+        out.append(Comparison(p.system, p.key, status, reason, candidate_system=p.candidate_system,
+                              higher_is_better=p.higher_is_better, baseline_score=p.baseline_score,
+                              candidate_score=p.candidate_score, p_value=float(test.p_value),
+                              p_adjusted=p_adj, human_agreement=agreement, in_family=member,
+                              min_score=rules.min_score, max_score=rules.max_score, signature=p.signature,
+                              **facts))
+    return out
 
 
 def assess(metric: Any, baseline_stats: np.ndarray, candidate_stats: np.ndarray, *, system: str, key: str,
            policy: GatePolicy, baseline_score: float | None = None, candidate_score: float | None = None,
            higher_is_better: bool | None = None, candidate_system: str = "",
            signature: str = "") -> Comparison:
-    """Paired test + policy for one system × metric on already-checked statistics."""
-    test = _run_test(metric, policy.method, baseline_stats, candidate_stats, policy.resamples(), policy.seed)
-    b = test.baseline_score if baseline_score is None else baseline_score
-    c = test.system_score if candidate_score is None else candidate_score
+    """Paired test + policy for one system × metric on already-checked statistics (a family of one)."""
+    b = metric.corpus_score(baseline_stats) if baseline_score is None else baseline_score
+    c = metric.corpus_score(candidate_stats) if candidate_score is None else candidate_score
     better_up = metric.higher_is_better if higher_is_better is None else higher_is_better
-    # a key such as "bleu:tokenize=intl" takes the policy of its own key, else of its metric ("bleu")
-    rules = policy.for_metric(key if key in policy.metric else getattr(metric, "name", key))
-    status, reason, facts = judge(system, key, baseline_score=b, candidate_score=c, p_value=test.p_value,
-                                  higher_is_better=better_up, rules=rules, alpha=policy.alpha)
-    return Comparison(system, key, status, reason, candidate_system=candidate_system or system,
-                      higher_is_better=better_up, baseline_score=b, candidate_score=c,
-                      p_value=float(test.p_value), min_score=rules.min_score, max_score=rules.max_score,
-                      signature=signature, **facts)
+    prepared = Prepared(metric, baseline_stats, candidate_stats, system, key, candidate_system or system,
+                        b, c, better_up, signature)
+    return assess_all([prepared], policy)[0]
+
+
+def _check_environment(verdict: Verdict, baseline: Baseline, results: Results, run_dir: Path, system: str,
+                       cand_system: str, policy: GatePolicy) -> None:
+    """Outputs that changed under an unchanged translator signature: say whether the machine changed.
+
+    Greedy decoding is reproducible on one machine, not across CPU types (llama.cpp, CTranslate2 and
+    torch choose kernels by SIMD features): without this note a team would read a hardware
+    difference as a regression of their change.
+    """
+    from mt_eval.environment import fingerprint_differences
+    from mt_eval.gate.baseline import output_hashes
+    from mt_eval.reports.run_folder import RunFolder
+
+    base = baseline.systems[system]
+    cand = results.systems.get(cand_system)
+    if not base.output_hashes or cand is None or cand.status != "ok" or base.signature != cand.signature:
+        return
+    try:
+        hashes = output_hashes(RunFolder(run_dir).outputs(cand_system, results.testset.num_segments))
+    except MtEvalError as exc:
+        verdict.notes.append(f"{system}: outputs not compared ({exc})")
+        return
+    changed = sum(a != b for a, b in zip(base.output_hashes, hashes, strict=False))
+    if not changed:
+        return
+    what = (f"{system}: {changed} of {len(hashes)} segment outputs differ although the translator "
+            "signature is unchanged")
+    diffs = fingerprint_differences(base.environment, cand.environment)
+    if not diffs:
+        known = "the same machine fingerprint" if base.environment and cand.environment else \
+            "no recorded fingerprint to compare"
+        verdict.notes.append(f"{what}, with {known} (non-deterministic decoding?)")
+        return
+    message = (f"{what}, and the machine fingerprint differs: {'; '.join(diffs)}. The score change may "
+               "come from the hardware or libraries, not from the change under test: make the baseline "
+               "on the CI runner type and keep the translation cache between runs")
+    if policy.require_same_environment:
+        verdict.errors.append(message + " (require_same_environment)")
+    else:
+        verdict.notes.append(message + "; scores were compared as usual")
 
 
 def compare(baseline: Baseline, results: Results, run_dir: str | Path, policy: GatePolicy, *,
             baseline_path: str = "", candidate_path: str = "",
             system_map: Mapping[str, str] | None = None) -> Verdict:
     """Test every (selected) baseline system × metric against the candidate run folder."""
+    from mt_eval.stats.significance import choose_method
+
+    method, warnings = choose_method(baseline.testset.num_segments, policy.method)
     verdict = Verdict(baseline=baseline_path, candidate=candidate_path,
                       testset={"hash": baseline.testset.hash, "name": baseline.testset.name,
                                "num_segments": baseline.testset.num_segments},
-                      policy={**policy.model_dump(mode="json"), "n_resamples": policy.resamples()})
+                      policy={**policy.model_dump(mode="json"), "method": method,
+                              "n_resamples": policy.resamples(method)})
     diffs = _testset_differences(baseline, results)
     if diffs:
         verdict.errors.append("the candidate was run on another test set: " + "; ".join(diffs) + " differs")
         return verdict
+    verdict.notes.extend(f"warning: {w}" for w in warnings)
+    if baseline.testset.name != results.testset.name:
+        verdict.notes.append(f"same test-set content ({baseline.testset.hash[:12]}) under another name: "
+                             f"baseline {baseline.testset.name!r}, candidate {results.testset.name!r}")
     known = {k for s in baseline.systems.values() for k in s.metrics}
     known |= {str(e.metric_spec.get("name")) for s in baseline.systems.values() for e in s.metrics.values()}
     for key in policy.metric:
@@ -306,8 +426,15 @@ def compare(baseline: Baseline, results: Results, run_dir: str | Path, policy: G
     except MtEvalError as exc:
         verdict.errors.append(str(exc))
         return verdict
+    prepared: list[Prepared] = []
+    order: list[Comparison | Prepared] = []
     for system, cand_system in pairs:
+        _check_environment(verdict, baseline, results, Path(run_dir), system, cand_system, policy)
         for key in _metric_keys(baseline, system, policy):
-            verdict.comparisons.append(
-                _compare_one(baseline, results, Path(run_dir), system, cand_system, key, policy))
+            item = _prepare_one(baseline, results, Path(run_dir), system, cand_system, key, policy)
+            order.append(item)
+            if isinstance(item, Prepared):
+                prepared.append(item)
+    judged = iter(assess_all(prepared, policy))
+    verdict.comparisons = [item if isinstance(item, Comparison) else next(judged) for item in order]
     return verdict

@@ -36,6 +36,12 @@ class Metric(ABC):
 
     # A metric's options as a typed model (unknown keys and bad values are one-line user errors).
     options_model: ClassVar[type[BaseModel] | None] = None
+    # Options that change how the metric runs (threads, batch size, GPUs), never its scores: they are
+    # left out of identity comparisons, so a baseline made with 1 thread gates a run made with 4.
+    run_only_options: ClassVar[frozenset[str]] = frozenset()
+    # Whether the CI gate's family (the comparisons that can fail it) includes this metric unless the
+    # policy says otherwise: the lexical metrics do; neural metrics and judges join only when named.
+    gate_family_default: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         if self.options_model is not None:
@@ -86,6 +92,11 @@ class Metric(ABC):
     def spec(self) -> dict[str, Any]:
         """Enough to rebuild this metric through the registry: ``{"name": ..., "options": {...}}``."""
         return {"name": self.name, "options": dict(self.options)}
+
+    def identity_spec(self) -> dict[str, Any]:
+        """:meth:`spec` without the run-only options: what must match for two scores to be comparable."""
+        return {"name": self.name,
+                "options": {k: v for k, v in self.options.items() if k not in self.run_only_options}}
 
 
 class MeanOfSegmentsMetric(Metric):

@@ -69,6 +69,8 @@ class COMET(_MeanMetric):
     package = "unbabel-comet"
     module = "comet"
     options_model = COMETOptions
+    run_only_options = frozenset({"batch_size", "gpus"})
+    gate_family_default = False
     config: COMETOptions
 
     def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]],
@@ -116,6 +118,8 @@ class BERTScore(_MeanMetric):
     package = "bert-score"
     module = "bert_score"
     options_model = BERTScoreOptions
+    run_only_options = frozenset({"batch_size"})
+    gate_family_default = False
     config: BERTScoreOptions
 
     def segment_stats(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], *,

@@ -1,11 +1,13 @@
-"""BLEU, chrF, chrF++ and TER through sacrebleu's own per-segment machinery.
+"""BLEU, chrF, chrF++ and TER with sacrebleu's statistics and formulas.
 
-Statistics come from sacrebleu's ``_preprocess_segment`` / ``_extract_reference_info`` /
-``_compute_segment_statistics`` (the code its ``corpus_score`` runs), one segment at a time with that
-segment's own reference list, so segments may have different numbers of references. Corpus and
-sentence scores call sacrebleu's ``_compute_score_from_stats`` on the summed statistics, so they are
-exactly what sacrebleu prints; ``score_from_stats`` is a numpy re-statement of the same formulas,
-vectorised over resamples for bootstrap and paired tests.
+BLEU (tokenizers in ``fast_stats.VECTORISED_TOKENIZERS``), chrF and chrF++ statistics are computed by
+``mt_eval.metrics.fast_stats`` with numpy, bit-identical to sacrebleu's (proven by the parity tests);
+other tokenizers and TER use sacrebleu's code below: ``_preprocess_segment`` /
+``_extract_reference_info`` / ``_compute_segment_statistics`` (the code its ``corpus_score`` runs),
+one segment at a time with that segment's own reference list, so segments may have different numbers
+of references. Corpus and sentence scores call sacrebleu's ``_compute_score_from_stats`` on the summed
+statistics, so they are exactly what sacrebleu prints; ``score_from_stats`` is a numpy re-statement of
+the same formulas, vectorised over resamples for bootstrap and paired tests.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from sacrebleu.metrics.base import Metric as _SbMetric
 
 from mt_eval.errors import MtEvalError
+from mt_eval.metrics import fast_stats
 from mt_eval.metrics.base import Metric, summed_stats
 
 __all__ = ["BLEU", "CHRF", "TER", "ChrFPlusPlus", "SacreBleuMetric", "arabic_normalize"]
@@ -104,6 +107,8 @@ class SacreBleuMetric(Metric):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        # reference-side work of the vectorised path, reused while the references stay the same
+        self._ref_cache: dict[str, Any] = {}
         try:
             self._sb = self._make_sacrebleu()
         except MtEvalError:
@@ -126,7 +131,32 @@ class SacreBleuMetric(Metric):
                                     normalize_alef=self.config.ar_normalize_alef)
         return text
 
+    # Set to False to force sacrebleu's per-segment code (parity tests compare the two paths).
+    vectorised: bool = True
+
+    def _stats_vectorised(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray | None:
+        """Exact numpy statistics (``mt_eval.metrics.fast_stats``), or None where not covered."""
+        return None
+
+    def _normalized_inputs(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]
+                           ) -> tuple[Sequence[str], Sequence[Sequence[str]]]:
+        if not (self.config.ar_remove_diacritics or self.config.ar_normalize_alef):
+            return hyps, refs
+        norm = self._normalize
+        return [norm(h) for h in hyps], [[norm(r) for r in rs] for rs in refs]
+
     def _stats_serial(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray:
+        if self.vectorised and len(hyps):
+            try:
+                fast = self._stats_vectorised(*self._normalized_inputs(hyps, refs))
+            except OverflowError:  # keys that cannot be packed exactly: sacrebleu's own code
+                fast = None
+            if fast is not None:
+                return fast
+        return self._stats_sacrebleu(hyps, refs)
+
+    def _stats_sacrebleu(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray:
+        """sacrebleu's per-segment code: the reference path, and the fallback for uncovered options."""
         sb = self._sb
         prep = sb._preprocess_segment
         ref_info = sb._extract_reference_info
@@ -258,6 +288,12 @@ class BLEU(SacreBleuMetric):
     def num_stats(self) -> int:
         return 2 + 2 * self.config.max_ngram_order
 
+    def _stats_vectorised(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray | None:
+        if not fast_stats.supports_bleu(self._sb):
+            return None
+        return fast_stats.bleu_stats(hyps, refs, sb=self._sb, max_order=self.config.max_ngram_order,
+                                     cache=self._ref_cache)
+
     @property
     def display_name(self) -> str:
         return "BLEU"
@@ -330,6 +366,12 @@ class CHRF(SacreBleuMetric):
     @property
     def num_stats(self) -> int:
         return 3 * (self.config.char_order + self.config.word_order)
+
+    def _stats_vectorised(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray | None:
+        c = self.config
+        return fast_stats.chrf_stats(hyps, refs, char_order=c.char_order, word_order=c.word_order,
+                                     beta=c.beta, lowercase=c.lowercase, whitespace=c.whitespace,
+                                     eps_smoothing=c.eps_smoothing, cache=self._ref_cache)
 
     @property
     def display_name(self) -> str:

@@ -53,6 +53,7 @@ class SemanticSimilarity(MeanOfSegmentsMetric):
     name = "semantic"
 
     options_model = SemanticOptions
+    run_only_options = frozenset({"threads"})
     config: SemanticOptions
 
     def __init__(self, **options: Any) -> None:

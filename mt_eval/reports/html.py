@@ -19,7 +19,7 @@ from typing import Any
 from mt_eval.fsio import atomic_write_text
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results
-from mt_eval.reports.tables import cell, flag_names, ordered_systems
+from mt_eval.reports.tables import cell, comparison_rows, flag_names, legend_lines, ordered_systems
 
 TEMPLATE_NAME = "report.html.j2"
 
@@ -59,7 +59,7 @@ def score_chart(results: Results) -> str | None:
                 xs.append(c.score)
                 lo.append(c.score - c.ci_low if c.ci_low is not None else 0.0)
                 hi.append(c.ci_high - c.score if c.ci_high is not None else 0.0)
-                colors.append("tab:red" if c.significant else "tab:blue")
+                colors.append("tab:blue" if not c.mark else "tab:green" if c.better else "tab:red")
             ax.errorbar(xs, ys, xerr=[lo, hi], fmt="none", ecolor="0.4", capsize=3)
             ax.scatter(xs, ys, c=colors, zorder=3)
             ax.set_title(key + ("" if results.metrics[key].higher_is_better else " (lower is better)"),
@@ -131,13 +131,55 @@ def _environment():  # type: ignore[no-untyped-def]
 MAX_SEGMENTS = 2000  # rows of the side-by-side view; every segment stays in segments.jsonl
 
 
+def select_segments(records: Sequence[Mapping[str, Any]], metric: str | None, sys_a: str, sys_b: str,
+                    limit: int) -> tuple[list[Mapping[str, Any]], str]:
+    """The rows of the side-by-side view at large N, in test-set order, and a sentence saying which.
+
+    A quarter of ``limit`` each: the largest and the smallest sentence-score differences ``sys_b - sys_a``
+    on ``metric`` over the *whole* test set (what the view's default sort puts on top), the rest spread
+    evenly over the test set. Deterministic, so two renderings of a run show the same rows.
+    """
+    total = len(records)
+    if total <= limit:
+        return list(records), ""
+    chosen: set[int] = set()
+    extremes = 0
+    if metric is not None and sys_a != sys_b and limit >= 4:
+        extremes = limit // 4
+        diffs = []
+        for position, record in enumerate(records):
+            scores = record.get("scores", {})
+            a = scores.get(sys_a, {}).get(metric)
+            b = scores.get(sys_b, {}).get(metric)
+            if a is not None and b is not None:
+                diffs.append((float(b) - float(a), position))
+        diffs.sort()
+        chosen.update(p for _, p in diffs[:extremes])
+        chosen.update(p for _, p in diffs[max(len(diffs) - extremes, 0):])
+    rest = [p for p in range(total) if p not in chosen]
+    room = limit - len(chosen)
+    if room > 0 and rest:
+        step = len(rest) / room
+        chosen.update(rest[int(k * step)] for k in range(min(room, len(rest))))
+    shown = [records[p] for p in sorted(chosen)]
+    note = (f"Showing {len(shown)} of {total} segments"
+            + (f": the {extremes} largest and {extremes} smallest {metric} differences {sys_b} − {sys_a}"
+               " and an even spread of the rest, in test-set order" if extremes else ", evenly spread")
+            + "; every segment is in segments.jsonl.")
+    return shown, note
+
+
 def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
                   max_segments: int = MAX_SEGMENTS) -> str:
-    """The report as one HTML string (the side-by-side view holds the first ``max_segments``)."""
+    """The report as one HTML string (the side-by-side view holds at most ``max_segments`` rows)."""
     all_records = records
-    records = list(records[:max_segments])
     systems = [s for s in ordered_systems(results) if s in results.scores]
     metrics = list(results.metrics)
+    view_a = results.significance.baseline if results.significance else None
+    view_a = view_a or (systems[0] if systems else "")
+    view_b = next((s for s in systems if s != view_a), view_a)
+    records, segment_note = select_segments(records, metrics[0] if metrics else None, view_a, view_b,
+                                            max_segments)
     table_rows = []
     for system in ordered_systems(results):
         table_rows.append({
@@ -148,12 +190,16 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
             "cells": [cell(results, system, key) for key in metrics],
             "flags": [results.flags.get(system, {}).get(f) for f in flag_names(results)],
         })
+    # one entry per shown row (the rows' data-index is their position), not per test-set segment
     scores_json = {key: {s: [r["scores"].get(s, {}).get(key) for r in records] for s in systems}
                    for key in metrics}
-    baseline = results.significance.baseline if results.significance else (systems[0] if systems else "")
+    baseline = results.significance.baseline if results.significance else None
+    baseline = baseline or (systems[0] if systems else "")
     other = next((s for s in systems if s != baseline), baseline)
     template = _environment().get_template(TEMPLATE_NAME)
     return template.render(
+        legend=legend_lines(results),
+        comparisons=comparison_rows(results),
         results=results,
         metrics=metrics,
         systems=systems,
@@ -163,6 +209,7 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
         score_png=score_chart(results),
         dist_png=distribution_chart(results, all_records),
         total_segments=len(all_records),
+        segment_note=segment_note,
         scores_json=_safe_json(scores_json),
         default_a=baseline,
         default_b=other,

@@ -10,6 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 RESULTS_FILE = "results.json"
 SEGMENTS_FILE = "segments.jsonl"
@@ -18,21 +19,44 @@ OUTPUTS_DIR = "outputs"
 STATS_DIR = "stats"
 TABLES_DIR = "tables"
 STATS_INDEX_FILE = "index.json"
+GATE_DIR = "gate"
 TABLE_FORMATS = ("md", "csv", "tex")
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_LEGACY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_SLUG = 200  # bytes; file names are limited to 255
 
 
 def slug(name: str) -> str:
-    """A file-name-safe, collision-resistant form of a system or metric name.
+    """A file-name-safe, unique and reversible form of a system or metric name (:func:`unslug`).
 
-    ``+`` becomes ``p`` (``chrf++`` -> ``chrfpp``); any other unsafe run becomes ``-`` and then a short
-    hash of the original name is appended, so ``a/b`` and ``a:b`` never share a file.
+    Letters, digits and ``. _ - ~ +`` stay (``chrf++`` -> ``chrf++``); every other character is
+    percent-encoded as UTF-8 (``marian:a/b`` -> ``marian%3Aa%2Fb``), and so is a leading dot, so
+    no name becomes a hidden file, ``..`` or a path. Distinct names give distinct slugs
+    (``gpt+`` and ``gptp`` no longer share files). A name longer than 200 bytes encoded is cut and
+    given a hash of the whole name: still unique, no longer reversible.
     """
     if not name:
         raise ValueError("cannot slug an empty name")
+    safe = quote(name, safe="+")
+    if safe.startswith("."):
+        safe = "%2E" + safe[1:]
+    if len(safe) > _MAX_SLUG:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        safe = f"{safe[:_MAX_SLUG - 17].rstrip('%0123456789ABCDEF')}~{digest}"
+    return safe
+
+
+def unslug(text: str) -> str:
+    """The name a :func:`slug` came from (names cut for length excepted)."""
+    return unquote(text)
+
+
+def legacy_slug(name: str) -> str:
+    """The slug of run folders written before the reversible one: read-only compatibility."""
+    if not name:
+        raise ValueError("cannot slug an empty name")
     text = name.replace("+", "p")
-    safe = _UNSAFE.sub("-", text).strip("-.")
+    safe = _LEGACY_UNSAFE.sub("-", text).strip("-.")
     if safe != text or not safe:
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
         safe = f"{safe}-{digest}" if safe else digest
@@ -83,6 +107,18 @@ class RunLayout:
 
     def stats_path(self, system: str, metric_key: str) -> Path:
         return self.stats_dir / slug(system) / f"{slug(metric_key)}.npy"
+
+    def legacy_output_path(self, system: str) -> Path:
+        """Where run folders written before the reversible slugs kept this system's outputs."""
+        return self.outputs_dir / f"{legacy_slug(system)}.txt"
+
+    def legacy_stats_path(self, system: str, metric_key: str) -> Path:
+        return self.stats_dir / legacy_slug(system) / f"{legacy_slug(metric_key)}.npy"
+
+    @property
+    def gate_dir(self) -> Path:
+        """The CI gate's verdict files (``verdict.json``, ``verdict.md``, ``junit.xml``)."""
+        return self.root / GATE_DIR
 
     def table_path(self, fmt: str) -> Path:
         if fmt not in TABLE_FORMATS:

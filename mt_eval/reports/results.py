@@ -7,7 +7,6 @@ clear message instead of being half-understood.
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from importlib import metadata
@@ -17,11 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_write_json
+from mt_eval.fsio import atomic_write_json, read_input_json
 from mt_eval.reports.layout import RunLayout
 from mt_eval.schema import parse_versioned
 
-SCHEMA_VERSION = 1
+# 2: significance gains Holm-adjusted p-values, human agreement, rank clusters, small-sample warnings and
+#    a baseline that may be absent (every pair compared); systems gain an environment fingerprint.
+#    Version-1 files still read.
+SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -45,6 +47,9 @@ class SystemInfo(_Model):
     throughput: dict[str, Any] = Field(default_factory=dict)
     status: Literal["ok", "skipped"] = "ok"
     reason: str = ""
+    # the machine and libraries that produced the outputs (mt_eval.environment); {} when no inference
+    # ran for this system (precomputed outputs, copy)
+    environment: dict[str, Any] = Field(default_factory=dict)
 
 
 class MetricInfo(_Model):
@@ -74,18 +79,41 @@ class PairedEntry(_Model):
     delta_ci_low: float | None = None
     delta_ci_high: float | None = None
     p_value_rule: str = ""
+    # Holm-adjusted over the tests of this metric shown in the run (None in version-1 files)
+    p_adjusted: float | None = None
+    # % of human judgements expected to agree with the ranking, from |delta| (None: no curve)
+    human_agreement: float | None = None
+
+    def decisive_p(self) -> float:
+        """The p-value a mark is based on: Holm-adjusted where recorded."""
+        return self.p_value if self.p_adjusted is None else self.p_adjusted
 
 
 class Significance(_Model):
-    baseline: str
+    baseline: str | None = None  # None: no anchor, every pair compared
     method: str
     n_resamples: int
     seed: int | None = None
     alpha: float = 0.05
+    correction: str = "none"  # "holm" since schema 2
+    n_segments: int | None = None
+    warnings: list[str] = Field(default_factory=list)
     # system -> metric key -> test against the baseline
     results: dict[str, dict[str, PairedEntry]] = Field(default_factory=dict)
-    # "A" -> "B" -> metric key (A is the test's baseline side); filled only with --all-pairs
+    # "A" -> "B" -> metric key (A is the test's baseline side); with --all-pairs or no baseline
     pairs: dict[str, dict[str, dict[str, PairedEntry]]] = Field(default_factory=dict)
+    # metric key -> clusters of system names, best first (systems tied by the tests share one)
+    clusters: dict[str, list[list[str]]] = Field(default_factory=dict)
+    # metric key -> system -> [best rank, worst rank] consistent with the tests
+    rank_bands: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
+
+    def pair(self, a: str, b: str, key: str) -> tuple[PairedEntry, bool] | None:
+        """The test of a and b on ``key`` and whether it was recorded the other way round (b, a)."""
+        found = self.pairs.get(a, {}).get(b, {}).get(key)
+        if found is not None:
+            return found, False
+        found = self.pairs.get(b, {}).get(a, {}).get(key)
+        return (found, True) if found is not None else None
 
 
 class BootstrapInfo(_Model):
@@ -147,14 +175,11 @@ def parse_results(obj: Any, *, where: str = "results.json") -> Results:
 
 
 def load_results(path: str | Path) -> Results:
+    """Read and validate a ``results.json`` (a regular UTF-8 file; one-line errors)."""
     file = Path(path)
-    try:
-        obj = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MtEvalError(f"{file}: not found (not a run folder?)") from None
-    except ValueError as exc:
-        raise MtEvalError(f"{file}: malformed JSON ({exc})") from None
-    return parse_results(obj, where=str(file))
+    if not file.exists() and not file.is_symlink():
+        raise MtEvalError(f"{file}: not found (not a run folder?)")
+    return parse_results(read_input_json(file, "results.json"), where=str(file))
 
 
 def load_run(path: str | Path) -> Results:

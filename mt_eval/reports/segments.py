@@ -7,12 +7,12 @@ sentence scores and check flags of one segment on one line.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_write_text
+from mt_eval.fsio import atomic_write_chunks, read_input_text
 
 
 def build_segment_records(
@@ -43,26 +43,57 @@ def _finite(value: float) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def write_segments(records: Sequence[Mapping[str, Any]], path: str | Path) -> None:
-    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    atomic_write_text(path, text)
+SEGMENTS_PER_WRITE = 1000  # records encoded and written together while streaming
+
+
+def _encoded(records: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
+    batch: list[str] = []
+    for record in records:
+        batch.append(json.dumps(record, ensure_ascii=False) + "\n")
+        if len(batch) >= SEGMENTS_PER_WRITE:
+            yield "".join(batch).encode("utf-8")
+            batch = []
+    if batch:
+        yield "".join(batch).encode("utf-8")
+
+
+def write_segments(records: Iterable[Mapping[str, Any]], path: str | Path) -> None:
+    """Stream records (a list or any iterable) to ``path``, one JSON object per line, atomically.
+
+    Encoded a thousand at a time, so writing a 100k-segment run never holds the whole file's text.
+    """
+    atomic_write_chunks(path, _encoded(records))
+
+
+_FIELDS: dict[str, type] = {"source": str, "references": list, "outputs": dict, "scores": dict, "flags": dict}
+
+
+def parse_segments(text: str, *, where: str = "segments.jsonl") -> list[dict[str, Any]]:
+    """Validate the lines of ``segments.jsonl``; a bad line is a one-line error naming it."""
+    records = []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            raise MtEvalError(f"{where}:{lineno}: blank line (the file was edited or damaged)")
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise MtEvalError(f"{where}:{lineno}: malformed JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise MtEvalError(f"{where}:{lineno}: not a segment record (a JSON object expected)")
+        for name, kind in _FIELDS.items():
+            if not isinstance(record.get(name), kind):
+                raise MtEvalError(f"{where}:{lineno}: not a segment record (field {name!r} missing or not"
+                                  f" a{'n' if kind is str else ''} {kind.__name__})")
+        records.append(record)
+    if text and not text.endswith("\n"):
+        raise MtEvalError(f"{where}:{len(lines)}: last line is not terminated (the file is truncated)")
+    return records
 
 
 def read_segments(path: str | Path) -> list[dict[str, Any]]:
+    """Read and validate ``segments.jsonl`` (regular UTF-8 file; see :func:`parse_segments`)."""
     file = Path(path)
-    records = []
-    try:
-        with file.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise MtEvalError(f"{file}:{lineno}: malformed JSON ({exc})") from None
-                if not isinstance(record, dict) or "source" not in record or "outputs" not in record:
-                    raise MtEvalError(f"{file}:{lineno}: not a segment record")
-                records.append(record)
-    except FileNotFoundError:
-        raise MtEvalError(f"{file}: not found") from None
-    return records
+    return parse_segments(read_input_text(file, "segments file"), where=str(file))

@@ -1,8 +1,10 @@
 """Systems × metrics tables (Markdown, CSV, LaTeX) from a validated ``results.json``.
 
-Every cell shows the corpus score with its bootstrap confidence interval; a mark says the paired test
-against the baseline rejected at the run's alpha. Skipped systems stay in the table with their reason
-so a reader sees what was *not* evaluated, and flag counts sit beside the scores.
+Every cell shows the corpus score with its bootstrap confidence interval; ▲/▼ say the system is
+significantly better/worse than the baseline (Holm-adjusted; lower-is-better metrics respected), and
+``#k`` its rank cluster when every pair was compared. A second table lists each comparison with |Δ|,
+p-values and the share of human judgements expected to agree with it. Skipped systems stay in the
+table with their reason so a reader sees what was *not* evaluated, and flag counts sit beside the scores.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from mt_eval.fsio import atomic_write_text
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results
 
-SIG_MARK = "*"
+BETTER_MARK, WORSE_MARK = "▲", "▼"
 
 
 @dataclass(frozen=True)
@@ -24,18 +26,28 @@ class Cell:
     score: float | None
     ci_low: float | None
     ci_high: float | None
-    p_value: float | None
+    p_value: float | None  # the decisive one: Holm-adjusted where recorded
     significant: bool
     decimals: int
+    better: bool | None = None  # direction of a significant difference from the baseline
+    cluster: int | None = None  # rank cluster (every pair compared)
 
-    def text(self, mark: str = SIG_MARK, *, with_ci: bool = True) -> str:
+    @property
+    def mark(self) -> str:
+        if not self.significant or self.better is None:
+            return ""
+        return BETTER_MARK if self.better else WORSE_MARK
+
+    def text(self, *, with_ci: bool = True, marks: bool = True) -> str:
         if self.score is None:
             return "—"
         out = f"{self.score:.{self.decimals}f}"
         if with_ci and self.ci_low is not None and self.ci_high is not None:
             out += f" [{self.ci_low:.{self.decimals}f}, {self.ci_high:.{self.decimals}f}]"
-        if self.significant:
-            out += mark
+        if marks:
+            out += self.mark
+            if self.cluster is not None:
+                out += f" #{self.cluster}"
         return out
 
 
@@ -70,15 +82,45 @@ def cell(results: Results, system: str, key: str) -> Cell:
     entry = results.scores.get(system, {}).get(key)
     if entry is None:
         return Cell(None, None, None, None, False, decimals)
-    p_value = None
-    significant = False
+    p_value, significant, better, cluster = None, False, None, None
     sig = results.significance
-    if sig is not None and system != sig.baseline:
-        test = sig.results.get(system, {}).get(key)
+    if sig is not None:
+        test = sig.results.get(system, {}).get(key) if system != sig.baseline else None
         if test is not None:
-            p_value = test.p_value
+            p_value = test.decisive_p()
             significant = p_value < sig.alpha
-    return Cell(entry.score, entry.ci_low, entry.ci_high, p_value, significant, decimals)
+            up = test.delta > 0
+            better = up if results.metrics[key].higher_is_better else not up
+        for i, members in enumerate(sig.clusters.get(key, []), start=1):
+            if system in members:
+                cluster = i
+    return Cell(entry.score, entry.ci_low, entry.ci_high, p_value, significant, decimals, better, cluster)
+
+
+def _fmt_agreement(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
+
+
+def comparison_rows(results: Results) -> list[dict[str, object]]:
+    """Every test shown in the run, one row per (pair, metric): Δ, p, Holm p, human agreement, verdict."""
+    sig = results.significance
+    if sig is None:
+        return []
+    tests = [(sig.baseline or "", system, key, entry) for system, per in sig.results.items()
+             for key, entry in per.items()]
+    tests += [(a, b, key, entry) for a, per_b in sig.pairs.items() for b, per in per_b.items()
+              for key, entry in per.items() if a != sig.baseline]
+    rows = []
+    for a, b, key, entry in tests:
+        higher = results.metrics[key].higher_is_better if key in results.metrics else True
+        significant = entry.decisive_p() < sig.alpha
+        b_better = (entry.delta > 0) == higher
+        verdict = ("not significant" if not significant or entry.delta == 0
+                   else f"{b} better" if b_better else f"{a} better")
+        rows.append({"a": a, "b": b, "metric": key, "delta": entry.delta, "abs_delta": abs(entry.delta),
+                     "p_value": entry.p_value, "p_adjusted": entry.p_adjusted,
+                     "human_agreement": entry.human_agreement, "verdict": verdict, "entry": entry})
+    return rows
 
 
 def _system_label(results: Results, system: str) -> str:
@@ -92,15 +134,22 @@ def _status(results: Results, system: str) -> str:
     return "ok" if info.status == "ok" else f"skipped: {info.reason}"
 
 
-def _legend(results: Results) -> list[str]:
+def legend_lines(results: Results) -> list[str]:
     lines = []
     if results.bootstrap is not None:
         lines.append(f"Brackets: {results.bootstrap.confidence:.0%} bootstrap confidence interval"
                      f" ({results.bootstrap.n_resamples} resamples, seed {results.bootstrap.seed}).")
     sig = results.significance
     if sig is not None:
-        lines.append(f"{SIG_MARK} p < {sig.alpha:g} against baseline {sig.baseline}"
-                     f" ({sig.method}, {sig.n_resamples} resamples, seed {sig.seed}).")
+        adjusted = "Holm-adjusted p" if sig.correction == "holm" else "p"
+        test = f"{sig.method}, {sig.n_resamples} resamples, seed {sig.seed}"
+        if sig.baseline is not None and sig.results:
+            lines.append(f"{BETTER_MARK}/{WORSE_MARK}: significantly better/worse than the baseline "
+                         f"{sig.baseline} ({adjusted} < {sig.alpha:g} over each metric's tests; {test}).")
+        if sig.clusters:
+            lines.append(f"#k: rank cluster of the metric; systems in one cluster are not separated by the "
+                         f"pairwise tests ({adjusted} < {sig.alpha:g} over every pair; {test}).")
+        lines.extend(f"Warning: {w}." for w in sig.warnings)
     lower = [k for k, m in results.metrics.items() if not m.higher_is_better]
     if lower:
         lines.append("Lower is better: " + ", ".join(lower) + ".")
@@ -109,6 +158,24 @@ def _legend(results: Results) -> list[str]:
     for key, metric in results.metrics.items():
         lines.append(f"{key}: `{metric.signature_string}`")
     return lines
+
+
+def _comparisons_markdown(results: Results) -> str:
+    rows = comparison_rows(results)
+    if not rows:
+        return ""
+    lines = ["## Paired comparisons", "",
+             "| A | B | metric | Δ (B − A) | p | p (Holm) | humans agree | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        p_adj = "—" if r["p_adjusted"] is None else f"{r['p_adjusted']:.4f}"
+        cells = [str(r["a"]), str(r["b"]), str(r["metric"]), f"{r['delta']:+.2f}", f"{r['p_value']:.4f}",
+                 p_adj, _fmt_agreement(r["human_agreement"]), str(r["verdict"])]  # type: ignore[arg-type]
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    lines += ["", "- humans agree: estimated share of human pairwise judgements that agree with the ranking "
+              "implied by |Δ| (Kocmi et al., ACL 2024, \"Navigating the Metrics Maze\"); n/a where the "
+              "paper fitted no curve for the metric and its settings."]
+    return "\n" + "\n".join(lines) + "\n"
 
 
 def to_markdown(results: Results) -> str:
@@ -125,8 +192,9 @@ def to_markdown(results: Results) -> str:
         row.append(_status(results, system))
         rows.append([_md_escape(c) for c in row])
     lines = ["| " + " | ".join(row) + " |" for row in rows]
-    legend = "\n".join(f"- {' '.join(line.split())}" for line in _legend(results))
-    return f"# {results.run_name}\n\n" + "\n".join(lines) + "\n\n" + legend + "\n"
+    legend = "\n".join(f"- {' '.join(line.split())}" for line in legend_lines(results))
+    return (f"# {results.run_name}\n\n" + "\n".join(lines) + "\n\n" + legend + "\n"
+            + _comparisons_markdown(results))
 
 
 def _md_escape(text: str) -> str:
@@ -140,17 +208,20 @@ def to_csv(results: Results) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["system", "status", "reason", "baseline"]
     for key in metrics:
-        header += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_p_value", f"{key}_significant"]
+        header += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_p_value", f"{key}_significant",
+                   f"{key}_direction", f"{key}_cluster"]
     header += [f"flag_{f}" for f in flags]
     writer.writerow(header)
-    baseline = results.significance.baseline if results.significance else ""
+    baseline = results.significance.baseline if results.significance else None
     for system in ordered_systems(results):
         info = results.systems[system]
         row: list[object] = [system, info.status, info.reason, int(system == baseline)]
         for key in metrics:
             c = cell(results, system, key)
+            direction = "" if not c.mark else ("better" if c.better else "worse")
             row += [_num(c.score), _num(c.ci_low), _num(c.ci_high), _num(c.p_value),
-                    "" if c.p_value is None else int(c.significant)]
+                    "" if c.p_value is None else int(c.significant), direction,
+                    "" if c.cluster is None else c.cluster]
         row += [results.flags.get(system, {}).get(f, "") for f in flags]
         writer.writerow(row)
     return buffer.getvalue()
@@ -179,14 +250,18 @@ def to_latex(results: Results) -> str:
         row = [tex_escape(_system_label(results, system))]
         for key in metrics:
             c = cell(results, system, key)
-            text = tex_escape(c.text(mark="", with_ci=True)).replace("—", "--")
-            row.append(text + (r"$^{*}$" if c.significant else ""))
+            text = tex_escape(c.text(with_ci=True, marks=False)).replace("—", "--")
+            if c.mark:
+                text += r"$^{\blacktriangle}$" if c.better else r"$^{\blacktriangledown}$"
+            if c.cluster is not None:
+                text += rf"$_{{{c.cluster}}}$"
+            row.append(text)
         row += [str(results.flags.get(system, {}).get(f, 0)) if system in results.flags else "--"
                 for f in flags]
         row.append(tex_escape(_status(results, system)))
         lines.append(" & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    comments = [f"% {line.replace('`', '')}" for line in _legend(results)]
+    comments = [f"% {line.replace('`', '')}" for line in legend_lines(results)]
     return "\n".join(comments + lines) + "\n"
 
 

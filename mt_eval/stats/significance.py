@@ -8,11 +8,15 @@
 * Identical statistics for both systems give p = 1 (sacrebleu's strict ">" would give 1/(B+1),
   calling a system significantly different from itself).
 * ``approximate_randomization`` — sacrebleu ``--paired-ar``: T trials, each segment's outputs swapped
-  between the two systems with probability ½; p = (#{|Δ_t| > |Δ|} + 1) / (T + 1).
+  between the two systems with probability ½. Default: p = (#{|Δ_t| ≥ |Δ|} + 1) / (T + 1) — ties
+  count, since swapping segments whose statistics are equal reproduces ±Δ exactly — and, when only k
+  segments differ and 2^k ≤ T, every one of the 2^k swaps is enumerated: p = c / 2^k, exact.
+  sacrebleu's strict p = (#{|Δ_t| > |Δ|} + 1) / (T + 1) calls one changed segment in 60 "p = 0.0001";
+  it is kept only under ``p_value_rule="sacrebleu"``.
 
 Both draw their randomness exactly as sacrebleu does for a given seed (default 12345, sacrebleu's
-default), so with ``p_value_rule="sacrebleu"`` (paired-bs) and always for paired-ar the p-values equal
-its CLI's, up to float32 rounding in sacrebleu's own sums. Resampled statistics are ``counts @ stats``
+default), so with ``p_value_rule="sacrebleu"`` the p-values equal its CLI's, up to float32 rounding in
+sacrebleu's own sums. Resampled statistics are ``counts @ stats``
 in int64/float64, in chunks of resamples that fit a memory budget.
 """
 
@@ -30,6 +34,10 @@ from mt_eval.stats.bootstrap import DEFAULT_BOOTSTRAP, DEFAULT_SEED, bootstrap_s
 from mt_eval.stats.resampling import DEFAULT_CHUNK_BYTES, StatsSummer, iter_sign_masks
 
 DEFAULT_AR_TRIALS = 10000  # sacrebleu's default for --paired-ar
+# Below this many segments the paired bootstrap's type-I error exceeds α + 0.01 in the calibration runs
+# (scripts/calibrate_tests.py → results/bench/calibration.json): the default method there is AR, whose
+# exact enumeration needs no large-sample argument, and every verdict carries a warning.
+SMALL_SAMPLE = 100
 PValueRule = Literal["centered", "sacrebleu"]
 _METHOD_ALIASES = {"paired-bs": "paired-bs", "bs": "paired-bs", "bootstrap": "paired-bs",
                    "paired_bootstrap": "paired-bs", "paired-ar": "paired-ar", "ar": "paired-ar",
@@ -49,7 +57,9 @@ class PairedTestResult:
     seed: int | None
     delta_ci_low: float | None = None  # 95% percentile interval of the resampled delta (paired-bs only)
     delta_ci_high: float | None = None
-    p_value_rule: str = "sacrebleu"  # "centered" or "sacrebleu" (paired-bs); AR always uses sacrebleu's
+    # paired-bs: "centered" or "sacrebleu"; paired-ar: "ge" (ties count), "exact" (all 2^k swaps
+    # enumerated; n_resamples is then 2^k) or "sacrebleu" (strict ">")
+    p_value_rule: str = "sacrebleu"
     # 95% percentile intervals of each system's score from the same resamples (paired-bs only), as
     # sacrebleu's --paired-bs table reports them
     baseline_ci_low: float | None = None
@@ -75,6 +85,22 @@ def _normalise_method(method: str) -> str:
     if key is None:
         raise MtEvalError(f"unknown significance method {method!r} (paired-bs or paired-ar)")
     return key
+
+
+def canonical_method(method: str) -> str:
+    """``paired-bs`` or ``paired-ar`` for any accepted spelling (``bootstrap``, ``ar``, …)."""
+    return _normalise_method(method)
+
+
+def choose_method(n_segments: int, requested: str | None) -> tuple[str, list[str]]:
+    """The test to run and the warnings a reader must see: small test sets default to exact AR."""
+    warnings = []
+    if 0 < n_segments < SMALL_SAMPLE:
+        warnings.append(f"only {n_segments} segments: bootstrap p-values and intervals are unreliable below "
+                        f"{SMALL_SAMPLE} segments; treat every verdict on this test set as indicative")
+    if requested is not None:
+        return _normalise_method(requested), warnings
+    return ("paired-ar" if 0 < n_segments < SMALL_SAMPLE else "paired-bs"), warnings
 
 
 def _as_stats(metric: Metric, stats: np.ndarray, what: str) -> np.ndarray:
@@ -128,37 +154,95 @@ def _bootstrap_groups(groups: Sequence[Group], n_resamples: int, seed: int | Non
     return out
 
 
+def _tie_tolerance(observed: float) -> float:
+    """Resampled |Δ| that equal the observed |Δ| up to float summation order count as ties (≥)."""
+    return 1e-9 * max(1.0, abs(observed))
+
+
+def _differing_rows(baseline: np.ndarray, system: np.ndarray) -> np.ndarray:
+    """Indices of the segments whose statistics differ: only these can move Δ when swapped."""
+    return np.flatnonzero(np.any(baseline != system, axis=1))
+
+
+def _exact_ar(metric: Metric, baseline: np.ndarray, system: np.ndarray, rows: np.ndarray,
+              observed: float) -> tuple[int, int]:
+    """All 2^k swaps of the k differing segments: (number with |Δ_t| ≥ |Δ|, 2^k)."""
+    k = len(rows)
+    total = 1 << k
+    diffs = (baseline[rows] - system[rows])
+    bl_total, sys_total = baseline.sum(axis=0), system.sum(axis=0)
+    count = 0
+    step = max(1, min(total, (1 << 16)))
+    for start in range(0, total, step):
+        codes = np.arange(start, min(total, start + step), dtype=np.int64)
+        masks = ((codes[:, None] >> np.arange(k, dtype=np.int64)) & 1).astype(diffs.dtype)
+        moved = masks @ diffs
+        score_a = metric.score_from_stats(sys_total + moved)
+        score_b = metric.score_from_stats(bl_total - moved)
+        count += int(np.sum(np.abs(score_a - score_b) >= observed - _tie_tolerance(observed)))
+    return count, total
+
+
 def _ar_groups(groups: Sequence[Group], n_trials: int, seed: int | None,
-               max_bytes: int) -> list[list[PairedTestResult]]:
-    """Every group on the same T swap masks (sacrebleu reuses one mask for every system too)."""
+               max_bytes: int, rule: str) -> list[list[PairedTestResult]]:
+    """Every group on the same T swap masks (sacrebleu reuses one mask for every system too).
+
+    ``rule="sacrebleu"``: sacrebleu's p = (#{|Δ_t| > |Δ|} + 1) / (T + 1), bit for bit. Otherwise ties
+    count (|Δ_t| ≥ |Δ|): with few differing segments most swaps reproduce ±Δ exactly, and the strict
+    rule would call a one-segment change "p = 0.0001". When the k differing segments allow no more
+    than T distinct swaps (2^k ≤ T), all of them are enumerated and p = c / 2^k is exact.
+    """
     n = groups[0][1].shape[0]
     prepared = []
+    exact: list[list[tuple[int, int] | None]] = []
     for metric, baseline, systems in groups:
         # shuffled A = sys + swap @ (bl - sys); shuffled B = bl - swap @ (bl - sys)
         diffs = StatsSummer(np.concatenate([baseline - s for s in systems], axis=1), n)
         bl_obs = _observed(metric, baseline)
-        prepared.append((diffs, baseline.sum(axis=0), [s.sum(axis=0) for s in systems],
-                         [abs(bl_obs - _observed(metric, s)) for s in systems]))
-    greater = [np.zeros(len(g[2]), dtype=np.int64) for g in groups]
-    for mask in iter_sign_masks(n, n_trials, seed, max_bytes=max_bytes):
-        for (metric, baseline, _), (diffs, bl_total, sys_totals, observed), count in zip(
-                groups, prepared, greater, strict=True):
-            d = baseline.shape[1]
-            moved = diffs(mask)
-            for k, sys_total in enumerate(sys_totals):
-                part = moved[:, k * d:(k + 1) * d]
-                score_a = metric.score_from_stats(sys_total + part)
-                score_b = metric.score_from_stats(bl_total - part)
-                count[k] += int(np.sum(np.abs(score_a - score_b) > observed[k]))
+        observed = [abs(bl_obs - _observed(metric, s)) for s in systems]
+        prepared.append((diffs, baseline.sum(axis=0), [s.sum(axis=0) for s in systems], observed))
+        group_exact: list[tuple[int, int] | None] = []
+        for s, obs in zip(systems, observed, strict=True):
+            rows = _differing_rows(baseline, s)
+            if rule != "sacrebleu" and (1 << min(len(rows), 62)) <= n_trials:
+                group_exact.append(_exact_ar(metric, baseline, s, rows, obs))
+            else:
+                group_exact.append(None)
+        exact.append(group_exact)
+    counted = [np.zeros(len(g[2]), dtype=np.int64) for g in groups]
+    if any(e is None for group_exact in exact for e in group_exact):
+        for mask in iter_sign_masks(n, n_trials, seed, max_bytes=max_bytes):
+            for (metric, baseline, _), (diffs, bl_total, sys_totals, observed), count, group_exact in zip(
+                    groups, prepared, counted, exact, strict=True):
+                d = baseline.shape[1]
+                moved = diffs(mask)
+                for k, sys_total in enumerate(sys_totals):
+                    if group_exact[k] is not None:
+                        continue
+                    part = moved[:, k * d:(k + 1) * d]
+                    deltas = np.abs(metric.score_from_stats(sys_total + part)
+                                    - metric.score_from_stats(bl_total - part))
+                    if rule == "sacrebleu":
+                        count[k] += int(np.sum(deltas > observed[k]))
+                    else:
+                        count[k] += int(np.sum(deltas >= observed[k] - _tie_tolerance(observed[k])))
     out = []
-    for (metric, baseline, systems), count in zip(groups, greater, strict=True):
+    for (metric, baseline, systems), count, group_exact in zip(groups, counted, exact, strict=True):
         bl_score = metric.corpus_score(baseline)
         results = []
         for k, sys_stats in enumerate(systems):
             sys_score = metric.corpus_score(sys_stats)
-            p = 1.0 if np.array_equal(sys_stats, baseline) else (int(count[k]) + 1) / (n_trials + 1)
+            found = group_exact[k]
+            if found is not None:
+                c, total = found
+                p, trials, used = c / total, total, "exact"
+            else:
+                p, trials = (int(count[k]) + 1) / (n_trials + 1), n_trials
+                used = "sacrebleu" if rule == "sacrebleu" else "ge"
+            if np.array_equal(sys_stats, baseline):
+                p = 1.0  # the same outputs: no evidence of a difference
             results.append(PairedTestResult("paired-ar", bl_score, sys_score, sys_score - bl_score, p,
-                                            n_trials, seed))
+                                            trials, seed, p_value_rule=used))
         out.append(results)
     return out
 
@@ -187,7 +271,7 @@ def _run_groups(groups: Sequence[tuple[Metric, np.ndarray, Sequence[np.ndarray]]
         return []
     if kind == "paired-bs":
         return _bootstrap_groups(checked, n_resamples or DEFAULT_BOOTSTRAP, seed, max_bytes, rule)
-    return _ar_groups(checked, n_resamples or DEFAULT_AR_TRIALS, seed, max_bytes)
+    return _ar_groups(checked, n_resamples or DEFAULT_AR_TRIALS, seed, max_bytes, rule)
 
 
 def _run(metric: Metric, baseline_stats: np.ndarray, system_stats: Sequence[np.ndarray], method: str,
@@ -208,9 +292,15 @@ def paired_bootstrap(metric: Metric, baseline_stats: np.ndarray, system_stats: n
 
 def approximate_randomization(metric: Metric, baseline_stats: np.ndarray, system_stats: np.ndarray,
                               n_resamples: int = DEFAULT_AR_TRIALS, seed: int | None = DEFAULT_SEED, *,
+                              p_value_rule: PValueRule = "centered",
                               max_bytes: int = DEFAULT_CHUNK_BYTES) -> PairedTestResult:
-    """sacrebleu's paired approximate randomisation test (``--paired-ar``) on precomputed statistics."""
-    return _run(metric, baseline_stats, [system_stats], "paired-ar", n_resamples, seed, max_bytes)[0]
+    """Paired approximate randomisation (sacrebleu's ``--paired-ar`` draws) on precomputed statistics.
+
+    Ties count and small differences are enumerated exactly; ``p_value_rule="sacrebleu"`` gives
+    sacrebleu's strict-inequality p-value instead.
+    """
+    return _run(metric, baseline_stats, [system_stats], "paired-ar", n_resamples, seed, max_bytes,
+                p_value_rule)[0]
 
 
 def compare_to_baseline(metric: Metric, stats_by_system: Mapping[str, np.ndarray], baseline: str, *,

@@ -47,6 +47,9 @@ class Translator(ABC):
         self.model_loads = 0
         #: per-output token counts of the last ``translate`` call, when the backend knows them for free
         self.last_output_tokens: list[int] | None = None
+        #: per-output reason the last ``translate`` call cut an input or output ("" = not cut), e.g.
+        #: "input", "output", "input+output" (max_length), "max_tokens" or "repetition" (LLM bounds)
+        self.last_truncated: list[str] | None = None
 
     def bind(self, testset: TestSet) -> None:  # noqa: B027 - optional hook
         """Called by the runner before translating ``testset`` (precomputed outputs need its ids)."""
@@ -116,5 +119,11 @@ class SystemRun:
     outputs: list[str]
     signature: dict[str, Any]
     throughput: dict[str, Any] = field(default_factory=dict)
-    status: str = "ok"  # "ok" | "skipped"
+    status: str = "ok"  # "ok" | "skipped" | "failed"
     reason: str = ""
+    #: per segment (aligned with ``outputs``): why the backend cut the input or output, "" if it did
+    #: not; empty when the backend never cuts
+    truncated: list[str] = field(default_factory=list)
+
+    def truncated_count(self) -> int:
+        return sum(1 for reason in self.truncated if reason)

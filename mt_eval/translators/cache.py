@@ -1,10 +1,25 @@
 """The translation cache: SQLite in WAL mode, keyed by (translator signature, source text).
 
-Each completed batch is one transaction, so a crash loses at most the batch in flight and a rerun
-translates only what is missing. WAL lets concurrent runs read while one writes; rows are inserted
-with ``INSERT OR IGNORE`` on the primary key, so two runs that translate the same segment never
-duplicate it. The seconds and output tokens spent per segment are stored with it, so a run served
-from the cache reports the original measurement.
+Three layers, usable apart:
+
+* :class:`TranslationCache` — the SQLite file: lookups, idempotent inserts, claims.
+* :class:`ClaimQueue` — one owner's claims on one system's segments, kept alive by a heartbeat
+  thread. It knows nothing about translating, so one process can claim segments, hand them to
+  workers elsewhere and commit what comes back.
+* :class:`CachingTranslator` — wraps any :class:`~mt_eval.translators.base.Translator` (as lm-eval's
+  ``CachingLM`` wraps a model): serves what is cached, claims and translates the rest in length-sorted
+  batches, commits finished work, and waits for segments another live run is translating.
+
+Work is committed in few, large transactions (about one per second of translation, and at the end),
+so a crash loses at most that much and a rerun translates only what is missing. WAL lets concurrent
+runs read while one writes; ``INSERT OR IGNORE`` on the primary key means two runs that translate the
+same segment never duplicate it. Only text is stored: a failed request is never cached. The seconds,
+output tokens and truncation of each segment are stored with it, so a run served from the cache
+reports the original measurement.
+
+A claim names its owner's host, boot id, PID namespace, PID and process start time, so a dead, zombie
+or PID-reused owner on this host is recognised at once; an owner elsewhere must keep its claims fresh
+with a heartbeat (``CLAIM_TTL_S``) or lose them.
 """
 
 from __future__ import annotations
@@ -12,21 +27,26 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mt_eval.errors import MtEvalError
+from mt_eval.errors import MtEvalError, SystemFailed
+from mt_eval.translators.base import Translator, TranslatorOptions, signature_key
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_PATH = Path(".mt-eval-cache") / "translations.sqlite"
 CACHE_ENV = "MT_EVAL_CACHE"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +65,7 @@ CREATE TABLE IF NOT EXISTS translations (
     seconds REAL NOT NULL,
     output_tokens INTEGER NOT NULL,
     created REAL NOT NULL,
+    truncated TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (sig_key, source_hash)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS claims (
@@ -55,7 +76,12 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (sig_key, source_hash)
 ) WITHOUT ROWID;
 """
-CLAIM_TTL_S = 3600.0
+#: A claim lapses this many seconds after its owner's last heartbeat (sent every third of it).
+CLAIM_TTL_S = 30.0
+#: Bound variables per ``IN (...)`` query: under SQLite's smallest compiled-in limit (999).
+IN_CHUNK = 500
+_INSERT_TRANSLATION = ("INSERT OR IGNORE INTO translations (sig_key, source_hash, source, output, seconds,"
+                       " output_tokens, created, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def default_cache_path() -> Path:
@@ -68,11 +94,87 @@ def source_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """``(state, start time in clock ticks since boot)`` of a process from /proc, None if it is gone."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text:
+        return None
+    fields = text.rpartition(")")[2].split()  # the command name may hold spaces and parentheses
+    if len(fields) < 20:
+        return None
+    return fields[0], fields[19]
+
+
+def owner_id(pid: int | None = None) -> str:
+    """``host|boot id|pid namespace|pid|start ticks|random``: enough to tell whether the owner still runs."""
+    pid = os.getpid() if pid is None else pid
+    stat = _proc_stat(pid)
+    parts = [socket.gethostname(), _read("/proc/sys/kernel/random/boot_id"), _pid_namespace(), str(pid),
+             stat[1] if stat else "", uuid.uuid4().hex[:8]]
+    return "|".join(p.replace("|", "/") for p in parts)
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process behind a claim still runs: False when it is known gone (exited, zombie, its
+    PID reused by another process, or the machine rebooted); None when it cannot be told from here
+    (another host or PID namespace: its heartbeat decides); True when it runs."""
+    parts = owner.split("|")
+    if len(parts) == 6:
+        host, boot, namespace, pid_text, start, _ = parts
+    else:  # a version 1 claim: host:pid:random
+        host, _, rest = owner.partition(":")
+        boot, namespace, start = "", "", ""
+        pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    if boot and boot != _read("/proc/sys/kernel/random/boot_id"):
+        return False
+    if namespace and namespace != _pid_namespace():
+        return None
+    pid = int(pid_text)
+    if os.path.isdir("/proc/self"):
+        stat = _proc_stat(pid)
+        if stat is None:
+            return False
+        state, started = stat
+        if state in ("Z", "X", "x"):
+            return False
+        return not (start and started != start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def describe_owner(owner: str) -> str:
+    parts = owner.split("|")
+    return f"pid {parts[3]} on {parts[0]}" if len(parts) == 6 else owner
+
+
 @dataclass(frozen=True)
 class CachedTranslation:
     output: str
     seconds: float
     output_tokens: int
+    truncated: str = ""
 
 
 class TranslationCache:
@@ -89,10 +191,16 @@ class TranslationCache:
             with self._transaction():
                 for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     self._conn.execute(statement)
-                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                columns = {row[1] for row in self._conn.execute("PRAGMA table_info(translations)")}
+                if "truncated" not in columns:  # a version 1 cache: keep its rows
+                    self._conn.execute("ALTER TABLE translations ADD COLUMN truncated TEXT NOT NULL"
+                                       " DEFAULT ''")
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                                    (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise MtEvalError(f"{self.path}: cannot open the translation cache ({exc})") from None
+        except OSError as exc:
+            raise MtEvalError(f"{self.path}: cannot create the translation cache ({exc.strerror})") from None
 
     # ------------------------------------------------------------------ plumbing
     def _transaction(self) -> Any:
@@ -126,84 +234,103 @@ class TranslationCache:
                 (sig_key, json.dumps(signature, sort_keys=True, default=str), name, spec, time.time()),
             )
 
+    def _select_in(self, head: str, sig_key: str, hashes: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``head WHERE sig_key = ? AND source_hash IN (...)`` in chunks under the variable limit."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(hashes), IN_CHUNK):
+            chunk = hashes[start:start + IN_CHUNK]
+            sql = f"{head} WHERE sig_key = ? AND source_hash IN ({','.join('?' * len(chunk))})"
+            rows += self._conn.execute(sql, [sig_key, *chunk]).fetchall()
+        return rows
+
     def get_many(self, sig_key: str, sources: Iterable[str]) -> dict[str, CachedTranslation]:
         """The cached translations among ``sources`` (absent ones are simply not in the result)."""
         wanted = {source_hash(s): s for s in sources}
         found: dict[str, CachedTranslation] = {}
-        keys = list(wanted)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT source_hash, source, output, seconds, output_tokens FROM translations"
-                f" WHERE sig_key = ? AND source_hash IN ({marks})",
-                [sig_key, *chunk],
-            ).fetchall()
-            for h, src, output, seconds, tokens in rows:
-                if wanted.get(h) == src:
-                    found[src] = CachedTranslation(output, float(seconds), int(tokens))
+        rows = self._select_in("SELECT source_hash, source, output, seconds, output_tokens, truncated"
+                               " FROM translations", sig_key, list(wanted))
+        for h, src, output, seconds, tokens, truncated in rows:
+            if wanted.get(h) == src:
+                found[src] = CachedTranslation(output, float(seconds), int(tokens), str(truncated or ""))
         return found
 
-    def put_many(self, sig_key: str, items: Sequence[tuple[str, str, float, int]]) -> int:
-        """Store ``(source, output, seconds, output_tokens)`` rows in one transaction; returns rows added."""
+    def put_many(self, sig_key: str, items: Sequence[tuple[Any, ...]], *, owner: str | None = None) -> int:
+        """Store ``(source, output, seconds, output_tokens[, truncated])`` rows in one transaction.
+
+        Only text is stored: a row whose output is not a string is refused (a backend bug must not
+        poison the cache). With ``owner`` the claims on the stored sources are dropped in the same
+        transaction. Returns the rows added.
+        """
         now = time.time()
+        rows = []
+        for item in items:
+            src, out, sec, tok = item[:4]
+            truncated = str(item[4]) if len(item) > 4 else ""
+            if not isinstance(out, str) or not isinstance(src, str):
+                raise TypeError(f"translation cache: output for {src!r:.40} is {type(out).__name__},"
+                                " not text")
+            rows.append((sig_key, source_hash(src), src, out, float(sec), int(tok), now, truncated))
         with self._transaction():
             before = self._conn.total_changes
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO translations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(sig_key, source_hash(s), s, o, float(sec), int(tok), now) for s, o, sec, tok in items],
-            )
-            return self._conn.total_changes - before
+            self._conn.executemany(_INSERT_TRANSLATION, rows)
+            added = self._conn.total_changes - before
+            if owner is not None:
+                self._conn.executemany(
+                    "DELETE FROM claims WHERE sig_key = ? AND source_hash = ? AND owner = ?",
+                    [(sig_key, r[1], owner) for r in rows])
+            return added
 
     # ------------------------------------------------------------------ work sharing
     def new_owner(self) -> str:
-        """An id for one run's claims: host, pid (to spot a dead owner) and a random part."""
-        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-    @staticmethod
-    def _owner_dead(owner: str) -> bool:
-        host, _, rest = owner.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid_text.isdigit():
-            return False
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        """An id for one run's claims that says which process holds them (see :func:`owner_id`)."""
+        return owner_id()
 
     def claim(self, sig_key: str, sources: Sequence[str], owner: str,
               ttl: float = CLAIM_TTL_S) -> tuple[list[str], list[str]]:
         """Claim the sources nobody has translated or is translating: returns (mine, taken by others).
 
-        Claims of a dead process (same host) or older than ``ttl`` are taken over, so a run killed
-        mid-batch never blocks the rerun that resumes it.
+        A claim is honoured while its owner's heartbeat keeps it fresh (``ttl``) and the owner is not
+        known dead: a dead, zombie or PID-reused process on this host loses its claims at once, so a
+        run killed mid-batch never blocks the rerun that resumes it. Already translated sources are in
+        neither list. One transaction, queries chunked under SQLite's variable limit.
         """
         now = time.time()
         mine: list[str] = []
         others: list[str] = []
+        by_hash = {source_hash(s): s for s in sources}
+        hashes = list(by_hash)
+        liveness: dict[str, bool | None] = {}
         with self._transaction():
-            done = {h for (h,) in self._conn.execute(
-                f"SELECT source_hash FROM translations WHERE sig_key = ? AND source_hash IN"
-                f" ({','.join('?' * len(sources))})", [sig_key, *(source_hash(s) for s in sources)])}
-            claimed = {h: (o, e) for h, o, e in self._conn.execute(
-                f"SELECT source_hash, owner, expires FROM claims WHERE sig_key = ? AND source_hash IN"
-                f" ({','.join('?' * len(sources))})", [sig_key, *(source_hash(s) for s in sources)])}
+            done = {h for (h,) in self._select_in("SELECT source_hash FROM translations", sig_key, hashes)}
+            claimed = {h: (o, e) for h, o, e in self._select_in(
+                "SELECT source_hash, owner, expires FROM claims", sig_key, hashes)}
             rows = []
-            for src in sources:
-                h = source_hash(src)
+            for h, src in by_hash.items():
                 if h in done:
                     continue
                 row = claimed.get(h)
-                if row is not None and row[0] != owner and row[1] > now and not self._owner_dead(row[0]):
-                    others.append(src)
-                    continue
+                if row is not None and row[0] != owner and row[1] > now:
+                    if row[0] not in liveness:
+                        liveness[row[0]] = owner_alive(row[0])
+                    if liveness[row[0]] is not False:
+                        others.append(src)
+                        continue
                 rows.append((sig_key, h, owner, now + ttl))
                 mine.append(src)
             self._conn.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", rows)
         return mine, others
+
+    def holders(self, sig_key: str, sources: Sequence[str]) -> list[str]:
+        """The distinct owners holding claims on ``sources`` (for the waiting message)."""
+        rows = self._select_in("SELECT DISTINCT owner FROM claims", sig_key,
+                               list({source_hash(s) for s in sources}))
+        return sorted({o for (o,) in rows})
+
+    def heartbeat(self, sig_key: str, owner: str, ttl: float = CLAIM_TTL_S) -> None:
+        """Keep ``owner``'s claims alive for another ``ttl`` seconds."""
+        with self._transaction():
+            self._conn.execute("UPDATE claims SET expires = ? WHERE sig_key = ? AND owner = ?",
+                               (time.time() + ttl, sig_key, owner))
 
     def release(self, sig_key: str, owner: str) -> None:
         with self._transaction():
@@ -247,3 +374,257 @@ class TranslationCache:
 
     def integrity_ok(self) -> bool:
         return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+
+# ---------------------------------------------------------------------------------------- claim queue
+Row = tuple[str, str, float, int, str]  # source, output, seconds, output tokens, truncation reason
+
+
+class ClaimQueue:
+    """One owner's claims on one system's segments, kept fresh by a heartbeat thread.
+
+    ``claim`` hands out sources nobody else has done or is doing, ``commit`` stores finished
+    translations (dropping their claims in the same transaction), ``close`` releases the rest.
+    Translating is the caller's business: it may happen in this process or on workers elsewhere.
+    """
+
+    def __init__(self, cache: TranslationCache, sig_key: str, *, owner: str | None = None,
+                 ttl: float = CLAIM_TTL_S) -> None:
+        self.cache = cache
+        self.sig_key = sig_key
+        self.owner = owner or cache.new_owner()
+        self.ttl = ttl
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def _heartbeat(self) -> None:
+        """Own connection (SQLite connections stay in their thread); a missed beat only shortens a claim."""
+        try:
+            conn = sqlite3.connect(str(self.cache.path), timeout=self.ttl / 3, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stop.wait(self.ttl / 3):
+                try:
+                    conn.execute("UPDATE claims SET expires = ? WHERE sig_key = ? AND owner = ?",
+                                 (time.time() + self.ttl, self.sig_key, self.owner))
+                except sqlite3.Error as exc:  # busy past the timeout: try again next beat
+                    log.debug("heartbeat failed: %s", exc)
+        finally:
+            conn.close()
+
+    def claim(self, sources: Sequence[str]) -> tuple[list[str], list[str]]:
+        """``(mine, held by others)``; sources already translated are in neither list."""
+        if self._beat is None:
+            self._beat = threading.Thread(target=self._heartbeat, name="mt-eval-claims", daemon=True)
+            self._beat.start()
+        return self.cache.claim(self.sig_key, sources, self.owner, self.ttl)
+
+    def lookup(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
+        return self.cache.get_many(self.sig_key, sources)
+
+    def commit(self, rows: Sequence[Row]) -> int:
+        return self.cache.put_many(self.sig_key, rows, owner=self.owner) if rows else 0
+
+    def holders(self, sources: Sequence[str]) -> list[str]:
+        return self.cache.holders(self.sig_key, sources)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
+        self.cache.release(self.sig_key, self.owner)
+
+    def __enter__(self) -> ClaimQueue:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------- wrapper
+class CachingTranslator(Translator):
+    """Any translator behind the cache: only sources missing from it reach the backend.
+
+    Unique sources are translated longest first in ``inner.batch_size`` batches (the order of the
+    result is the order asked for). Fast batches are grouped so that a transaction holds about
+    ``commit_interval`` seconds of work. A backend that raises, returns the wrong number of outputs
+    or a non-text output fails the system (:class:`SystemFailed`); nothing of that batch is cached.
+    An empty output for a non-empty source is returned but not cached, so a rerun asks again.
+    With ``cache=None`` it only batches.
+    """
+
+    backend: ClassVar[str] = "cache"
+    Options: ClassVar[type[TranslatorOptions]] = TranslatorOptions
+    #: seconds between polls of segments another run is translating, and between waiting messages
+    poll_s: ClassVar[float] = 0.2
+    notice_every_s: ClassVar[float] = 60.0
+
+    def __init__(self, inner: Translator, cache: TranslationCache | None, *, name: str = "",
+                 spec: str = "", commit_interval: float = 1.0,
+                 progress: Callable[[int], None] | None = None) -> None:
+        super().__init__(inner.target, inner.options, source_lang=inner.source_lang,
+                         target_lang=inner.target_lang)
+        self.inner = inner
+        self.cache = cache
+        self.name = name or spec or inner.backend
+        self.spec = spec or inner.backend
+        self.commit_interval = commit_interval
+        self.progress = progress
+        #: of the last call: unique sources served from the cache / translated by this process
+        self.cached = 0
+        self.translated = 0
+        self._sig_key: str | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return max(1, self.inner.batch_size)
+
+    def signature(self) -> dict[str, Any]:
+        return self.inner.signature()
+
+    def sig_key(self) -> str:
+        if self._sig_key is None:
+            self._sig_key = signature_key(self.signature())
+            if self.cache is not None:
+                self.cache.register_system(self._sig_key, self.signature(), name=self.name, spec=self.spec)
+        return self._sig_key
+
+    def count_tokens(self, outputs: Sequence[str]) -> int:
+        return self.inner.count_tokens(outputs)
+
+    def translate(self, sources: Sequence[str]) -> list[str]:
+        records = self.translate_records(sources)
+        self.last_output_tokens = [records[s].output_tokens for s in sources]
+        self.last_truncated = [records[s].truncated for s in sources]
+        return [records[s].output for s in sources]
+
+    def close(self) -> None:
+        self.inner.close()
+
+    # ------------------------------------------------------------------ the work
+    def _run_batch(self, batch: list[str]) -> list[Row]:
+        inner = self.inner
+        inner.last_output_tokens = None
+        inner.last_truncated = None
+        t0 = time.perf_counter()
+        try:
+            outs = inner.translate(batch)
+        except MtEvalError:
+            raise
+        except Exception as exc:  # a crashed backend fails the system with its message, in one line
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise SystemFailed(f"system {self.name}: backend {inner.backend!r} failed: "
+                               f"{type(exc).__name__}{': ' + first if first else ''}") from exc
+        seconds = time.perf_counter() - t0
+        if not isinstance(outs, list | tuple) or len(outs) != len(batch):
+            got = len(outs) if isinstance(outs, list | tuple) else type(outs).__name__
+            raise SystemFailed(f"system {self.name}: backend returned {got} outputs for {len(batch)} sources")
+        bad = [type(o).__name__ for o in outs if not isinstance(o, str)]
+        if bad:
+            raise SystemFailed(f"system {self.name}: backend returned a {bad[0]} output, not text")
+        counts = inner.last_output_tokens
+        if counts is None or len(counts) != len(batch):
+            counts = [inner.count_tokens([out]) for out in outs]
+        cut = inner.last_truncated
+        if cut is not None and len(cut) != len(batch):
+            cut = None
+        each = seconds / len(batch)
+        return [(src, out, each, int(tok), cut[i] if cut else "")
+                for i, (src, out, tok) in enumerate(zip(batch, outs, counts, strict=True))]
+
+    def translate_records(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
+        """Every unique source -> its translation record (from the cache or translated now)."""
+        unique = list(dict.fromkeys(sources))
+        done: dict[str, CachedTranslation] = {}
+        advance = self.progress or (lambda n: None)
+        queue: ClaimQueue | None = None
+        if self.cache is not None:
+            queue = ClaimQueue(self.cache, self.sig_key())
+            done.update(queue.lookup(unique))
+        self.cached = len(done)
+        self.translated = 0
+        advance(self.cached)
+        missing = sorted((s for s in unique if s not in done), key=len, reverse=True)
+        pending: list[Row] = []
+        last_commit = time.monotonic()
+
+        def flush() -> None:
+            nonlocal pending, last_commit
+            if queue is not None and pending:
+                storable = [r for r in pending if r[1] or not r[0]]  # an empty output is not cached
+                queue.commit(storable)
+            pending = []
+            last_commit = time.monotonic()
+
+        def work(batch: list[str]) -> None:
+            rows = self._run_batch(batch)
+            for row in rows:
+                done[row[0]] = CachedTranslation(row[1], row[2], row[3], row[4])
+            pending.extend(rows)
+            self.translated += len(rows)
+            advance(len(rows))
+            if time.monotonic() - last_commit >= self.commit_interval:
+                flush()
+
+        size = self.batch_size
+        try:
+            if queue is None:
+                for start in range(0, len(missing), size):
+                    work(missing[start:start + size])
+                return done
+            deferred: list[str] = []
+            window = size  # claim this many at once; grows while batches are quick
+            start = 0
+            while start < len(missing):
+                group = missing[start:start + window]
+                start += len(group)
+                t0 = time.monotonic()
+                mine, others = queue.claim(group)
+                deferred += others
+                taken = set(mine) | set(others)
+                gone = [s for s in group if s not in taken]
+                if gone:  # another run finished them meanwhile
+                    done.update(queue.lookup(gone))
+                    advance(len(gone))
+                for b in range(0, len(mine), size):
+                    work(mine[b:b + size])
+                if mine and time.monotonic() - t0 < self.commit_interval / 2:
+                    window = min(window * 2, size * 64)
+            flush()
+            self._wait_for_others(queue, deferred, done, work, flush, advance)
+            return done
+        finally:
+            if queue is not None:
+                try:
+                    flush()  # what was translated before a failure is kept
+                finally:
+                    queue.close()
+
+    def _wait_for_others(self, queue: ClaimQueue, deferred: list[str], done: dict[str, CachedTranslation],
+                         work: Callable[[list[str]], None], flush: Callable[[], None],
+                         advance: Callable[[int], None]) -> None:
+        """Segments another live run claimed: wait for its results, or take them over when it dies."""
+        size = self.batch_size
+        noticed = 0.0
+        delay = self.poll_s
+        while deferred:
+            found = queue.lookup(deferred)
+            done.update(found)
+            advance(len(found))
+            deferred = [s for s in deferred if s not in done]
+            if not deferred:
+                break
+            mine, deferred = queue.claim(deferred)
+            for b in range(0, len(mine), size):
+                work(mine[b:b + size])
+            flush()
+            if deferred:
+                now = time.monotonic()
+                if now - noticed >= self.notice_every_s:
+                    noticed = now
+                    who = ", ".join(describe_owner(o) for o in queue.holders(deferred)) or "another run"
+                    log.warning("%s: waiting for %d segments that %s is translating (cache %s)",
+                                self.name, len(deferred), who, queue.cache.path)
+                time.sleep(delay)
+                delay = min(2.0, delay * 1.5) if not mine else self.poll_s

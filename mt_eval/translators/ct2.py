@@ -11,20 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
+from pydantic import Field
+
 from mt_eval.errors import MtEvalError, SystemUnavailable
 from mt_eval.translators.base import Translator, TranslatorOptions, folder_hash, library_version
 
 
 class CT2Options(TranslatorOptions):
-    batch_size: int = 16
-    beam_size: int = 1
-    max_length: int = 256
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    compute_type: str = "default"
-    threads: int = 0  # intra-op threads; 0 = CTranslate2's default
-    tokenizer: str | None = None
-    src_lang: str | None = None
-    tgt_lang: str | None = None
+    batch_size: int = Field(16, ge=1, le=100_000, description="segments per batch")
+    beam_size: int = Field(1, ge=1, le=64, description="1 = greedy")
+    max_length: int = Field(256, ge=1, le=65_536,
+                            description="input and output cap in tokens (cut segments are reported)")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where to run")
+    compute_type: str = Field("default", description="CTranslate2 compute type (int8, float16, ...)")
+    threads: int = Field(0, ge=0, le=1024, description="intra-op threads; 0 = CTranslate2's default")
+    tokenizer: str | None = Field(None, description="tokenizer folder (default: the model folder)")
+    src_lang: str | None = Field(None, description="source language token (NLLB/M2M100)")
+    tgt_lang: str | None = Field(None, description="target language token, forced as first output token")
 
 
 class CTranslate2Translator(Translator):
@@ -85,21 +88,29 @@ class CTranslate2Translator(Translator):
         self.load()
         o = self.opts
         tok = self._tokenizer
-        batch = [tok.convert_ids_to_tokens(tok(s, truncation=True, max_length=o.max_length)["input_ids"])
-                 for s in sources]
+        encoded = [tok(s)["input_ids"] for s in sources]
+        cut_input = [len(ids) > o.max_length for ids in encoded]
+        batch = [tok.convert_ids_to_tokens(tok(s, truncation=True, max_length=o.max_length)["input_ids"]
+                                           if cut else ids)
+                 for s, ids, cut in zip(sources, encoded, cut_input, strict=True)]
         prefix = [[o.tgt_lang] for _ in sources] if o.tgt_lang else None
         results = self._translator.translate_batch(batch, beam_size=o.beam_size, max_batch_size=o.batch_size,
                                                    max_decoding_length=o.max_length, target_prefix=prefix)
         outputs = []
         counts = []
-        for res in results:
+        truncated = []
+        for res, cut in zip(results, cut_input, strict=True):
             tokens = res.hypotheses[0]
             counts.append(len(tokens))
+            # the hypothesis holds no end token: reaching the cap means decoding was stopped there
+            cut_output = len(tokens) >= o.max_length
+            truncated.append("+".join(r for r, on in (("input", cut), ("output", cut_output)) if on))
             if o.tgt_lang and tokens and tokens[0] == o.tgt_lang:
                 tokens = tokens[1:]
             ids = tok.convert_tokens_to_ids(tokens)
             outputs.append(tok.decode(ids, skip_special_tokens=True).strip())
         self.last_output_tokens = counts
+        self.last_truncated = truncated
         return outputs
 
     def count_tokens(self, outputs: Sequence[str]) -> int:

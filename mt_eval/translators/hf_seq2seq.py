@@ -11,20 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
+from pydantic import Field
+
 from mt_eval.errors import MtEvalError, SystemUnavailable
 from mt_eval.translators.base import Translator, TranslatorOptions, folder_hash, library_version
 
 
 class HFOptions(TranslatorOptions):
-    batch_size: int = 16
-    beam_size: int = 1
-    max_length: int = 256
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
-    threads: int | None = None
-    revision: str | None = None
-    src_lang: str | None = None
-    tgt_lang: str | None = None
+    batch_size: int = Field(16, ge=1, le=100_000, description="segments per batch")
+    beam_size: int = Field(1, ge=1, le=64, description="1 = greedy")
+    max_length: int = Field(256, ge=1, le=65_536,
+                            description="input cap and new-token cap (cut segments are reported)")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where to run")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("float32", description="weights dtype")
+    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (default: all cores)")
+    revision: str | None = Field(None, description="hub revision (commit, tag or branch)")
+    src_lang: str | None = Field(None, description="source language code (NLLB/M2M100/mBART)")
+    tgt_lang: str | None = Field(None, description="target language code, forced as first token")
 
 
 def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
@@ -121,6 +124,7 @@ class HFSeq2SeqTranslator(Translator):
 
         self.load()
         o = self.opts
+        lengths = [len(ids) for ids in self._tokenizer(list(sources))["input_ids"]]
         enc = self._tokenizer(list(sources), return_tensors="pt", padding=True, truncation=True,
                               max_length=o.max_length).to(self._device)
         kwargs: dict[str, Any] = {"num_beams": o.beam_size, "do_sample": False,
@@ -130,7 +134,19 @@ class HFSeq2SeqTranslator(Translator):
         with torch.inference_mode():
             generated = self._model.generate(**enc, **kwargs)
         special = set(self._tokenizer.all_special_ids)
-        self.last_output_tokens = [sum(1 for t in row.tolist() if t not in special) for row in generated]
+        rows = [row.tolist() for row in generated]
+        self.last_output_tokens = [sum(1 for t in row if t not in special) for row in rows]
+        eos = self._model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        pad = self._tokenizer.pad_token_id
+        truncated = []
+        for n_in, row in zip(lengths, rows, strict=True):
+            body = [t for t in row[1:] if t != pad] if pad not in eos_ids else row[1:]
+            # stopped by the cap: max_length new tokens and the last one is not an end token
+            cut_output = len(body) >= o.max_length and (not body or body[-1] not in eos_ids)
+            cut_input = n_in > o.max_length
+            truncated.append("+".join(r for r, on in (("input", cut_input), ("output", cut_output)) if on))
+        self.last_truncated = truncated
         return [t.strip() for t in self._tokenizer.batch_decode(generated, skip_special_tokens=True)]
 
     def count_tokens(self, outputs: Sequence[str]) -> int:

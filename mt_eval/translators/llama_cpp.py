@@ -9,9 +9,11 @@ translated before it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -19,34 +21,44 @@ from pydantic import Field
 
 from mt_eval.errors import MtEvalError, SystemUnavailable
 from mt_eval.translators.base import Translator, TranslatorOptions, file_sha256, library_version
+from mt_eval.translators.prompts import (
+    DEFAULT_FEW_SHOT,
+    DEFAULT_HEADER,
+    DEFAULT_MAX_TOKENS_FLOOR,
+    DEFAULT_MAX_TOKENS_RATIO,
+    DEFAULT_TEMPLATE,
+    LANG_NAMES,
+    GenerationBounds,
+    completion_prompt,
+    has_loop,
+)
 
-LANG_NAMES = {"ar": "Arabic", "en": "English", "fr": "French", "de": "German", "es": "Spanish"}
+NO_EXTRA_BUFFERS_ENV = "MT_EVAL_LLAMA_NO_EXTRA_BUFFERS"
 
-#: Generic example pairs written for this prompt; deliberately not taken from any test set.
-DEFAULT_FEW_SHOT: list[tuple[str, str]] = [
-    ("ذهبت إلى السوق صباح اليوم لشراء الخبز والحليب.",
-     "I went to the market this morning to buy bread and milk."),
-    ("قال المسؤول إن المدرسة الجديدة ستفتح أبوابها في الشهر المقبل.",
-     "The official said that the new school will open its doors next month."),
-    ("يعيش أكثر من نصف سكان العالم في المدن.",
-     "More than half of the world's population lives in cities."),
-]
-DEFAULT_TEMPLATE = "{src_name}: {source}\n{tgt_name}:"
-DEFAULT_HEADER = "Translate {src_name} to {tgt_name}.\n\n"
+__all__ = ["DEFAULT_FEW_SHOT", "DEFAULT_HEADER", "DEFAULT_TEMPLATE", "LANG_NAMES", "LlamaCppOptions",
+           "LlamaCppTranslator", "default_gguf", "models_dir"]
 
 
 class LlamaCppOptions(TranslatorOptions):
-    batch_size: int = 8
-    n_ctx: int = 2048
-    n_threads: int | None = None
-    n_gpu_layers: int = 0
-    max_tokens: int = 256
-    few_shot: list[tuple[str, str]] = DEFAULT_FEW_SHOT
-    header: str = DEFAULT_HEADER
-    template: str = DEFAULT_TEMPLATE
-    stop: list[str] = Field(default_factory=lambda: ["\n"])
-    repeat_penalty: float = 1.0
-    seed: int = 0
+    batch_size: int = Field(8, ge=1, le=100_000, description="segments per cache commit")
+    n_ctx: int = Field(2048, ge=64, le=1_048_576, description="context window in tokens")
+    n_threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (default: all cores)")
+    n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU (-1 = all)")
+    max_tokens: int | None = Field(None, ge=1, description="output cap; None derives it from the source")
+    max_tokens_ratio: float = Field(DEFAULT_MAX_TOKENS_RATIO, gt=0, le=100,
+                                    description="derived cap: output tokens per source token")
+    max_tokens_floor: int = Field(DEFAULT_MAX_TOKENS_FLOOR, ge=1, description="smallest derived cap")
+    repetition_stop: bool = Field(True, description="stop a loop the output check would flag anyway")
+    few_shot: list[tuple[str, str]] = Field(DEFAULT_FEW_SHOT,
+                                            description="example (source, translation) pairs")
+    header: str = Field(DEFAULT_HEADER, description="first line of the prompt ({src_name}, {tgt_name})")
+    template: str = Field(DEFAULT_TEMPLATE, description="one example ({source}, {src_name}, {tgt_name})")
+    stop: list[str] = Field(default_factory=lambda: ["\n"], description="stop strings")
+    repeat_penalty: float = Field(1.0, gt=0, le=10, description="llama.cpp repeat penalty (1 = off)")
+    seed: int = Field(0, ge=0, description="sampling seed (decoding is greedy)")
+    extra_buffers: bool | None = Field(
+        None, description="llama.cpp extra weight buffers (repacking, AMX); off where they fault with SIGILL "
+                          "(llama.cpp #26954); None: on unless MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1")
 
 
 def models_dir() -> Path:
@@ -112,13 +124,21 @@ class LlamaCppTranslator(Translator):
     def prompt(self, source: str) -> str:
         """The completion prompt for one source (line breaks inside it become spaces)."""
         o = self.opts
-        names = {"src_name": LANG_NAMES.get(self.source_lang, self.source_lang),
-                 "tgt_name": LANG_NAMES.get(self.target_lang, self.target_lang)}
-        parts = [o.header.format(**names)]
-        for src, tgt in o.few_shot:
-            parts.append(o.template.format(source=src, **names) + f" {tgt}\n\n")
-        parts.append(o.template.format(source=" ".join(source.split()), **names))
-        return "".join(parts)
+        return completion_prompt(source, header=o.header, template=o.template, few_shot=o.few_shot,
+                                 source_lang=self.source_lang, target_lang=self.target_lang)
+
+    @property
+    def extra_buffers(self) -> bool:
+        """The option, or on unless ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1`` (a machine-wide switch)."""
+        if self.opts.extra_buffers is not None:
+            return self.opts.extra_buffers
+        return os.environ.get(NO_EXTRA_BUFFERS_ENV, "").strip().lower() not in ("1", "true", "yes")
+
+    @property
+    def bounds(self) -> GenerationBounds:
+        o = self.opts
+        return GenerationBounds(max_tokens=o.max_tokens, ratio=o.max_tokens_ratio, floor=o.max_tokens_floor,
+                                repetition_stop=o.repetition_stop)
 
     def load(self) -> None:
         if self._llm is not None:
@@ -131,8 +151,10 @@ class LlamaCppTranslator(Translator):
                                     "pip install 'mt-eval[llm]'") from None
         o = self.opts
         try:
-            self._llm = Llama(model_path=str(path), n_ctx=o.n_ctx, n_threads=o.n_threads or os.cpu_count(),
-                              n_gpu_layers=o.n_gpu_layers, seed=o.seed, verbose=False)
+            with _extra_buffers(self.extra_buffers):
+                self._llm = Llama(model_path=str(path), n_ctx=o.n_ctx,
+                                  n_threads=o.n_threads or os.cpu_count(), n_gpu_layers=o.n_gpu_layers,
+                                  seed=o.seed, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise SystemUnavailable(f"llama-cpp:{self.target}: cannot load {path} ({exc})") from None
         self.model_loads += 1
@@ -142,8 +164,8 @@ class LlamaCppTranslator(Translator):
             return []
         self.load()
         o = self.opts
-        outputs = []
-        counts = []
+        bounds = self.bounds
+        outputs, counts, truncated = [], [], []
         for source in sources:
             self._llm.reset()
             prompt = self.prompt(source)
@@ -151,13 +173,26 @@ class LlamaCppTranslator(Translator):
             if n_prompt + 8 > o.n_ctx:
                 raise MtEvalError(f"llama-cpp: prompt of {n_prompt} tokens does not fit n_ctx={o.n_ctx}; "
                                   f"raise it with --opt n_ctx=...")
+            n_source = len(self._llm.tokenize(" ".join(source.split()).encode("utf-8"), add_bos=False))
+            limit = min(bounds.limit(n_source), o.n_ctx - n_prompt)
+            looped = _LoopStop(self._llm, n_prompt) if bounds.repetition_stop else None
             result = self._llm.create_completion(
-                prompt, max_tokens=min(o.max_tokens, o.n_ctx - n_prompt), temperature=0.0, top_k=1,
-                top_p=1.0, repeat_penalty=o.repeat_penalty, stop=o.stop, seed=o.seed,
+                prompt, max_tokens=limit, temperature=0.0, top_k=1, top_p=1.0,
+                repeat_penalty=o.repeat_penalty, stop=o.stop, seed=o.seed,
+                stopping_criteria=_criteria(looped),
             )
-            counts.append(int(result.get("usage", {}).get("completion_tokens", 0)))
-            outputs.append(" ".join(result["choices"][0]["text"].split()))
+            choice = result["choices"][0]
+            usage = result.get("usage") or {}
+            counts.append(int(usage.get("completion_tokens", 0)))
+            outputs.append(" ".join(str(choice["text"]).split()))
+            if looped is not None and looped.fired:
+                truncated.append("repetition")
+            elif choice.get("finish_reason") == "length":
+                truncated.append("max_tokens")
+            else:
+                truncated.append("")
         self.last_output_tokens = counts
+        self.last_truncated = truncated
         return outputs
 
     def count_tokens(self, outputs: Sequence[str]) -> int:
@@ -176,8 +211,10 @@ class LlamaCppTranslator(Translator):
             "prompt_template": prompt_sample,
             "prompt_sha256": hashlib.sha256(prompt_sample.encode("utf-8")).hexdigest()[:16],
             "stop": list(o.stop),
-            "decoding": {"greedy": True, "max_tokens": o.max_tokens, "repeat_penalty": o.repeat_penalty,
+            "decoding": {"greedy": True, **self.bounds.describe(), "repeat_penalty": o.repeat_penalty,
                          "n_ctx": o.n_ctx},
+            # another matmul kernel may change a greedy choice, so it is part of what produced an output
+            "extra_buffers": self.extra_buffers,
             "versions": {"llama-cpp-python": library_version("llama_cpp_python")},
         }
 
@@ -187,3 +224,57 @@ class LlamaCppTranslator(Translator):
             if callable(close):
                 close()
         self._llm = None
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _extra_buffers(enabled: bool) -> Iterator[None]:
+    """``Llama()`` has no argument for ``use_extra_bufts``: switch it in the default model params while
+    loading. Some CPUs advertise AMX that the kernel does not enable for worker threads, and the AMX
+    buffer type then dies with SIGILL; the plain CPU kernels work everywhere."""
+    if enabled:
+        yield
+        return
+    import llama_cpp.llama as llama_module
+
+    with _PARAMS_LOCK:
+        original = llama_module.llama_cpp.llama_model_default_params
+
+        def params() -> Any:
+            value = original()
+            if hasattr(value, "use_extra_bufts"):
+                value.use_extra_bufts = False
+            return value
+
+        llama_module.llama_cpp.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            llama_module.llama_cpp.llama_model_default_params = original
+
+
+class _LoopStop:
+    """A llama.cpp stopping criterion: True once the generated words loop (see ``prompts.has_loop``)."""
+
+    def __init__(self, llm: Any, n_prompt: int) -> None:
+        self.llm = llm
+        self.n_prompt = n_prompt
+        self.fired = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        generated = list(input_ids[self.n_prompt:])
+        if len(generated) < 6:  # the shortest loop the check flags is 4 one-token words
+            return False
+        text = self.llm.detokenize(generated).decode("utf-8", "ignore")
+        self.fired = has_loop(text)
+        return self.fired
+
+
+def _criteria(stop: _LoopStop | None) -> Any:
+    if stop is None:
+        return None
+    from llama_cpp import StoppingCriteriaList
+
+    return StoppingCriteriaList([stop])

@@ -1,55 +1,87 @@
 """Any OpenAI-compatible server (``openai``): vLLM, llama.cpp server, Ollama, TGI or a hosted API.
 
-Stdlib ``urllib`` plus a thread pool (no extra dependency). Requests are retried with exponential
-backoff on 429, 5xx, timeouts and dropped connections. The API key is read from the environment
-variable named by ``api_key_env`` and is never part of the signature, a log line or an error.
+HTTP goes through one pooled ``httpx.Client`` per translator, ``concurrency`` requests at a time.
+Requests are retried with jittered exponential backoff on 408/425/429/5xx, timeouts, dropped
+connections and 200 replies that carry no usable translation (an error body, empty ``choices``,
+``content: null`` from a content filter, non-string content); a ``Retry-After`` header is honoured,
+capped by ``max_backoff``. When the retries run out the system *fails* (:class:`SystemFailed`) with
+the server's last message: such a reply is never returned, so it is never cached.
+
+The API key is read from the environment variable named by ``api_key_env``. It is sent only to the
+origin of the base URL (a redirect to another origin is followed without it), and it is never part
+of the signature, a log line or an error message (a server that echoes it gets it redacted).
 """
 
 from __future__ import annotations
 
-import http.client
+import email.utils
 import json
+import math
 import os
+import random
+import re
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 
-from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.errors import MtEvalError, SystemFailed
 from mt_eval.translators.base import Translator, TranslatorOptions
-from mt_eval.translators.llama_cpp import DEFAULT_FEW_SHOT, DEFAULT_HEADER, DEFAULT_TEMPLATE, LANG_NAMES
+from mt_eval.translators.prompts import (
+    CHARS_PER_TOKEN_ESTIMATE,
+    DEFAULT_FEW_SHOT,
+    DEFAULT_HEADER,
+    DEFAULT_MAX_TOKENS_FLOOR,
+    DEFAULT_MAX_TOKENS_RATIO,
+    DEFAULT_SYSTEM_PROMPT,
+    DEFAULT_TEMPLATE,
+    GenerationBounds,
+    chat_messages,
+    completion_prompt,
+)
 
-DEFAULT_SYSTEM_PROMPT = ("You are a professional translator. Translate the user's {src_name} text into "
-                         "{tgt_name}. Reply with the translation only.")
+RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_MESSAGE_CHARS = 300
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
+
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "OpenAIOptions", "OpenAITranslator"]
 
 
 class OpenAIOptions(TranslatorOptions):
-    model: str = ""
-    endpoint: Literal["chat", "completions"] = "chat"
-    api_key_env: str | None = None
-    batch_size: int = 16
-    concurrency: int = 4
-    timeout: float = 60.0
-    max_retries: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 20.0
-    max_tokens: int = 256
-    temperature: float = 0.0
-    seed: int | None = 0
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    few_shot: list[tuple[str, str]] = DEFAULT_FEW_SHOT
-    header: str = DEFAULT_HEADER
-    template: str = DEFAULT_TEMPLATE
-    stop: list[str] = Field(default_factory=lambda: ["\n"])
+    model: str = Field("", description="model name the server expects (required)")
+    endpoint: Literal["chat", "completions"] = Field("chat", description="/chat/completions or /completions")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+    batch_size: int = Field(16, ge=1, le=100_000, description="segments per cache commit")
+    concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
+    timeout: float = Field(60.0, gt=0, le=3600, description="seconds per request")
+    max_retries: int = Field(5, ge=0, le=100, description="retries after the first attempt")
+    backoff: float = Field(0.5, ge=0, le=600, description="first retry delay in seconds (doubles, jittered)")
+    max_backoff: float = Field(20.0, ge=0, le=3600, description="longest delay, also caps Retry-After")
+    max_tokens: int | None = Field(None, ge=1, description="output cap; None derives it from the source")
+    max_tokens_ratio: float = Field(DEFAULT_MAX_TOKENS_RATIO, gt=0, le=100,
+                                    description="derived cap: output tokens per estimated source token")
+    max_tokens_floor: int = Field(DEFAULT_MAX_TOKENS_FLOOR, ge=1, description="smallest derived cap")
+    temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy")
+    seed: int | None = Field(0, description="sampling seed sent to the server")
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT,
+                               description="chat: system message ({src_name}, {tgt_name})")
+    few_shot: list[tuple[str, str]] = Field(DEFAULT_FEW_SHOT,
+                                            description="example (source, translation) pairs")
+    header: str = Field(DEFAULT_HEADER, description="completions: first line of the prompt")
+    template: str = Field(DEFAULT_TEMPLATE, description="completions: one example ({source})")
+    stop: list[str] = Field(default_factory=lambda: ["\n"], description="completions: stop strings")
 
 
 class _Retryable(Exception):
-    pass
+    """A transient failure; ``retry_after`` is the server's requested delay in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def _redact(url: str) -> str:
@@ -61,6 +93,45 @@ def _redact(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    parts = urlsplit(str(url))
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or invalid."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_delay(attempt: int, *, backoff: float, max_backoff: float, retry_after: float | None,
+                rng: random.Random) -> float:
+    """Delay before retry ``attempt`` (0-based): the server's Retry-After if given, else jittered backoff.
+
+    Both are capped by ``max_backoff``. Jitter ("equal jitter": half fixed, half random) keeps
+    ``concurrency`` clients from retrying in lock-step.
+    """
+    if retry_after is not None:
+        return min(max_backoff, retry_after)
+    base = min(max_backoff, backoff * (2.0 ** min(attempt, 60)))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
 class OpenAITranslator(Translator):
     """One request per segment, ``concurrency`` at a time; greedy (temperature 0) by default."""
 
@@ -70,108 +141,217 @@ class OpenAITranslator(Translator):
     def __init__(self, target: str, options: TranslatorOptions | None = None, **kwargs: Any) -> None:
         super().__init__(target, options, **kwargs)
         if not target.startswith(("http://", "https://")):
-            raise MtEvalError(f"system 'openai:{target}': needs a base URL, e.g. openai:http://127.0.0.1:8000/v1"
-                              "?model=NAME")
+            raise MtEvalError(f"system 'openai:{_redact(target)}': needs a base URL, e.g. "
+                              "openai:http://127.0.0.1:8000/v1?model=NAME")
         if not self.opts.model:
             raise MtEvalError(f"system 'openai:{_redact(target)}': needs a model, e.g. ?model=NAME")
         self.base_url = target.rstrip("/")
+        self.where = _redact(self.base_url)
         self.requests_sent = 0
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+        self._secrets: list[str] = []
 
     @property
     def opts(self) -> OpenAIOptions:
         return cast(OpenAIOptions, self.options)
 
-    def _names(self) -> dict[str, str]:
-        return {"src_name": LANG_NAMES.get(self.source_lang, self.source_lang),
-                "tgt_name": LANG_NAMES.get(self.target_lang, self.target_lang)}
-
-    def _payload(self, source: str) -> tuple[str, dict[str, Any]]:
+    @property
+    def bounds(self) -> GenerationBounds:
         o = self.opts
-        names = self._names()
-        body: dict[str, Any] = {"model": o.model, "max_tokens": o.max_tokens, "temperature": o.temperature}
+        return GenerationBounds(max_tokens=o.max_tokens, ratio=o.max_tokens_ratio, floor=o.max_tokens_floor,
+                                repetition_stop=False)
+
+    def max_tokens_for(self, source: str) -> int:
+        """The server's tokenizer is unknown: source tokens are estimated from its length in characters."""
+        estimate = math.ceil(len("".join(source.split())) / CHARS_PER_TOKEN_ESTIMATE)
+        return self.bounds.limit(estimate)
+
+    def _payload(self, source: str, max_tokens: int | None) -> tuple[str, dict[str, Any]]:
+        o = self.opts
+        body: dict[str, Any] = {"model": o.model, "temperature": o.temperature}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         if o.seed is not None:
             body["seed"] = o.seed
+        langs = {"source_lang": self.source_lang, "target_lang": self.target_lang}
         if o.endpoint == "chat":
-            messages: list[dict[str, str]] = [{"role": "system", "content": o.system_prompt.format(**names)}]
-            for src, tgt in o.few_shot:
-                messages += [{"role": "user", "content": src}, {"role": "assistant", "content": tgt}]
-            messages.append({"role": "user", "content": source})
-            body["messages"] = messages
+            body["messages"] = chat_messages(source, system_prompt=o.system_prompt, few_shot=o.few_shot,
+                                             **langs)
             return "/chat/completions", body
-        parts = [o.header.format(**names)]
-        parts += [o.template.format(source=src, **names) + f" {tgt}\n\n" for src, tgt in o.few_shot]
-        parts.append(o.template.format(source=" ".join(source.split()), **names))
-        body["prompt"] = "".join(parts)
+        body["prompt"] = completion_prompt(source, header=o.header, template=o.template, few_shot=o.few_shot,
+                                           **langs)
         body["stop"] = list(o.stop)
         return "/completions", body
 
+    # ------------------------------------------------------------------ transport
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         env = self.opts.api_key_env
         if env:
             key = os.environ.get(env)
             if not key:
-                raise MtEvalError(f"openai: environment variable {env} (api_key_env) is not set")
+                raise MtEvalError(f"openai {self.where}: environment variable {env} (api_key_env) is not set")
+            self._secrets = [key]
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def _post_once(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode("utf-8"),
-                                         headers=headers, method="POST")
-        self.requests_sent += 1
-        try:
-            with urllib.request.urlopen(request, timeout=self.opts.timeout) as response:
-                data = response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 429 or exc.code >= 500:
-                raise _Retryable(f"HTTP {exc.code}") from None
-            detail = exc.read(300).decode("utf-8", "replace").replace("\n", " ")
-            raise MtEvalError(f"openai {_redact(self.base_url)}{path}: HTTP {exc.code} ({detail})") from None
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
-            raise _Retryable(type(exc).__name__) from None
-        try:
-            return cast(dict[str, Any], json.loads(data))
-        except ValueError:
-            raise _Retryable("malformed JSON response") from None
+    def _scrub(self, text: str) -> str:
+        """One line, the API key (and any bearer token) replaced, at most a few hundred characters."""
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        text = _BEARER.sub("Bearer ***", " ".join(text.split()))
+        return text[:_MESSAGE_CHARS]
 
-    def _request(self, source: str, headers: dict[str, str]) -> tuple[str, int | None]:
+    def client(self) -> Any:
+        """The pooled HTTP client (created once; closed by :meth:`close`)."""
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                home = _origin(self.base_url)
+
+                def keep_key_home(request: Any) -> None:
+                    # httpx already drops Authorization on a cross-origin redirect; this makes it a rule
+                    # of this backend whatever the client version: no request elsewhere carries the key.
+                    if _origin(request.url) != home:
+                        request.headers.pop("Authorization", None)
+
+                n = self.opts.concurrency
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self.opts.timeout),
+                    limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+                    follow_redirects=True, max_redirects=5, trust_env=False,
+                    event_hooks={"request": [keep_key_home]},
+                )
+            return self._client
+
+    def _post_once(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        import httpx
+
+        with self._lock:
+            self.requests_sent += 1
+        try:
+            response = self.client().post(self.base_url + path, content=json.dumps(body).encode("utf-8"),
+                                          headers=headers)
+        except httpx.TimeoutException:
+            raise _Retryable(f"timed out after {self.opts.timeout:g} s") from None
+        except httpx.TooManyRedirects:
+            raise SystemFailed(f"openai {self.where}{path}: too many redirects") from None
+        except (httpx.TransportError, OSError) as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__})") from None
+        status = response.status_code
+        if status != 200:
+            message = self._server_message(response)
+            if status in RETRY_STATUS:
+                raise _Retryable(f"HTTP {status}{': ' + message if message else ''}",
+                                 parse_retry_after(response.headers.get("Retry-After")))
+            raise SystemFailed(f"openai {self.where}{path}: HTTP {status}{': ' + message if message else ''}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise _Retryable("HTTP 200 with a body that is not JSON") from None
+        if not isinstance(data, dict):
+            raise _Retryable("HTTP 200 with a JSON body that is not an object")
+        return cast(dict[str, Any], data)
+
+    def _server_message(self, response: Any) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            return self._scrub(response.text)
+        return self._scrub(_error_message(data) or json.dumps(data, ensure_ascii=False))
+
+    def _extract(self, reply: dict[str, Any]) -> tuple[str, int | None]:
+        """The translation and completion-token count of a 200 reply, or ``_Retryable`` saying why not."""
+        error = _error_message(reply)
+        if error is not None:
+            raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
+        choices = reply.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise _Retryable("HTTP 200 without choices")
+        choice = choices[0]
+        if self.opts.endpoint == "chat":
+            message = choice.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
+        else:
+            text = choice.get("text")
+        if not isinstance(text, str):
+            reason = choice.get("finish_reason")
+            what = "null" if text is None else type(text).__name__
+            raise _Retryable(f"HTTP 200 with {what} content"
+                             + (f" (finish_reason={self._scrub(str(reason))})" if reason else ""))
+        if not text.strip():
+            raise _Retryable("HTTP 200 with empty content")
+        usage = reply.get("usage")
+        used = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        tokens = used if isinstance(used, int) and not isinstance(used, bool) and used >= 0 else None
+        return " ".join(text.split()), tokens
+
+    def _request(self, source: str, headers: dict[str, str], stop: threading.Event) -> tuple[str, int | None]:
         o = self.opts
-        path, body = self._payload(source)
+        path, body = self._payload(source, self.max_tokens_for(source))
         last = ""
         for attempt in range(o.max_retries + 1):
+            if stop.is_set():
+                raise SystemFailed(f"openai {self.where}{path}: cancelled after another request failed")
             try:
-                reply = self._post_once(path, body, headers)
-                choice = reply["choices"][0]
-                text = choice["message"]["content"] if o.endpoint == "chat" else choice["text"]
-                used = (reply.get("usage") or {}).get("completion_tokens")
-                return " ".join(str(text or "").split()), (int(used) if used is not None else None)
+                return self._extract(self._post_once(path, body, headers))
             except _Retryable as exc:
                 last = str(exc)
-            except (KeyError, IndexError, TypeError):
-                where = _redact(self.base_url) + path
-                raise MtEvalError(f"openai {where}: unexpected response shape") from None
+                retry_after = exc.retry_after
             if attempt < o.max_retries:
-                time.sleep(min(o.max_backoff, o.backoff * (2 ** attempt)))
-        raise SystemUnavailable(f"openai {_redact(self.base_url)}{path}: gave up after {o.max_retries + 1} "
-                                f"attempts ({last}); is the server running?")
+                delay = retry_delay(attempt, backoff=o.backoff, max_backoff=o.max_backoff,
+                                    retry_after=retry_after, rng=self._rng)
+                if stop.wait(delay):
+                    break
+        raise SystemFailed(f"openai {self.where}{path}: gave up after {o.max_retries + 1} attempts ({last})")
 
     def translate(self, sources: Sequence[str]) -> list[str]:
         if not sources:
             return []
         headers = self._headers()
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as pool:
-            replies = list(pool.map(lambda s: self._request(s, headers), sources))
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=min(self.opts.concurrency, len(sources))) as pool:
+            futures = [pool.submit(self._request, s, headers, stop) for s in sources]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                stop.set()  # the others give up at their next retry instead of running out theirs
+                for future in futures:
+                    future.cancel()
+                raise cast(BaseException, failed.exception())
+            replies = [f.result() for f in futures]
         counts = [n for _, n in replies if n is not None]
         self.last_output_tokens = counts if len(counts) == len(replies) else None
         return [text for text, _ in replies]
 
     def signature(self) -> dict[str, Any]:
-        o = self.opts
-        path, body = self._payload("{source}")
+        path, body = self._payload("{source}", None)
         body.pop("model", None)
         return {
             "backend": "openai",
-            "url": _redact(self.base_url) + path,
-            "model": o.model,
+            "url": self.where + path,
+            "model": self.opts.model,
             "request": body,
+            "generation": {**self.bounds.describe(),
+                           "source_tokens": f"chars / {CHARS_PER_TOKEN_ESTIMATE:g}"},
         }
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _error_message(data: Any) -> str | None:
+    """The ``error`` of an OpenAI-style body (``{"error": {"message": ...}}`` or ``{"error": "..."}``)."""
+    if not isinstance(data, dict) or data.get("error") in (None, "", {}):
+        return None
+    error = data["error"]
+    if isinstance(error, dict):
+        return str(error.get("message") or json.dumps(error, ensure_ascii=False))
+    return str(error)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from mt_eval.errors import MtEvalError
 from mt_eval.translators.base import Translator, TranslatorOptions, file_sha256
@@ -16,8 +18,21 @@ if TYPE_CHECKING:
 _OUTPUT_KEYS = ("hypothesis", "translation", "output", "hyp")
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines ended by ``\n`` (a final one optional, one ``\r`` before it dropped), and nothing else.
+
+    ``str.splitlines`` also splits on U+2028, U+0085, form feeds and more, which may occur inside a
+    segment; a hypothesis file is one segment per ``\n``-terminated line, as sacrebleu reads it.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 class FileOptions(TranslatorOptions):
-    format: str = "auto"  # auto | text | jsonl
+    format: Literal["auto", "text", "jsonl"] = Field(
+        "auto", description="auto: .jsonl/.ndjson are JSONL, anything else one line per segment")
 
 
 class FileTranslator(Translator):
@@ -45,32 +60,42 @@ class FileTranslator(Translator):
     def bind(self, testset: TestSet) -> None:
         self._ids = testset.ids
 
+    def _check_file(self) -> None:
+        """Refuse folders, FIFOs and devices before opening (reading a FIFO would block for ever)."""
+        if not self.path.exists():
+            raise MtEvalError(f"file:{self.path}: not found")
+        if not self.path.is_file():
+            raise MtEvalError(f"file:{self.path}: not a regular file")
+
     def _read(self) -> str:
+        self._check_file()
         try:
-            return self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8", newline="") as handle:  # no universal-newline rewriting
+                return handle.read()
         except FileNotFoundError:
             raise MtEvalError(f"file:{self.path}: not found") from None
         except UnicodeDecodeError as exc:
             raise MtEvalError(f"file:{self.path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise MtEvalError(f"file:{self.path}: cannot read ({exc.strerror or exc})") from None
 
     def translate(self, sources: Sequence[str]) -> list[str]:
         text = self._read()
         if self._format() == "text":
-            lines = text.split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            lines = [line.rstrip("\r") for line in lines]
+            lines = split_lines(text)
             if len(lines) != len(sources):
                 raise MtEvalError(
                     f"file:{self.path}: {len(lines)} lines but the test set has {len(sources)} segments"
                 )
             return lines
         by_id: dict[str, str] = {}
-        for lineno, line in enumerate(text.splitlines(), 1):
+        for lineno, line in enumerate(split_lines(text), 1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise TypeError
                 seg_id = str(obj["id"])
                 output = next(obj[k] for k in _OUTPUT_KEYS if k in obj)
             except (ValueError, KeyError, TypeError, StopIteration):
@@ -80,7 +105,10 @@ class FileTranslator(Translator):
                 ) from None
             if seg_id in by_id:
                 raise MtEvalError(f"file:{self.path}:{lineno}: duplicate id {seg_id!r}")
-            by_id[seg_id] = str(output)
+            if not isinstance(output, str):
+                raise MtEvalError(f"file:{self.path}:{lineno}: the output of id {seg_id!r} is "
+                                  f"{'null' if output is None else type(output).__name__}, not text")
+            by_id[seg_id] = output
         ids = self._ids if self._ids is not None else [str(i) for i in range(1, len(sources) + 1)]
         if len(ids) != len(sources):
             raise MtEvalError(f"file:{self.path}: bound test set does not match the sources given")
@@ -96,7 +124,6 @@ class FileTranslator(Translator):
         return [by_id[i] for i in ids]
 
     def signature(self) -> dict[str, Any]:
-        if not self.path.is_file():
-            raise MtEvalError(f"file:{self.path}: not found")
+        self._check_file()
         return {"backend": "file", "path": str(self.path), "sha256": file_sha256(self.path),
                 "format": self._format()}

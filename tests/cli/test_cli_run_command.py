@@ -48,12 +48,18 @@ def test_run_with_systems_from_the_command_line(capsys, files: Path) -> None:
     assert code == 0, err
     results = load_run(files / "out")
     assert results.testset.num_segments == len(SOURCES) and results.testset.name == "tiny"
-    assert len(results.ok_systems) == 2 and results.significance.baseline == "copy"
+    # no --baseline: copy is no implicit anchor; the two systems are compared as a pair and ranked
+    sig = results.significance
+    assert len(results.ok_systems) == 2 and sig.baseline is None
+    tested = {frozenset((a, b)) for a, per_b in sig.pairs.items() for b in per_b}
+    assert tested == {frozenset(results.ok_systems)}
+    assert sig.method == "paired-ar" and any("segments" in w for w in sig.warnings)  # a tiny test set
     other = next(s for s in results.ok_systems if s != "copy")
     assert results.scores[other]["bleu"].score == pytest.approx(sacrebleu.corpus_bleu(GOOD, [REFS]).score)
     assert results.scores["copy"]["chrf"].score == pytest.approx(sacrebleu.corpus_chrf(SOURCES, [REFS]).score)
     assert results.flags["copy"]["copy_of_source"] == len(SOURCES)
-    assert "copy (baseline)" in out and RunLayout.of(files / "out").report_html.is_file()
+    assert "paired comparisons" in out and f"Warning: only {len(SOURCES)} segments" in out
+    assert RunLayout.of(files / "out").report_html.is_file()
 
 
 def test_run_config_with_a_skipped_system_and_strict(capsys, files: Path, monkeypatch) -> None:
@@ -89,7 +95,7 @@ def test_default_run_uses_seed_testset_and_default_systems(capsys, files: Path, 
     results = load_run(files / "default")
     assert results.testset.num_segments == 7
     assert (results.testset.source_lang, results.testset.target_lang) == ("ar", "en")
-    assert results.significance.baseline == "copy"
+    assert results.significance.baseline is None  # copy stays in the table as the floor, not an anchor
     assert [s["spec"] for s in results.config["systems"]] == seen
     assert results.config["testset"] == "builtin:seeds"
     skipped = results.skipped_systems

@@ -67,18 +67,18 @@ def test_score_bad_input_exits_2_with_one_line(capsys, files: Path) -> None:
 
 def test_compare_and_report(capsys, files: Path) -> None:
     assert _score(capsys, files)[0] == 0
-    assert load_run(files / "run").significance.baseline == "good"  # no copy system: the first --hyp
+    assert load_run(files / "run").significance.baseline is None  # no --baseline: every pair
     code, out, err = run_cli(capsys, "compare", files / "run", "--baseline", "weak", "--method", "ar",
                          "--all-pairs", "--resamples", "300")
     assert code == 0, err
-    assert "weak (baseline)" in out and "all pairs" in out
-    assert load_run(files / "run").significance.baseline == "good"  # printed only, without --save
+    assert "weak (baseline)" in out and "paired comparisons" in out
+    assert load_run(files / "run").significance.baseline is None  # printed only, without --save
     code, out, err = run_cli(capsys, "compare", files / "run", "--baseline", "weak", "--save")
     assert code == 0, err
     saved = load_run(files / "run")
     assert saved.significance.baseline == "weak" and set(saved.significance.results) == {"good"}
     layout = RunLayout.of(files / "run")
-    assert "against baseline weak" in layout.table_path("md").read_text(encoding="utf-8")
+    assert "than the baseline weak" in layout.table_path("md").read_text(encoding="utf-8")
     code, _, err = run_cli(capsys, "compare", files / "run", "--baseline", "nope")
     assert code == 2 and "baseline 'nope' is not an evaluated system" in err
 

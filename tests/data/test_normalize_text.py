@@ -48,7 +48,7 @@ def test_undecodable_bytes_name_file_and_offset(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbfok line\n\xff\xfe broken\n")
     with pytest.raises(MtEvalError) as info:
         read_lines(path, display_name="bad.txt")
-    assert str(info.value) == "bad.txt: not valid UTF-8 at byte offset 11 (byte 0xff)"
+    assert str(info.value) == "bad.txt:2: not valid UTF-8 at byte offset 11 (byte 0xff)"
 
 
 def test_empty_and_blank_files_are_errors(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_undecodable_bytes_name_file_and_offset(tmp_path: Path, cli, paragraphs)
     head = (ar[0] + "\n").encode("utf-8")
     bad.write_bytes(head + "caf\xe9\n".encode("latin-1") + (en[0] + "\n").encode("utf-8"))
     _assert_error(cli, ["testset", "build", bad, "-o", tmp_path / "out"],
-                  f"latin1.txt: not valid UTF-8 at byte offset {len(head) + 3} (byte 0xe9)", tmp_path)
+                  f"latin1.txt:2: not valid UTF-8 at byte offset {len(head) + 3} (byte 0xe9)", tmp_path)
 
 
 def test_no_target_language_block(tmp_path: Path, cli, paragraphs) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sacrebleu
+from synthetic_corpus import synthetic_corpus
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.registry import get_metric
@@ -152,6 +153,13 @@ def test_every_option_matches_sacrebleu_on_flores(flores, key, options):
     hyps = flores["systems"]["opus-mt-ar-en"][:n]
     refs = [[r] for r in flores["refs"][:n]]
     _assert_parity(key, options, hyps, refs)
+
+
+@pytest.mark.parametrize(("key", "options"), OPTION_TABLE, ids=[f"{k}-{o}" for k, o in OPTION_TABLE])
+def test_every_option_matches_sacrebleu_on_synthetic_corpus(key, options):
+    """The same table on a seeded FLORES-like corpus, so a clone without ../shared checks it too."""
+    corpus = synthetic_corpus(40 if key == "ter" else 150)
+    _assert_parity(key, options, corpus["A"], [[r] for r in corpus["refs"]])
 
 
 ADVERSARIAL_HYPS = [

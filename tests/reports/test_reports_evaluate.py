@@ -40,7 +40,7 @@ def _systems() -> list[SystemRun]:
 
 def test_scores_cis_and_tests_match_sacrebleu_and_stats_module(tmp_path) -> None:
     run = ev.evaluate(_testset(), _systems(), ["bleu", "chrf", "ter"], n_resamples=200, seed=7,
-                      output=tmp_path / "run", run_name="tiny-run")
+                      method="paired-bs", baseline="copy", output=tmp_path / "run", run_name="tiny-run")
     res = run.results
     for name, hyps in (("copy", SOURCES), ("good", GOOD), ("weak", WEAK)):
         got = res.scores[name]
@@ -60,8 +60,14 @@ def test_scores_cis_and_tests_match_sacrebleu_and_stats_module(tmp_path) -> None
     base = bleu.segment_stats(SOURCES, [[r] for r in REFS])
     expected = paired_bootstrap(bleu, base, stats, n_resamples=200, seed=7)
     got = res.significance.results["good"]["bleu"]
-    assert res.significance.baseline == "copy"  # the default baseline when copy is present
+    assert res.significance.baseline == "copy"
     assert got.p_value == expected.p_value and got.delta == pytest.approx(expected.delta)
+    # Holm over the two tests shown for BLEU (copy→good, copy→weak)
+    other = res.significance.results["weak"]["bleu"].p_value
+    low, high = sorted((got.p_value, other))
+    expected_adjusted = min(1.0, 2 * low) if got.p_value == low else max(min(1.0, 2 * low), high)
+    assert got.p_adjusted == pytest.approx(expected_adjusted)
+    assert res.significance.warnings and "only 6 segments" in res.significance.warnings[0]
     assert "marian" not in res.scores and res.systems["marian"].status == "skipped"
     assert res.systems["marian"].reason == "offline and not cached"
     assert res.metrics["ter"].higher_is_better is False
@@ -77,6 +83,7 @@ def test_scores_cis_and_tests_match_sacrebleu_and_stats_module(tmp_path) -> None
 def test_ar_and_all_pairs(tmp_path) -> None:
     run = ev.evaluate(_testset(), _systems()[:3], ["chrf"], method="ar", all_pairs=True, n_resamples=300,
                       seed=3, baseline="weak", checks=False)
+    assert run.results.significance.method == "paired-ar"  # the canonical name of "ar"
     sig = run.results.significance
     assert sig.baseline == "weak" and set(sig.results) == {"copy", "good"}
     chrf = get_metric("chrf")
@@ -91,7 +98,28 @@ def test_ar_and_all_pairs(tmp_path) -> None:
                                                                   frozenset(("copy", "good"))}
     assert run.results.flags == {} and run.path is None
     html = render_report(run.results, run.records)
-    assert "All pairs (p-values, ar)" in html and html.count("<tr><td>weak</td><td>") == 2
+    assert "Paired comparisons" in html and html.count("<tr><td>weak</td><td>") == 2
+    assert "Rank clusters" in html  # every pair compared: clusters are shown
+
+
+def test_without_baseline_every_pair_is_compared_and_ranked() -> None:
+    run = ev.evaluate(_testset(), _systems(), ["chrf", "ter"], n_resamples=300, seed=3, checks=False)
+    sig = run.results.significance
+    assert sig.baseline is None and sig.results == {}  # copy is no implicit anchor
+    assert sig.method == "paired-ar"  # 6 segments: exact AR by default, with a warning
+    assert sig.warnings
+    pairs = {frozenset((a, b)) for a, per_b in sig.pairs.items() for b in per_b}
+    assert pairs == {frozenset(p) for p in (("copy", "good"), ("copy", "weak"), ("good", "weak"))}
+    for key in ("chrf", "ter"):
+        members = [s for cluster in sig.clusters[key] for s in cluster]
+        assert sorted(members) == ["copy", "good", "weak"]  # skipped systems are not ranked
+        for system, (best, worst) in sig.rank_bands[key].items():
+            assert 1 <= best <= worst <= 3, system
+    # every recorded pair carries a Holm-adjusted p no smaller than the raw one
+    for per_b in sig.pairs.values():
+        for per_metric in per_b.values():
+            for entry in per_metric.values():
+                assert entry.p_adjusted is not None and entry.p_adjusted >= entry.p_value
 
 
 def test_statistics_are_cached_in_the_run_folder(tmp_path, monkeypatch) -> None:

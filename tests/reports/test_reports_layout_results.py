@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mt_eval.errors import MtEvalError
-from mt_eval.reports.layout import RunLayout, slug
+from mt_eval.reports.layout import RunLayout, legacy_slug, slug, unslug
 from mt_eval.reports.results import (
     SCHEMA_VERSION,
     MetricInfo,
@@ -21,26 +21,43 @@ from mt_eval.reports.results import (
 )
 
 
-def test_slug_is_safe_and_keeps_distinct_names_distinct() -> None:
+def test_slug_is_safe_unique_and_reversible() -> None:
     names = ["bleu", "chrf", "chrf++", "ter", "marian:Helsinki-NLP/opus-mt-ar-en",
-             "marian:Helsinki-NLP/opus-mt-ar:en", "a b", "a/b", "a:b", "../etc", "نظام"]
+             "marian:Helsinki-NLP/opus-mt-ar:en", "a b", "a/b", "a:b", "../etc", "نظام", "gpt+", "gptp",
+             "a%3Ab", ".hidden", "..", "a\\b", "x\x00y", "CON:"]
     slugs = [slug(n) for n in names]
     assert len(set(slugs)) == len(names)
-    for s in slugs:
-        assert s and "/" not in s and ":" not in s and not s.startswith(".")
-        assert all(c.isascii() and (c.isalnum() or c in "._-") for c in s)
+    for name, s in zip(names, slugs, strict=True):
+        assert s and "/" not in s and ":" not in s and "\\" not in s and not s.startswith(".")
+        assert all(c.isascii() and (c.isalnum() or c in "._-~+%") for c in s)
+        assert unslug(s) == name
     assert slug("bleu") == "bleu"
-    assert slug("chrf++") == "chrfpp"
+    assert slug("chrf++") == "chrf++"
+    assert slug("gpt+") != slug("gptp")
     assert slug(slug("gemma-3.q4")) == slug("gemma-3.q4")  # safe names are fixed points
     with pytest.raises(ValueError):
         slug("")
+
+
+def test_long_names_stay_unique_and_fit_a_file_name() -> None:
+    a, b = "x" * 300 + "a", "x" * 300 + "b"
+    assert slug(a) != slug(b)
+    assert len(slug(a).encode()) <= 200 and len(slug("ن" * 300).encode()) <= 200
+
+
+def test_legacy_slugs_are_what_old_run_folders_used() -> None:
+    assert legacy_slug("chrf++") == "chrfpp"
+    assert legacy_slug("copy") == "copy"
+    assert legacy_slug("a/b") != legacy_slug("a:b")
 
 
 def test_layout_paths(tmp_path) -> None:
     layout = RunLayout.of(tmp_path / "run")
     assert layout.results_json == tmp_path / "run" / "results.json"
     assert layout.stats_path("marian:x/y", "chrf++").parent.name == slug("marian:x/y")
-    assert layout.stats_path("copy", "chrf++").name == "chrfpp.npy"
+    assert layout.stats_path("copy", "chrf++").name == "chrf++.npy"
+    assert layout.legacy_stats_path("copy", "chrf++").name == "chrfpp.npy"
+    assert layout.gate_dir == tmp_path / "run" / "gate"
     assert layout.output_path("copy").name == "copy.txt"
     assert layout.table_path("tex").name == "scores.tex"
     with pytest.raises(ValueError):

@@ -34,21 +34,27 @@ def run() -> ev.RunResult:
                SystemRun("good_sys&co", "file:g.txt", list(GOOD), {}),
                SystemRun("nasty", "file:n.txt", list(NASTY), {}),
                SystemRun("marian", "marian:x", [], {}, status="skipped", reason="offline | not cached")]
-    return ev.evaluate(ts, systems, ["bleu", "chrf", "ter"], n_resamples=100, seed=1)
+    return ev.evaluate(ts, systems, ["bleu", "chrf", "ter"], n_resamples=100, seed=1, baseline="copy",
+                       method="paired-bs")
 
 
 def test_markdown_table(run: ev.RunResult) -> None:
     md = to_markdown(run.results)
-    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    scores_table = md.split("\n\n")[1]
+    rows = [line for line in scores_table.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| system | bleu | chrf | ter ↓ | flags: empty")
     assert rows[2].startswith("| copy (baseline) |")  # baseline first, skipped last
     assert rows[-1].startswith("| marian |") and "skipped: offline \\| not cached" in rows[-1]
     good = next(r for r in rows if r.startswith("| good_sys&co |"))
     chrf = run.results.scores["good_sys&co"]["chrf"]
     assert f"{chrf.score:.2f} [{chrf.ci_low:.2f}, {chrf.ci_high:.2f}]" in good
-    # the mark appears exactly where the paired test rejected
-    p = run.results.significance.results["good_sys&co"]["chrf"].p_value
-    assert (f"{chrf.ci_high:.2f}]*" in good) == (p < 0.05)
+    # the mark appears exactly where the Holm-adjusted paired test rejected, with its direction
+    test = run.results.significance.results["good_sys&co"]["chrf"]
+    marked = f"{chrf.ci_high:.2f}]▲" in good or f"{chrf.ci_high:.2f}]▼" in good
+    assert marked == (test.p_adjusted < 0.05)
+    if marked:
+        assert (f"{chrf.ci_high:.2f}]▲" in good) == (test.delta > 0)
+    assert "## Paired comparisons" in md and "humans agree" in md
     assert "Lower is better: ter" in md and "`nrefs:1|" in md
 
 
@@ -57,7 +63,7 @@ def test_csv_table_has_raw_numbers(run: ev.RunResult) -> None:
     assert [r["system"] for r in rows] == ["copy", "good_sys&co", "nasty", "marian"]
     good = rows[1]
     assert float(good["bleu"]) == run.results.scores["good_sys&co"]["bleu"].score
-    assert float(good["ter_p_value"]) == run.results.significance.results["good_sys&co"]["ter"].p_value
+    assert float(good["ter_p_value"]) == run.results.significance.results["good_sys&co"]["ter"].p_adjusted
     assert rows[3]["status"] == "skipped" and rows[3]["reason"] == "offline | not cached"
     assert rows[3]["bleu"] == "" and rows[0]["baseline"] == "1"
     assert int(rows[2]["flag_empty"]) == 1
@@ -166,4 +172,4 @@ def test_html_sort_script_orders_segments_by_score_difference(run: ev.RunResult,
 def test_html_side_by_side_view_is_capped(run: ev.RunResult) -> None:
     html = render_report(run.results, run.records, max_segments=2)
     assert html.count('<tr data-index="') == 2
-    assert f"Showing the first 2 of {len(SOURCES)} segments" in html
+    assert f"Showing 2 of {len(SOURCES)} segments" in html

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import sacrebleu
 from sacrebleu.significance import PairedTest
+from synthetic_corpus import synthetic_corpus
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.registry import get_metric
@@ -26,15 +27,17 @@ from mt_eval.stats.significance import (
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 
 FLORES = Path(__file__).resolve().parents[2].parent / "shared" / "external" / "flores-ara-eng"
-needs_flores = pytest.mark.skipif(
-    not (FLORES / "reference.eng").is_file(),
-    reason=f"FLORES validation data absent ({FLORES}); it is not shipped in the repo",
-)
 N_SEG = 250
 
 
-@pytest.fixture(scope="module")
-def three_systems() -> dict:
+@pytest.fixture(scope="module", params=["synthetic", "flores"])
+def three_systems(request) -> dict:
+    """Three systems and references: a seeded synthetic corpus always, FLORES when ../shared is there."""
+    if request.param == "synthetic":
+        return synthetic_corpus(N_SEG)
+    if not (FLORES / "reference.eng").is_file():
+        pytest.skip(f"FLORES validation data absent ({FLORES}); it is not shipped in the repo")
+
     def read(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8").splitlines()[:N_SEG]
 
@@ -50,7 +53,6 @@ def _stats(key: str, hyps: list[str], refs: list[str]) -> np.ndarray:
     return get_metric(key).segment_stats(hyps, [[r] for r in refs])
 
 
-@needs_flores
 @pytest.mark.parametrize("test_type", ["bs", "ar"])
 def test_p_values_equal_sacrebleu_api(three_systems, test_type):
     """Same seed, same draws: sacrebleu's p-values to the last digit (paired-bs with its own p rule)."""
@@ -76,7 +78,6 @@ def test_p_values_equal_sacrebleu_api(three_systems, test_type):
             assert result.baseline_score == table[name][0].score
 
 
-@needs_flores
 @pytest.mark.parametrize("flag", ["--paired-bs", "--paired-ar"])
 def test_p_values_agree_with_sacrebleu_cli(tmp_path, three_systems, flag):
     d = three_systems
@@ -120,13 +121,13 @@ def test_p_values_agree_with_sacrebleu_cli(tmp_path, three_systems, flag):
             # another seed: a different Monte-Carlo draw, still within Monte-Carlo error
             other = paired_bootstrap(metric, a, b, n, seed=99, p_value_rule="sacrebleu")
         else:
-            assert approximate_randomization(metric, a, b, n).p_value == pytest.approx(p_cli, abs=1e-4)
-            other = approximate_randomization(metric, a, b, n, seed=99)
+            same_rule = approximate_randomization(metric, a, b, n, p_value_rule="sacrebleu")
+            assert same_rule.p_value == pytest.approx(p_cli, abs=1e-4)
+            other = approximate_randomization(metric, a, b, n, seed=99, p_value_rule="sacrebleu")
         mc_error = 4 * np.sqrt(max(p_cli, 0.01) * (1 - p_cli) / n) + 2 / n
         assert abs(other.p_value - p_cli) <= mc_error
 
 
-@needs_flores
 def test_ci_contains_corpus_score_and_matches_sacrebleu_summary(three_systems):
     d = three_systems
     for key in ("bleu", "chrf", "ter"):
@@ -249,3 +250,79 @@ def test_multi_metric_comparison_equals_separate_calls():
         alone = compare_to_baseline(chrf1, stats["y"], "base", method=method, all_pairs=True, n_resamples=150)
         assert together["y"] == alone
         assert set(together["x"]) == {("base", "s1"), ("base", "s2"), ("s1", "s2")}
+
+
+# ------------------------------------------------------------------ ties: systems that differ in few segments
+def _sixty_segments(changed: int, seed: int = 11) -> tuple[list[str], list[str], list[str]]:
+    """References, a good system, and the same system with ``changed`` segments badly degraded."""
+    corpus = synthetic_corpus(60, seed=seed)
+    good = corpus["C"]
+    worse = list(good)
+    for i in range(changed):
+        worse[i * 5] = "completely unrelated words here"
+    return corpus["refs"], good, worse
+
+
+@pytest.mark.parametrize("key", ["bleu", "chrf", "ter"])
+def test_one_changed_segment_in_sixty_is_not_significant(key):
+    refs, good, worse = _sixty_segments(changed=1)
+    metric = get_metric(key)
+    a, b = _stats(key, good, refs), _stats(key, worse, refs)
+    ar = approximate_randomization(metric, a, b)
+    assert ar.p_value_rule == "exact" and ar.n_resamples == 2 and ar.p_value == 1.0
+    assert paired_bootstrap(metric, a, b).p_value > 0.3
+    # the rule this replaces: most swaps reproduce ±Δ exactly and are never counted
+    strict = approximate_randomization(metric, a, b, p_value_rule="sacrebleu")
+    assert strict.p_value < 0.01
+
+
+@pytest.mark.parametrize("key", ["bleu", "chrf", "ter"])
+def test_ten_degraded_segments_in_sixty_are_significant(key):
+    refs, good, worse = _sixty_segments(changed=10)
+    metric = get_metric(key)
+    a, b = _stats(key, good, refs), _stats(key, worse, refs)
+    ar = approximate_randomization(metric, a, b)
+    assert ar.p_value_rule == "exact" and ar.n_resamples == 1024
+    assert ar.p_value < 0.01
+    assert paired_bootstrap(metric, a, b).p_value < 0.01
+
+
+def _brute_force_ar(metric, a: np.ndarray, b: np.ndarray) -> float:
+    """Every swap of every segment, scored from scratch with corpus_score (independent of the fast path)."""
+    import itertools
+
+    observed = abs(metric.corpus_score(a) - metric.corpus_score(b))
+    hits = total = 0
+    for swaps in itertools.product([False, True], repeat=len(a)):
+        mask = np.array(swaps)[:, None]
+        x, y = np.where(mask, b, a), np.where(mask, a, b)
+        hits += abs(metric.corpus_score(x) - metric.corpus_score(y)) >= observed - 1e-9
+        total += 1
+    return hits / total
+
+
+@pytest.mark.parametrize("key", ["bleu", "chrf", "ter"])
+def test_exact_enumeration_equals_brute_force(key):
+    corpus = synthetic_corpus(10, seed=5)
+    refs, a_h, b_h = corpus["refs"], corpus["B"], list(corpus["B"])
+    for i in (1, 4, 7):
+        b_h[i] = corpus["A"][i]  # three segments differ, seven are identical
+    metric = get_metric(key)
+    a, b = _stats(key, a_h, refs), _stats(key, b_h, refs)
+    result = approximate_randomization(metric, a, b)
+    differing = int(np.any(a != b, axis=1).sum())  # TER may score a changed segment identically
+    assert 1 <= differing <= 3
+    assert result.p_value_rule == "exact" and result.n_resamples == 2**differing
+    # enumerating only the differing segments equals enumerating all 2^10 swaps
+    assert result.p_value == pytest.approx(_brute_force_ar(metric, a, b), abs=1e-12)
+
+
+def test_many_differing_segments_use_monte_carlo_with_ties_counted():
+    corpus = synthetic_corpus(120, seed=8)
+    metric = get_metric("bleu")
+    a, b = _stats("bleu", corpus["A"], corpus["refs"]), _stats("bleu", corpus["B"], corpus["refs"])
+    ge = approximate_randomization(metric, a, b, 2000)
+    strict = approximate_randomization(metric, a, b, 2000, p_value_rule="sacrebleu")
+    assert ge.p_value_rule == "ge" and ge.n_resamples == 2000
+    assert strict.p_value_rule == "sacrebleu"
+    assert ge.p_value >= strict.p_value  # ties only ever add to the count

@@ -66,3 +66,28 @@ def test_hub_model_not_cached_offline_is_unavailable(monkeypatch: pytest.MonkeyP
 def test_ct2_without_converted_model_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(SystemUnavailable, match="mt-eval convert"):
         create_translator(f"ct2:{tmp_path}").signature()
+
+
+@pytest.mark.parametrize("backend", ["marian", "ct2"])
+def test_truncation_at_max_length_is_reported_per_segment(backend: str, tiny_marian: Path,
+                                                          tiny_marian_ct2: Path, tmp_path: Path) -> None:
+    from mt_eval.data.testset import TestSet
+    from mt_eval.translators.runner import translate_testset
+
+    folder = tiny_marian if backend == "marian" else tiny_marian_ct2
+    long_source = " ".join(SOURCES[:6])  # far more tokens than the cap below
+    ts = TestSet.from_pairs([(SOURCES[0], [EXPECTED[0]]), (long_source, ["x"])], source_lang="ar",
+                            target_lang="en", name="cut")
+    opts = {"threads": 1, "max_length": 12}
+    run = translate_testset(ts, f"{backend}:{folder}", options=opts, cache=tmp_path / "c.sqlite",
+                            progress=False)
+    assert run.truncated[0] == "" and run.truncated[1].startswith("input")
+    assert run.throughput["truncated_segments"] == 1
+    again = translate_testset(ts, f"{backend}:{folder}", options=opts, cache=tmp_path / "c.sqlite",
+                              progress=False)
+    assert again.throughput["cached_segments"] == 2 and again.truncated == run.truncated  # kept in the cache
+    short = TestSet.from_pairs([(s, [e]) for s, e in zip(SOURCES[:3], EXPECTED[:3], strict=True)],
+                               source_lang="ar", target_lang="en", name="short")
+    full = translate_testset(short, f"{backend}:{folder}", options={"threads": 1}, cache=False,
+                             progress=False)
+    assert full.truncated == [] and full.throughput["truncated_segments"] == 0

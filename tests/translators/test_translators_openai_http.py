@@ -7,75 +7,18 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_openai import FaultyServer
 
-from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.errors import MtEvalError, SystemFailed, SystemUnavailable
 from mt_eval.translators.registry import create_translator
 
 FAST = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 1.0, "concurrency": 3}
-
-
-class FaultyServer:
-    """Answers /v1/chat/completions; per source text, a script of faults to play before succeeding."""
-
-    def __init__(self) -> None:
-        self.faults: dict[str, list[str]] = {}
-        self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []
-        self.lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                source = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
-                with owner.lock:
-                    owner.requests.append(body)
-                    owner.headers.append(dict(self.headers))
-                    script = owner.faults.get(source, [])
-                    fault = script.pop(0) if script else "ok"
-                if fault == "drop":
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if fault == "slow":
-                    time.sleep(1.5)
-                if fault in ("429", "500", "503", "400"):
-                    self.send_response(int(fault))
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"no")
-                    return
-                text = "EN:" + source
-                reply = {"choices": [{"message": {"role": "assistant", "content": text}, "text": text}],
-                         "usage": {"completion_tokens": 3}}
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FaultyServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -100,10 +43,10 @@ def test_retries_through_429_500_slow_and_dropped_connections(server: FaultyServ
 def test_gives_up_after_max_retries_and_client_errors_are_not_retried(server: FaultyServer) -> None:
     server.faults = {"x": ["500"] * 10, "y": ["400"]}
     translator = create_translator(f"openai:{server.url}?model=m", {**FAST, "max_retries": 2})
-    with pytest.raises(SystemUnavailable, match=r"gave up after 3 attempts \(HTTP 500\)"):
+    with pytest.raises(SystemFailed, match=r"gave up after 3 attempts \(HTTP 500"):
         translator.translate(["x"])
     before = len(server.requests)
-    with pytest.raises(MtEvalError, match=r"HTTP 400"):
+    with pytest.raises(SystemFailed, match=r"HTTP 400"):
         translator.translate(["y"])
     assert len(server.requests) == before + 1
 
@@ -114,13 +57,15 @@ def test_missing_api_key_env_is_named_without_value() -> None:
         translator.translate(["a"])
 
 
-def test_unreachable_server_is_unavailable() -> None:
+def test_unreachable_server_fails_the_system() -> None:
+    """An API that is down is a failure (exit 2 in CI), not a model that is simply absent here."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     translator = create_translator(f"openai:http://127.0.0.1:{port}/v1?model=m", {**FAST, "max_retries": 1})
-    with pytest.raises(SystemUnavailable, match="is the server running"):
+    with pytest.raises(SystemFailed, match=r"gave up after 2 attempts \(connection failed"):
         translator.translate(["a"])
+    assert not isinstance(SystemFailed("x"), SystemUnavailable)
 
 
 def _free_port() -> int:
@@ -138,7 +83,13 @@ def test_real_llama_cpp_server_matches_local_backend(tmp_path: Path) -> None:
     gguf, _ = default_gguf()
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+    # The server loads the model the same way as the local backend (extra buffers on or off).
+    launcher = ("import runpy, sys\n"
+                "from mt_eval.translators.llama_cpp import LlamaCppTranslator, _extra_buffers\n"
+                "sys.argv[0] = 'llama_cpp.server'\n"
+                "with _extra_buffers(LlamaCppTranslator('default').extra_buffers):\n"
+                "    runpy.run_module('llama_cpp.server', run_name='__main__')\n")
+    proc = subprocess.Popen([sys.executable, "-c", launcher, "--model", str(gguf),
                              "--host", "127.0.0.1",
                              "--port", str(port), "--n_ctx", "512", "--n_threads", "1"],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ})

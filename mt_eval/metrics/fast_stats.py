@@ -1,0 +1,414 @@
+"""Exact vectorised BLEU / chrF / chrF++ sufficient statistics (bit-identical to sacrebleu's).
+
+sacrebleu builds a Python ``Counter`` of n-grams per segment and reference; that per-n-gram Python is
+most of the cost of scoring a large corpus. Here the strings are still split the way sacrebleu splits
+them (its own tokenizer and ``str.split`` for BLEU; ``str.split`` whitespace and its punctuation rule
+for chrF words; code points for chrF characters), but the n-grams are counted with numpy:
+
+* every token (word or character) becomes a dense integer id; exact, never hashed;
+* an n-gram is the exact integer ``id_1·A^(n-1) + … + id_n`` (``A`` = alphabet size). When that could
+  overflow int64 the (n-1)-gram keys are first replaced by their dense rank (``np.unique``), which
+  keeps identity exact; every bound is checked with Python integers before numpy computes it;
+* segment index, n-gram key and stream (hypothesis or reference ``r``) are packed into one int64,
+  sorted once per order, and counted and clipped per segment from the runs of the sorted array.
+
+Segments are processed in chunks of :data:`CHUNK` so memory stays bounded on any corpus size.
+Selection rules are sacrebleu's: BLEU takes, per n-gram, the maximum count over references and the
+closest reference length (ties → shorter); chrF scores every reference and keeps the first one with the
+best f-score, computed with the same float operations in the same order as ``CHRF._compute_f_score``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import chain, count
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CHUNK", "VECTORISED_TOKENIZERS", "bleu_stats", "chrf_stats", "chrf_words",
+           "python_whitespace_mask", "tokenize_bleu"]
+
+CHUNK = 2048  # segments per chunk: bounds memory and keeps the packed keys small
+_LIMIT = 1 << 62  # packed keys stay below this (headroom under int64's 2**63)
+
+# Tokenizers whose output is proven identical by the parity tests (sacrebleu's own tokenizer object
+# is called; only n-gram counting is ours). Model-based ones (spm, flores*) fall back to sacrebleu.
+VECTORISED_TOKENIZERS = frozenset({"13a", "intl", "none", "char", "zh", "ja-mecab", "ko-mecab"})
+
+
+@lru_cache(maxsize=1)
+def python_whitespace_mask() -> np.ndarray:
+    """``mask[c]``: code point ``c`` is whitespace for ``str.split()`` (``str.isspace``), all of Unicode.
+
+    Computed by numpy's string ``isspace`` (CPython's own predicate) over a zero-copy view of every
+    code point; the tests compare it with ``chr(c).isspace()`` for all 1,114,112 code points.
+    """
+    every = np.arange(0x110000, dtype=np.uint32).view("<U1")
+    return np.asarray(np.char.isspace(every), dtype=bool)
+
+
+# ---------------------------------------------------------------------------------------- kernel
+class _Runs:
+    """One order's sorted (n-gram, segment, stream) keys, as runs of equal keys.
+
+    Runs of one (n-gram, segment) group are adjacent, the hypothesis run (stream 0) first.
+    ``hyp[i]`` is the hypothesis count of run ``i``'s group (0 when the hypothesis lacks the n-gram).
+    """
+
+    __slots__ = ("count", "group_starts", "hyp", "seg", "stream")
+
+    def __init__(self, packed: np.ndarray, n_seg: int, n_streams: int) -> None:
+        new_run = np.empty(len(packed), dtype=bool)
+        new_run[:1] = True
+        np.not_equal(packed[1:], packed[:-1], out=new_run[1:])
+        starts = np.flatnonzero(new_run)
+        self.count = np.diff(np.append(starts, len(packed)))
+        values = packed[starts]
+        group_key = values // n_streams
+        self.stream = values - group_key * n_streams
+        self.seg = group_key % n_seg
+        new_group = np.empty(len(values), dtype=bool)
+        new_group[:1] = True
+        np.not_equal(group_key[1:], group_key[:-1], out=new_group[1:])
+        self.group_starts = np.flatnonzero(new_group)
+        first = self.group_starts
+        hyp_of_group = np.where(self.stream[first] == 0, self.count[first], 0)
+        self.hyp = np.repeat(hyp_of_group, np.diff(np.append(first, len(values))))
+
+
+class _Streams:
+    """Token ids of one chunk: ``S`` streams (0 = hypothesis, 1.. = references) × ``n`` segments."""
+
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray, n_seg: int, n_streams: int,
+                 alphabet: int) -> None:
+        self.ids = ids.astype(np.int64, copy=False)
+        self.lengths = lengths.astype(np.int64, copy=False)  # (S * n_seg,), unit u = stream * n_seg + seg
+        self.n_seg = n_seg
+        self.n_streams = n_streams
+        self.alphabet = max(int(alphabet), 1)
+        units = np.arange(n_streams * n_seg, dtype=np.int64)
+        unit_of_pos = np.repeat(units, self.lengths)
+        starts = np.cumsum(self.lengths) - self.lengths
+        pos_in_unit = np.arange(len(self.ids), dtype=np.int64) - np.repeat(starts, self.lengths)
+        self.remaining = self.lengths[unit_of_pos] - pos_in_unit  # tokens from here to the unit's end
+        # low part of every packed key: segment, then stream (unit = stream * n_seg + seg)
+        seg = unit_of_pos % n_seg
+        self.low = seg * n_streams + unit_of_pos // n_seg
+
+    def ngram_runs(self, max_order: int) -> list[_Runs]:
+        """Per order 1..``max_order``: keys ``(n-gram · n_seg + segment) · S + stream``, sorted, as runs."""
+        out = []
+        keys = self.ids.copy()
+        bound = self.alphabet  # every n-gram key < bound
+        n_pos = len(keys)
+        width = self.n_seg * self.n_streams
+        if bound * width >= _LIMIT:
+            raise OverflowError("token ids do not fit in packed int64 keys")
+        for n in range(1, max_order + 1):
+            if n > 1:
+                if bound * self.alphabet * width >= _LIMIT:
+                    # replace (n-1)-gram keys by their dense rank: exact, and small again
+                    valid_prev = self.remaining >= n - 1
+                    uniq, inverse = np.unique(keys[valid_prev], return_inverse=True)
+                    keys = np.zeros(n_pos, dtype=np.int64)
+                    keys[valid_prev] = inverse.reshape(-1)
+                    bound = max(len(uniq), 1)
+                    if bound * self.alphabet * width >= _LIMIT:
+                        raise OverflowError("n-gram keys do not fit in packed int64 keys")
+                nxt = np.zeros(n_pos, dtype=np.int64)
+                if n_pos >= n:
+                    np.multiply(keys[:n_pos - n + 1], self.alphabet, out=nxt[:n_pos - n + 1])
+                    nxt[:n_pos - n + 1] += self.ids[n - 1:]
+                keys = nxt
+                bound *= self.alphabet
+            valid = self.remaining >= n
+            packed = keys[valid]
+            packed *= width
+            packed += self.low[valid]
+            packed.sort()
+            out.append(_Runs(packed, self.n_seg, self.n_streams))
+        return out
+
+
+def _encode_tokens(token_lists: Sequence[Sequence[str]], vocab: defaultdict[str, int]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids (shared vocabulary, exact string identity) and the number of tokens per list."""
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    flat = list(chain.from_iterable(token_lists))
+    ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+    return ids, lengths
+
+
+def _new_vocab() -> defaultdict[str, int]:
+    return defaultdict(count().__next__)
+
+
+def _ref_slots(refs: Sequence[Sequence[str]]) -> tuple[int, np.ndarray]:
+    """Most references of a segment in this chunk and the ``(R, n)`` mask of existing ones."""
+    n_refs = max((len(r) for r in refs), default=1)
+    exists = np.zeros((n_refs, len(refs)), dtype=bool)
+    for i, r in enumerate(refs):
+        exists[:len(r), i] = True
+    return n_refs, exists
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    return [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
+
+
+# ---------------------------------------------------------------------------------------- BLEU
+def _tokenize_13a_corpus(sb: Any, lines: Sequence[str]) -> list[list[str]] | None:
+    """sacrebleu's ``13a`` tokens of many lines with one pass of each regular expression.
+
+    Same steps as ``BLEU._preprocess_segment`` → ``Tokenizer13a`` → ``TokenizerRegexp`` (whose compiled
+    expressions are used), on the lines joined by ``\\n``: each line is padded with spaces and holds no
+    ``\\n`` (13a replaces them first), so no match can touch the separator or cross a line. The first
+    expression (one character class, replaced by `` \\1 ``) is applied as ``" ".join(pattern.split())``,
+    the same string without a Python call per match. None when the tokenizer is not the expected one.
+    """
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    tokenizer = getattr(sb, "tokenizer", None)
+    if type(tokenizer) is not Tokenizer13a:
+        return None
+    rules = tokenizer._post_tokenizer._re
+    if not rules or rules[0][1] != r" \1 " or rules[0][0].groups != 1:
+        return None
+    lowercase = bool(sb.lowercase)
+    padded = []
+    for line in lines:
+        if lowercase:
+            line = line.lower()
+        line = line.rstrip().replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
+        if "&" in line:
+            line = (line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
+                    .replace("&gt;", ">"))
+        padded.append(f" {line} ")
+    joined = " ".join(rules[0][0].split("\n".join(padded)))
+    for pattern, repl in rules[1:]:
+        joined = pattern.sub(repl, joined)
+    return [part.split() for part in joined.split("\n")]
+
+
+def tokenize_bleu(sb: Any, lines: Sequence[str]) -> list[list[str]]:
+    """``sb._preprocess_segment(line).split()`` for every line (13a: whole-corpus regex passes)."""
+    tokens = _tokenize_13a_corpus(sb, lines) if lines else []
+    if tokens is None or len(tokens) != len(lines):
+        preprocess = sb._preprocess_segment
+        return [preprocess(line).split() for line in lines]
+    return tokens
+
+
+def _cached_refs(cache: dict[str, Any] | None, refs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Per-metric cache of reference-side work, reset when the references change."""
+    if cache is None:
+        return {"vocab": _new_vocab(), "chunks": {}}
+    if cache.get("refs") != refs:
+        cache.clear()
+        cache.update(refs=[list(r) for r in refs], vocab=_new_vocab(), chunks={})
+    return cache
+
+
+def bleu_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, sb: Any, max_order: int,
+               cache: dict[str, Any] | None = None) -> np.ndarray:
+    """``[hyp_len, ref_len, correct_1..m, total_1..m]`` per segment, as sacrebleu's BLEU computes them.
+
+    ``sb`` is the sacrebleu ``BLEU`` object (its tokenizer and lowercasing are used); ``cache`` (a dict
+    owned by the caller) keeps the references' token ids between calls with the same references.
+    """
+    out = np.zeros((len(hyps), 2 + 2 * max_order), dtype=np.int64)
+    store = _cached_refs(cache, refs)
+    vocab = store["vocab"]
+    for start, stop in _chunks(len(hyps)):
+        part = store["chunks"].get(start)
+        if part is None:
+            ref_chunk = refs[start:stop]
+            n_refs, exists = _ref_slots(ref_chunk)
+            lines = [rs[r] if len(rs) > r else "" for r in range(n_refs) for rs in ref_chunk]
+            ids, lengths = _encode_tokens(tokenize_bleu(sb, lines), vocab)
+            part = (ids, lengths, n_refs, exists)
+            if cache is not None:
+                store["chunks"][start] = part
+        ids_h, len_h = _encode_tokens(tokenize_bleu(sb, hyps[start:stop]), vocab)
+        out[start:stop] = _bleu_chunk(ids_h, len_h, part, max_order, len(vocab))
+    return out
+
+
+def _bleu_chunk(ids_h: np.ndarray, len_h: np.ndarray, part: tuple[np.ndarray, np.ndarray, int, np.ndarray],
+                max_order: int, alphabet: int) -> np.ndarray:
+    ids_r, len_r, n_refs, exists = part
+    n = len(len_h)
+    streams = _Streams(np.concatenate((ids_h, ids_r)), np.concatenate((len_h, len_r)), n, 1 + n_refs,
+                       alphabet)
+    hyp_len = len_h
+    ref_lens = np.where(exists, len_r.reshape(n_refs, n), 0)
+    # closest reference length; ties go to the shorter one (sacrebleu's _get_closest_ref_len)
+    big = np.iinfo(np.int64).max
+    diff = np.where(exists, np.abs(hyp_len[None, :] - ref_lens), big)
+    best = diff.min(axis=0)
+    ref_len = np.where(diff == best[None, :], ref_lens, big).min(axis=0)
+    stats = np.zeros((n, 2 + 2 * max_order), dtype=np.int64)
+    stats[:, 0] = hyp_len
+    stats[:, 1] = ref_len
+    for order, runs in enumerate(streams.ngram_runs(max_order), start=1):
+        stats[:, 1 + max_order + order] = np.maximum(hyp_len - order + 1, 0)
+        if len(runs.count) == 0:
+            continue
+        # per (segment, n-gram): min(hyp count, max over references) == max over references of the min
+        clipped = np.where(runs.stream > 0, np.minimum(runs.hyp, runs.count), 0)
+        per_group = np.maximum.reduceat(clipped, runs.group_starts)
+        stats[:, 1 + order] = np.bincount(runs.seg[runs.group_starts], weights=per_group,
+                                          minlength=n).astype(np.int64)
+    return stats
+
+
+# ---------------------------------------------------------------------------------------- chrF
+_PUNCTS = re.escape('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~')
+# sacrebleu's CHRF._remove_punctuation as one substitution: a word of 2+ characters ending in a
+# punctuation mark loses it to a separate token; otherwise one starting with a mark loses that one.
+# `\S` is `not str.isspace()`, the same boundary as str.split(); unmatched groups substitute as "".
+_PUNCT_SPLIT = re.compile(rf"(?<!\S)(?:(\S+)([{_PUNCTS}])|([{_PUNCTS}])(\S+))(?!\S)")
+
+
+def chrf_words(text: str) -> list[str]:
+    """``CHRF._remove_punctuation(text)`` computed by one regular-expression substitution."""
+    return _PUNCT_SPLIT.sub(r"\1\3 \2\4", text).split()
+
+
+def chrf_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, char_order: int, word_order: int,
+               beta: int, lowercase: bool, whitespace: bool, eps_smoothing: bool,
+               cache: dict[str, Any] | None = None) -> np.ndarray:
+    """``[hyp, ref, match]`` per character order then word order, for sacrebleu's best reference.
+
+    ``cache`` (a dict owned by the caller, one per option set) keeps the references' code points and
+    word ids between calls with the same references.
+    """
+    out = np.zeros((len(hyps), 3 * (char_order + word_order)), dtype=np.int64)
+    store = _cached_refs(cache, refs)
+    vocab = store["vocab"]
+
+    def texts_of(lines: Sequence[str]) -> list[str]:
+        return [line.lower() for line in lines] if lowercase else list(lines)
+
+    for start, stop in _chunks(len(hyps)):
+        part = store["chunks"].get(start)
+        if part is None:
+            ref_chunk = refs[start:stop]
+            n_refs, exists = _ref_slots(ref_chunk)
+            texts = texts_of([rs[r] if len(rs) > r else "" for r in range(n_refs) for rs in ref_chunk])
+            part = (_codes(texts, whitespace) if char_order else None,
+                    _encode_tokens([chrf_words(t) for t in texts], vocab) if word_order else None,
+                    n_refs, exists)
+            if cache is not None:
+                store["chunks"][start] = part
+        texts = texts_of(hyps[start:stop])
+        hyp_part = (_codes(texts, whitespace) if char_order else None,
+                    _encode_tokens([chrf_words(t) for t in texts], vocab) if word_order else None)
+        out[start:stop] = _chrf_chunk(hyp_part, part, char_order, word_order, beta, eps_smoothing,
+                                      len(vocab))
+    return out
+
+
+def _codes(texts: list[str], whitespace: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Code points of every text (``str.split`` whitespace removed unless ``whitespace``) and lengths."""
+    joined = "".join(texts)
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if not whitespace and len(codes):
+        keep = ~python_whitespace_mask()[codes]
+        if not keep.all():
+            unit = np.repeat(np.arange(len(texts)), lengths)
+            lengths = np.bincount(unit[keep], minlength=len(texts)).astype(np.int64)
+            codes = codes[keep]
+    return codes, lengths
+
+
+_Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _chrf_chunk(hyp_part: tuple[_Pair | None, _Pair | None],
+                ref_part: tuple[_Pair | None, _Pair | None, int, np.ndarray],
+                char_order: int, word_order: int, beta: int, eps_smoothing: bool,
+                n_words: int) -> np.ndarray:
+    chars_r, words_r, n_refs, exists = ref_part
+    chars_h, words_h = hyp_part
+    n = exists.shape[1]
+    n_streams = 1 + n_refs
+    orders: list[tuple[_Streams, int]] = []
+    if char_order > 0 and chars_h is not None and chars_r is not None:
+        codes = np.concatenate((chars_h[0], chars_r[0]))
+        uniq, dense = np.unique(codes, return_inverse=True)  # dense alphabet: shorter packed keys
+        orders.append((_Streams(dense.reshape(-1), np.concatenate((chars_h[1], chars_r[1])), n, n_streams,
+                                len(uniq)), char_order))
+    if word_order > 0 and words_h is not None and words_r is not None:
+        orders.append((_Streams(np.concatenate((words_h[0], words_r[0])),
+                                np.concatenate((words_h[1], words_r[1])), n, n_streams, n_words),
+                       word_order))
+    n_total = char_order + word_order
+    # per reference slot r: (n, 3 * n_total) statistics as sacrebleu's _get_match_statistics
+    per_ref = np.zeros((n_refs, n, 3 * n_total), dtype=np.int64)
+    column = 0
+    for streams, max_order in orders:
+        hyp_len = streams.lengths[:n]
+        ref_len = streams.lengths[n:].reshape(n_refs, n)
+        for order, runs in enumerate(streams.ngram_runs(max_order), start=1):
+            hyp_count = np.maximum(hyp_len - order + 1, 0)
+            ref_count = np.maximum(ref_len - order + 1, 0)
+            per_ref[:, :, 3 * column] = np.where(ref_count > 0, hyp_count[None, :], 0)
+            per_ref[:, :, 3 * column + 1] = ref_count
+            # a reference run matches min(its count, the hypothesis count) of its n-gram
+            is_ref = (runs.stream > 0) & (runs.hyp > 0)
+            clipped = np.minimum(runs.hyp[is_ref], runs.count[is_ref])
+            slot = (runs.stream[is_ref] - 1) * n + runs.seg[is_ref]
+            match = np.bincount(slot, weights=clipped, minlength=n_refs * n)
+            per_ref[:, :, 3 * column + 2] = match.astype(np.int64).reshape(n_refs, n)
+            column += 1
+    if n_refs == 1:
+        return per_ref[0]
+    f_scores = np.stack([_f_scores(per_ref[r], n_total, beta, eps_smoothing) for r in range(n_refs)])
+    f_scores = np.where(exists, f_scores, -np.inf)
+    best = np.argmax(f_scores, axis=0)  # first maximum, like sacrebleu's strict ``>``
+    return per_ref[best, np.arange(n)]
+
+
+def _f_scores(stats: np.ndarray, n_orders: int, beta: int, eps_smoothing: bool) -> np.ndarray:
+    """``CHRF._compute_f_score`` per row, with the same float operations in the same order."""
+    eps = 1e-16
+    factor = beta ** 2
+    rows = stats.shape[0]
+    score = np.zeros(rows)
+    effective = np.zeros(rows, dtype=np.int64)
+    avg_prec = np.zeros(rows)
+    avg_rec = np.zeros(rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(n_orders):
+            n_hyp = stats[:, 3 * i]
+            n_ref = stats[:, 3 * i + 1]
+            n_match = stats[:, 3 * i + 2]
+            prec = np.where(n_hyp > 0, n_match / np.where(n_hyp > 0, n_hyp, 1), eps)
+            rec = np.where(n_ref > 0, n_match / np.where(n_ref > 0, n_ref, 1), eps)
+            denom = factor * prec + rec
+            term = np.where(denom > 0, (1 + factor) * prec * rec / np.where(denom > 0, denom, 1.0), eps)
+            score = score + term
+            both = (n_hyp > 0) & (n_ref > 0)
+            avg_prec = np.where(both, avg_prec + prec, avg_prec)
+            avg_rec = np.where(both, avg_rec + rec, avg_rec)
+            effective = effective + both
+        if eps_smoothing:
+            return np.asarray(100 * score / n_orders)
+        safe = np.where(effective > 0, effective, 1)
+        avg_prec = np.where(effective > 0, avg_prec / safe, 0.0)
+        avg_rec = np.where(effective > 0, avg_rec / safe, 0.0)
+        total = avg_prec + avg_rec
+        f = (1 + factor) * avg_prec * avg_rec
+        f = f / np.where(total != 0, factor * avg_prec + avg_rec, 1.0)
+        return np.where(total != 0, 100 * f, 0.0)
+
+
+def supports_bleu(sb: Any) -> bool:
+    """True when sacrebleu's BLEU object uses a tokenizer whose vectorised statistics are proven."""
+    return str(getattr(sb, "tokenizer_signature", "")) in VECTORISED_TOKENIZERS

@@ -1,0 +1,360 @@
+"""A run folder (``results/<run-name>/``): every path, every read and every atomic write in one class.
+
+:class:`RunFolder` is the one place that knows the files of a run (``results.json``, ``stats/*.npy``
+and ``stats/index.json``, ``segments.jsonl``, ``outputs/``, ``tables/``, ``report.html``, ``gate/``),
+validates what it reads (it is the only ``.npy`` reader: dtype, shape, finiteness, non-negative
+counts) and writes through a staging copy swapped in whole, so ``compare --save`` and ``report``
+never leave ``results.json`` and ``report.html`` disagreeing. Scoring lives in :mod:`mt_eval.evaluate`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mt_eval.errors import IncompatibleError, MtEvalError
+from mt_eval.fsio import (
+    atomic_directory,
+    atomic_write_json,
+    check_input_folder,
+    check_output_folder,
+    make_tree_readable,
+    read_input_bytes,
+    read_input_json,
+    read_input_text,
+    write_lines,
+)
+from mt_eval.reports.layout import RunLayout
+from mt_eval.reports.results import Results, parse_results, write_results
+from mt_eval.reports.segments import parse_segments, write_segments
+
+
+class RunLike(Protocol):
+    """What :meth:`RunFolder.write` needs of an evaluation (``mt_eval.evaluate.RunResult``)."""
+
+    results: Results
+    records: list[dict[str, Any]]
+    stats: dict[str, dict[str, np.ndarray]]
+
+
+class RunFolder:
+    """One run folder. Constructing it touches nothing; reads validate, writes are atomic."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.layout = RunLayout.of(self.root)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run folder, given as the folder or as its ``results.json``."""
+        target = Path(path)
+        if target.name == RunLayout.of(".").results_json.name and not target.is_dir():
+            target = target.parent
+        if not target.exists() and not target.is_symlink():
+            raise MtEvalError(f"{path}: not found (expected a run folder or its results.json)")
+        check_input_folder(target, "run folder")
+        if not RunLayout.of(target).results_json.exists():
+            raise MtEvalError(f"{target}: not a run folder (no results.json)")
+        return cls(target)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.root)!r})"
+
+    # ------------------------------------------------------------------------------ reading
+    def results(self) -> Results:
+        """``results.json``, validated field by field."""
+        path = self.layout.results_json
+        if not path.exists() and not path.is_symlink():
+            raise MtEvalError(f"{path}: not found (not a run folder?)")
+        return parse_results(read_input_json(path, "results.json"), where=str(path))
+
+    def segments(self, results: Results | None = None) -> list[dict[str, Any]]:
+        """``segments.jsonl``; with ``results``, a missing or truncated file is an error."""
+        path = self.layout.segments_jsonl
+        if not path.exists() and not path.is_symlink():
+            if results is None:
+                return []
+            raise MtEvalError(f"{path}: not found (the run folder is incomplete; re-run the evaluation)")
+        records = parse_segments(read_input_text(path, "segments file"), where=str(path))
+        if results is not None:
+            expected = results.testset.num_segments
+            if len(records) != expected:
+                raise MtEvalError(f"{path}: {len(records)} segment records for {expected} segments"
+                                  " (truncated?)")
+            for number, record in enumerate(records, 1):
+                if record.get("index", number - 1) != number - 1:
+                    raise MtEvalError(f"{path}:{number}: record index {record.get('index')!r}, expected"
+                                      f" {number - 1}")
+        return records
+
+    def stats_path(self, system: str, metric_key: str) -> Path:
+        """The statistics file of a system × metric (a folder from before the reversible slugs too)."""
+        path = self.layout.stats_path(system, metric_key)
+        legacy = self.layout.legacy_stats_path(system, metric_key)
+        if not path.exists() and legacy.exists():
+            return legacy
+        return path
+
+    def output_path(self, system: str) -> Path:
+        path = self.layout.output_path(system)
+        legacy = self.layout.legacy_output_path(system)
+        return legacy if not path.exists() and legacy.exists() else path
+
+    def outputs(self, system: str, num_segments: int | None = None) -> list[str]:
+        """``outputs/<system>.txt``: one hypothesis per line (split on ``\n`` only)."""
+        path = self.output_path(system)
+        lines = read_input_text(path, "outputs file").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if num_segments is not None and len(lines) != num_segments:
+            raise MtEvalError(f"{path}: {len(lines)} lines for {num_segments} segments (truncated?)")
+        return lines
+
+    def stats(self, system: str, metric_key: str, num_segments: int | None = None) -> np.ndarray:
+        """One ``stats/<system>/<metric>.npy``, validated (the only ``.npy`` reader of mt-eval)."""
+        path = self.stats_path(system, metric_key)
+        if not path.exists() and not path.is_symlink():
+            raise MtEvalError(f"{path}: statistics file not found (system {system!r}, metric"
+                              f" {metric_key!r}); re-run the evaluation")
+        return read_stats_file(path, num_segments)
+
+    def all_stats(self, results: Results) -> dict[str, dict[str, np.ndarray]]:
+        """The statistics of every evaluated system and metric of ``results``."""
+        n = results.testset.num_segments
+        return {system: {key: self.stats(system, key, n) for key in results.metrics}
+                for system in results.ok_systems}
+
+    def stats_index(self) -> dict[str, Any]:
+        """Cache keys of the saved statistics; an unreadable index only means "recompute"."""
+        try:
+            index = read_input_json(self.layout.stats_index, "statistics index")
+        except MtEvalError:
+            return {}
+        return index if isinstance(index, dict) else {}
+
+    # ------------------------------------------------------------------------------ writing
+    def check_writable(self) -> None:
+        """Refuse to replace something that is not a run folder (``-o .`` must not wipe a checkout)."""
+        root = check_output_folder(self.root, "-o")
+        if root.exists() and any(root.iterdir()) and not RunLayout.of(root).results_json.is_file():
+            raise MtEvalError(f"{self.root}: exists, is not empty and is not a run folder; choose another -o")
+
+    @contextlib.contextmanager
+    def _staged(self, keep: Callable[[Path], bool] | None = None) -> Iterator[RunLayout]:
+        """A staging copy of this folder (files hard-linked when ``keep`` says so), swapped in whole."""
+        self.check_writable()
+        with atomic_directory(self.root) as staging:
+            if keep is not None and self.root.is_dir():
+                _link_tree(self.root, staging, keep)
+            yield RunLayout.of(staging)
+
+    def write(self, run: RunLike, outputs: Mapping[str, Sequence[str]],
+              stats_index: Mapping[str, Any] | None = None) -> Path:
+        """Write the whole run folder (outputs, statistics, results, segments, tables, report) at once."""
+        from mt_eval.reports.html import write_report
+        from mt_eval.reports.tables import write_tables
+
+        with self._staged() as layout:
+            for name, lines in outputs.items():
+                write_lines(layout.output_path(name), [_one_line(x) for x in lines])
+            for name, per_metric in run.stats.items():
+                for key, arr in per_metric.items():
+                    _save_npy(layout.stats_path(name, key), arr)
+            index = dict(stats_index) if stats_index is not None else {
+                f"{name}\t{key}": {"key": "", "signature": run.results.metrics[key].signature}
+                for name, per_metric in run.stats.items() for key in per_metric}
+            atomic_write_json(layout.stats_index, index)
+            write_results(run.results, layout.results_json)
+            write_segments(run.records, layout.segments_jsonl)
+            write_tables(run.results, layout.root)
+            write_report(run.results, run.records, layout.root)
+        return self.root
+
+    def update(self, results: Results | None = None,
+               records: Sequence[Mapping[str, Any]] | None = None) -> list[Path]:
+        """Re-write ``results.json`` (when given), the tables and ``report.html`` in one swap.
+
+        Everything else (outputs, statistics, segments, gate verdicts) is carried over unchanged.
+        """
+        from mt_eval.reports.html import write_report
+        from mt_eval.reports.tables import write_tables
+
+        current = self.results()
+        if records is None:
+            records = self.segments(results or current)
+        regenerated = {self.layout.report_html, self.layout.tables_dir}
+        if results is not None:
+            regenerated.add(self.layout.results_json)
+        with self._staged(keep=lambda p: p not in regenerated) as layout:
+            if results is not None:
+                write_results(results, layout.results_json)
+            tables = write_tables(results or current, layout.root)
+            report = write_report(results or current, records, layout.root)
+        return [self.root / p.relative_to(layout.root) for p in (*tables, report)]
+
+    def write_gate(self, files: Mapping[str, str]) -> list[Path]:
+        """Replace ``gate/`` with ``files`` (name → text) in one swap."""
+        target = self.layout.gate_dir
+        with atomic_directory(target) as staging:
+            for name, text in files.items():
+                (staging / name).write_text(text, encoding="utf-8")
+        return [target / name for name in files]
+
+
+# ---------------------------------------------------------------------------------- .npy files
+def read_stats_file(path: str | Path, num_segments: int | None = None) -> np.ndarray:
+    """Read and validate a statistics ``.npy``: a 2-D int64 (counts, never negative) or finite float64
+    array, one row per segment. Never with pickle; a FIFO, a folder, a truncated or 0-byte file,
+    an ``.npz``, an object array are one-line errors."""
+    file = Path(path)
+    data = read_input_bytes(file, "statistics file")
+    if not data:
+        raise MtEvalError(f"{file}: empty statistics file (0 bytes; an interrupted write?);"
+                          " re-run the evaluation")
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError, OSError, TypeError, UnicodeError, zipfile.BadZipFile) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MtEvalError(f"{file}: unreadable statistics (truncated or not a .npy file: {first})") from None
+    if not isinstance(arr, np.ndarray):
+        raise MtEvalError(f"{file}: not a single .npy array")
+    if arr.dtype.kind not in "iuf":
+        raise MtEvalError(f"{file}: statistics of dtype {arr.dtype}; expected int64 or float64")
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise MtEvalError(f"{file}: statistics of shape {arr.shape}; expected (segments, values)")
+    if num_segments is not None and arr.shape[0] != num_segments:
+        raise MtEvalError(f"{file}: {arr.shape[0]} statistics rows for {num_segments} segments")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise MtEvalError(f"{file}: statistics hold NaN or infinity")
+        return arr.astype(np.float64, copy=False)
+    if (arr < 0).any():
+        row = int(np.argwhere(arr < 0)[0][0])
+        raise MtEvalError(f"{file}: negative count in row {row + 1} (statistics are counts)")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise MtEvalError(f"{file}: counts overflow int64")
+    return arr.astype(np.int64, copy=False)
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def _link_tree(source: Path, dest: Path, keep: Callable[[Path], bool]) -> None:
+    """Hard-link (copy where linking fails) every kept file of ``source`` into ``dest``.
+
+    Linking is safe because no file of a run folder is ever changed in place, only replaced.
+    Hidden entries (temporaries of other writers) are not carried over.
+    """
+    for entry in os.scandir(source):
+        path = Path(entry.path)
+        if entry.name.startswith(".") or not keep(path):
+            continue
+        target = dest / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            target.mkdir()
+            _link_tree(path, target, keep)
+        elif entry.is_file(follow_symlinks=False):
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+
+
+# ------------------------------------------------------------------------------ compatibility
+class StatsCache:
+    """Reads the ``stats/`` cache of an existing run folder; entries are keyed, so stale ones are ignored."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.folder = RunFolder(root) if root is not None else None
+        self.index: dict[str, Any] = {}
+        if self.folder is not None and self.folder.layout.stats_index.is_file():
+            self.index = self.folder.stats_index()
+
+    def get(self, system: str, metric_key: str, key: str) -> tuple[np.ndarray, dict[str, str]] | None:
+        if self.folder is None:
+            return None
+        entry = self.index.get(f"{system}\t{metric_key}")
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        try:
+            return self.folder.stats(system, metric_key), dict(entry.get("signature", {}))
+        except MtEvalError:
+            return None  # a damaged cache entry is recomputed, not trusted
+
+
+def _check_output_folder(root: Path) -> None:
+    RunFolder(root).check_writable()
+
+
+def _readable(folder: Path) -> None:
+    make_tree_readable(folder)
+
+
+def write_run_folder(root: str | Path, run: RunLike, outputs: Mapping[str, Sequence[str]],
+                     stats_index: Mapping[str, Any] | None = None) -> Path:
+    """Write the whole run folder in a staging copy and swap it in (never half-written)."""
+    return RunFolder(root).write(run, outputs, stats_index)
+
+
+def load_stats(root: str | Path, results: Results) -> dict[str, dict[str, np.ndarray]]:
+    """The saved per-segment statistics of every evaluated system and metric of a run folder."""
+    return RunFolder(root).all_stats(results)
+
+
+def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Results, list[dict[str, Any]],
+                                                                          dict[str, dict[str, np.ndarray]]]:
+    """Merge other runs' systems into one run's view; test set and metric signatures must match."""
+    folder = RunFolder.open(root)
+    results = folder.results()
+    records = folder.segments(results)
+    stats = folder.all_stats(results)
+    for other_root in others:
+        other_folder = RunFolder.open(other_root)
+        other = other_folder.results()
+        if other.testset.hash != results.testset.hash:
+            raise IncompatibleError(f"{other_root}: test set {other.testset.hash[:12]} differs from"
+                                    f" {results.testset.hash[:12]} in {root}")
+        for key, info in results.metrics.items():
+            if key not in other.metrics:
+                raise IncompatibleError(f"{other_root}: has no metric {key} (needed to combine with {root})")
+            if other.metrics[key].signature_string != info.signature_string:
+                raise IncompatibleError(f"{other_root}: metric {key} signature"
+                                        f" {other.metrics[key].signature_string} differs from"
+                                        f" {info.signature_string} in {root}")
+        other_stats = other_folder.all_stats(other)
+        other_records = other_folder.segments(other)
+        for system in other.ok_systems:
+            if system in results.systems:
+                raise MtEvalError(f"{other_root}: system {system!r} is also in {root}; rename one")
+            results.systems[system] = other.systems[system]
+            results.scores[system] = {k: v for k, v in other.scores.get(system, {}).items()
+                                      if k in results.metrics}
+            if system in other.flags:
+                results.flags[system] = other.flags[system]
+            stats[system] = {k: other_stats[system][k] for k in results.metrics}
+            for mine, theirs in zip(records, other_records, strict=True):
+                mine["outputs"][system] = theirs["outputs"].get(system, "")
+                mine["scores"][system] = {k: v for k, v in theirs["scores"].get(system, {}).items()
+                                          if k in results.metrics}
+                mine["flags"][system] = theirs["flags"].get(system, [])
+    return results, records, stats
+
+
+def rerender(root: str | Path, results: Results | None = None,
+             records: Sequence[Mapping[str, Any]] | None = None) -> list[Path]:
+    """Re-write ``results.json`` (when given), tables and ``report.html`` of a run folder in one swap."""
+    return RunFolder.open(root).update(results, records)

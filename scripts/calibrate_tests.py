@@ -1,0 +1,545 @@
+"""Calibration of mt-eval's paired tests and of the gate on null and shifted data (real metric statistics).
+
+Everything is measured with the project's own code: statistics from
+``mt_eval.metrics.registry.get_metric(...).segment_stats`` (sacrebleu BLEU, chrF, TER, chrF++, semantic),
+p-values from ``mt_eval.stats.significance.compare_metrics_to_baseline`` (one draw shared by the
+metrics of a simulation) and whole-gate verdicts from ``mt_eval.gate.verdict.assess_all``.
+
+The null is exchangeable by construction: a pool holds, for each of N synthetic references, K noisy
+variants (word replacement / deletion / insertion at one noise level) whose statistics are computed
+once per metric. In a simulation, a share of the segments "differ": there both systems draw two
+distinct variants of that segment at random; elsewhere both use the same variant. Swapping the two
+systems' outputs on any segment leaves the joint distribution unchanged, so every test's p-value
+should be (super-)uniform and the rejection rate at most α.
+
+Cells (written to ``results/bench/calibration.json`` and ``calibration.md``):
+
+1. type-I error: N=1000, shares 1%/10%/50%/100%, BLEU/chrF/TER, paired-bs (default centred rule)
+   and paired-AR (default rule: ties count, exact enumeration when 2^k ≤ T), Clopper–Pearson 95%;
+2. power: system B drawn from a noisier pool whose expected corpus BLEU is ≈ 1 point lower;
+3. whole gate: 5 metrics, one system, tolerance 0, Holm (the default) vs no correction;
+4. small N: paired-bs (and AR with the gate's default trials) type-I at N = 10 … 200.
+
+Usage: ``python scripts/calibrate_tests.py [--quick] [--sims 5000] [--out results/bench/calibration.json]``.
+An interrupted run resumes: finished cells are kept in the output file (written atomically after
+every cell) and skipped when the configuration is unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mt_eval.fsio import atomic_write_json, atomic_write_text  # noqa: E402
+from mt_eval.gate.policy import GatePolicy  # noqa: E402
+from mt_eval.gate.verdict import Prepared, assess_all  # noqa: E402
+from mt_eval.metrics.base import Metric  # noqa: E402
+from mt_eval.metrics.registry import get_metric  # noqa: E402
+from mt_eval.stats.significance import SMALL_SAMPLE, compare_metrics_to_baseline  # noqa: E402
+
+logging.getLogger("sacrebleu").setLevel(logging.ERROR)
+
+ALPHA = 0.05
+TYPE1_METRICS = ("bleu", "chrf", "ter")
+METHODS = ("paired-bs", "paired-ar")
+
+
+# ----------------------------------------------------------------------------------- statistics
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X ≤ k) for X ~ Binomial(n, p), summed in log space (exact enough for n ≤ 10^5)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    i = np.arange(k + 1)
+    logs = (math.lgamma(n + 1) - np.array([math.lgamma(x + 1) + math.lgamma(n - x + 1) for x in i])
+            + i * math.log(p) + (n - i) * math.log1p(-p))
+    top = logs.max()
+    return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
+
+
+def _bisect(f: Callable[[float], float], target: float, increasing: bool) -> float:
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if (f(mid) < target) == increasing:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def clopper_pearson(x: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval for a binomial proportion x/n, by bisection on the binomial CDF.
+
+    Equal to the beta-quantile form (scipy's ``binomtest(...).proportion_ci("exact")``); written out
+    so the script needs nothing beyond the project's dependencies.
+    """
+    a = 1.0 - confidence
+    low = 0.0 if x == 0 else _bisect(lambda p: 1.0 - _binom_cdf(x - 1, n, p), a / 2, increasing=True)
+    high = 1.0 if x == n else _bisect(lambda p: _binom_cdf(x, n, p), a / 2, increasing=False)
+    return low, high
+
+
+def binomial_margin(alpha: float, sims: int, z: float = 3.0) -> float:
+    """A z-sigma margin above α for a rejection rate from ``sims`` simulations (used by the tests)."""
+    return z * math.sqrt(alpha * (1.0 - alpha) / sims)
+
+
+# ----------------------------------------------------------------------------------- the pool
+_LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+
+def make_vocabulary(size: int, rng: np.random.Generator) -> list[str]:
+    """Distinct pseudo-words of 2-9 letters (real chrF character n-grams, not ``w123`` tokens)."""
+    words: set[str] = set()
+    while len(words) < size:
+        length = int(rng.integers(2, 10))
+        words.add("".join(rng.choice(_LETTERS, size=length)))
+    return sorted(words)
+
+
+class Pool:
+    """N references, K noisy variants each, and every metric's statistics of every variant: ``(K, N, D)``."""
+
+    def __init__(self, n_segments: int, variants: int, noise: float, seed: int,
+                 vocab_size: int = 5000) -> None:
+        rng = np.random.default_rng(seed)
+        self.vocab = make_vocabulary(vocab_size, rng)
+        probs = 1.0 / np.arange(1, vocab_size + 1) ** 1.05
+        self.probs = probs / probs.sum()
+        lengths = rng.integers(8, 36, size=n_segments)
+        self.references = [self._sentence(rng, int(n)) for n in lengths]
+        self.noise = noise
+        self.n, self.k = n_segments, variants
+        self.hyps = [[self.perturb(ref, noise, rng) for ref in self.references] for _ in range(variants)]
+        self.stats: dict[str, np.ndarray] = {}
+        self.metrics: dict[str, Metric] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _sentence(self, rng: np.random.Generator, n: int) -> list[str]:
+        return [self.vocab[i] for i in rng.choice(len(self.vocab), size=n, p=self.probs)]
+
+    def perturb(self, ref: list[str], noise: float, rng: np.random.Generator) -> str:
+        """Each word: replaced (noise/2), deleted (noise/4), or followed by an inserted word (noise/4)."""
+        out: list[str] = []
+        for word in ref:
+            u = rng.random()
+            if u < noise / 2:
+                out.append(self.vocab[int(rng.choice(len(self.vocab), p=self.probs))])
+            elif u < 3 * noise / 4:
+                continue
+            elif u < noise:
+                out.extend([word, self.vocab[int(rng.integers(len(self.vocab)))]])
+            else:
+                out.append(word)
+        return " ".join(out)
+
+    def add_metric(self, key: str, metric: Metric, references: Sequence[str] | None = None) -> None:
+        refs = [[" ".join(r)] for r in self.references] if references is None else [[r] for r in references]
+        start = time.perf_counter()
+        self.stats[key] = np.stack([metric.segment_stats(h, refs) for h in self.hyps])
+        self.metrics[key] = metric
+        self.seconds[key] = time.perf_counter() - start
+
+    def take(self, key: str, variant: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Statistics of one system: segment i from variant ``variant[i]`` (rows: a subset of segments)."""
+        rows = np.arange(self.n) if rows is None else rows
+        return self.stats[key][variant, rows]
+
+    def mean_corpus_score(self, key: str) -> float:
+        """The corpus score averaged over the K full draws (column k of every segment)."""
+        metric = self.metrics[key]
+        return float(np.mean([metric.corpus_score(self.stats[key][k]) for k in range(self.k)]))
+
+
+def null_draw(rng: np.random.Generator, n: int, k: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Variant indices of systems A and B: equal except on round(share·n) random segments, distinct there."""
+    a = rng.integers(k, size=n)
+    b = a.copy()
+    differ = rng.choice(n, size=int(round(share * n)), replace=False)
+    b[differ] = (a[differ] + rng.integers(1, k, size=len(differ))) % k  # uniform over the other k-1
+    return a, b
+
+
+# ----------------------------------------------------------------------------------- cells
+def _cell_record(method: str, metric: str, share: float, n: int, sims: int, rejections: int,
+                 resamples: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    low, high = clopper_pearson(rejections, sims)
+    return {"method": method, "metric": metric, "share": share, "n_segments": n, "sims": sims,
+            "rejections": rejections, "rate": rejections / sims, "ci_low": low, "ci_high": high,
+            "resamples": resamples, "seconds": round(seconds, 1), **extra}
+
+
+def type1_cells(pool: Pool, metrics: Sequence[str], method: str, share: float, sims: int, resamples: int,
+                seed: int, n_segments: int | None = None) -> list[dict[str, Any]]:
+    """One simulation = one null draw tested on every metric at once (one shared resample draw)."""
+    n = n_segments or pool.n
+    rows = np.arange(n)
+    rng = np.random.default_rng(seed)
+    rejected = dict.fromkeys(metrics, 0)
+    rules: dict[str, dict[str, int]] = {m: {} for m in metrics}
+    start = time.perf_counter()
+    for sim in range(sims):
+        a, b = null_draw(rng, n, pool.k, share)
+        stats = {m: {"A": pool.take(m, a, rows), "B": pool.take(m, b, rows)} for m in metrics}
+        out = compare_metrics_to_baseline({m: pool.metrics[m] for m in metrics}, stats, "A", method=method,
+                                          n_resamples=resamples, seed=seed * 100_003 + sim)
+        for m in metrics:
+            result = out[m][("A", "B")]
+            rejected[m] += result.p_value < ALPHA
+            rules[m][result.p_value_rule] = rules[m].get(result.p_value_rule, 0) + 1
+    seconds = time.perf_counter() - start
+    return [_cell_record(method, m, share, n, sims, int(rejected[m]), resamples, seconds / len(metrics),
+                         p_value_rules=rules[m]) for m in metrics]
+
+
+def power_cell(pool_a: Pool, pool_b: Pool, metrics: Sequence[str], method: str, sims: int, resamples: int,
+               seed: int) -> list[dict[str, Any]]:
+    """System B (noisier pool) against A on every segment; a detection is p < α with B worse."""
+    rng = np.random.default_rng(seed)
+    detected = dict.fromkeys(metrics, 0)
+    deltas: dict[str, list[float]] = {m: [] for m in metrics}
+    start = time.perf_counter()
+    for sim in range(sims):
+        a = rng.integers(pool_a.k, size=pool_a.n)
+        b = rng.integers(pool_b.k, size=pool_b.n)
+        stats = {m: {"A": pool_a.take(m, a), "B": pool_b.take(m, b)} for m in metrics}
+        out = compare_metrics_to_baseline({m: pool_a.metrics[m] for m in metrics}, stats, "A", method=method,
+                                          n_resamples=resamples, seed=seed * 100_003 + sim)
+        for m in metrics:
+            result = out[m][("A", "B")]
+            worse = result.delta < 0 if pool_a.metrics[m].higher_is_better else result.delta > 0
+            detected[m] += bool(result.p_value < ALPHA and worse)
+            deltas[m].append(result.delta)
+    seconds = time.perf_counter() - start
+    return [_cell_record(method, m, 1.0, pool_a.n, sims, int(detected[m]), resamples, seconds / len(metrics),
+                         mean_delta=float(np.mean(deltas[m])), sd_delta=float(np.std(deltas[m])))
+            for m in metrics]
+
+
+def gate_cell(pool: Pool, metrics: Sequence[str], share: float, sims: int, seed: int,
+              check_none: int) -> dict[str, Any]:
+    """Whole-gate false failures on null data through ``assess_all`` (Holm, the default policy).
+
+    A failure is any comparison with status "regression" (significant drop, tolerance 0). The rate
+    without correction comes from the same comparisons: the gate's raw p-value, significant and worse
+    — exactly ``judge`` under ``correction="none"``; the first ``check_none`` simulations also run
+    ``assess_all`` with ``GatePolicy(correction="none")`` and must agree.
+    """
+    holm_policy = GatePolicy()  # defaults: alpha 0.05, method by test-set size, holm, tolerance 0
+    none_policy = GatePolicy(correction="none")
+    rng = np.random.default_rng(seed)
+    fail_holm = fail_none = 0
+    per_metric_raw = dict.fromkeys(metrics, 0)
+    start = time.perf_counter()
+    for sim in range(sims):
+        a, b = null_draw(rng, pool.n, pool.k, share)
+        prepared = []
+        for m in metrics:
+            metric = pool.metrics[m]
+            sa, sb = pool.take(m, a), pool.take(m, b)
+            prepared.append(Prepared(metric, sa, sb, "sys", m, "sys", metric.corpus_score(sa),
+                                     metric.corpus_score(sb), metric.higher_is_better, ""))
+        judged = assess_all(prepared, holm_policy.model_copy(update={"seed": seed * 100_003 + sim}))
+        fail_holm += any(c.status == "regression" for c in judged)
+        raw = [c.p_value is not None and c.p_value < ALPHA and (c.worsening or 0) > 0 for c in judged]
+        fail_none += any(raw)
+        for m, r in zip(metrics, raw, strict=True):
+            per_metric_raw[m] += r
+        if sim < check_none:
+            plain = assess_all(prepared, none_policy.model_copy(update={"seed": seed * 100_003 + sim}))
+            if any(c.status == "regression" for c in plain) != any(raw):
+                raise RuntimeError(f"simulation {sim}: correction='none' verdict disagrees with raw p-values")
+    seconds = time.perf_counter() - start
+    out: dict[str, Any] = {"metrics": list(metrics), "share": share, "n_segments": pool.n, "sims": sims,
+                           "method": "paired-bs (GatePolicy default for N ≥ SMALL_SAMPLE)",
+                           "resamples": holm_policy.resamples("paired-bs"), "tolerance": 0.0,
+                           "seconds": round(seconds, 1), "checked_none_policy_sims": min(check_none, sims),
+                           "per_metric_uncorrected_rate": {m: per_metric_raw[m] / sims for m in metrics}}
+    for name, count in (("holm", fail_holm), ("none", fail_none)):
+        low, high = clopper_pearson(count, sims)
+        out[name] = {"failures": count, "rate": count / sims, "ci_low": low, "ci_high": high}
+    return out
+
+
+# ----------------------------------------------------------------------------------- driver
+def _config_key(args: argparse.Namespace) -> str:
+    fields = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "md")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+            "cpus": os.cpu_count(), "numpy": np.__version__,
+            "note": "2 CPU cores shared with other agents' jobs while measuring (run under nice -n 10); "
+                    "seconds are wall time on a loaded machine"}
+
+
+def _fmt_rate(cell: dict[str, Any]) -> str:
+    return f"{100 * cell['rate']:.2f}% [{100 * cell['ci_low']:.2f}, {100 * cell['ci_high']:.2f}]"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The README table: type-I rates, power, whole-gate rates and the small-N table."""
+    lines = []
+    cfg = doc["config"]
+    lines.append(f"Type-I error at α = {ALPHA} on null data ({cfg['segments']} segments, {cfg['sims']} "
+                 f"simulations per cell, 95% Clopper–Pearson interval; paired-bs: {cfg['resamples']} "
+                 f"resamples, centred rule; paired-ar: {cfg['ar_trials']} trials, ties counted, exact "
+                 f"when 2^k ≤ trials). Goal: ≤ {100 * (ALPHA + 0.01):.0f}%.")
+    lines.append("")
+    type1 = doc["type1"]
+    shares = sorted({c["share"] for c in type1.values()})
+    lines.append("| method | metric | " + " | ".join(f"{100 * s:g}% differ" for s in shares) + " |")
+    lines.append("|---|---|" + "---|" * len(shares))
+    for method in METHODS:
+        for metric in TYPE1_METRICS:
+            row = []
+            for share in shares:
+                cell = type1.get(f"{method}|{metric}|{share}")
+                row.append(_fmt_rate(cell) if cell else "—")
+            lines.append(f"| {method} | {metric} | " + " | ".join(row) + " |")
+    if doc.get("power"):
+        p = doc["power"]
+        lines.append("")
+        lines.append(f"Power: system B from a noisier pool, expected corpus BLEU gap {p['expected_bleu_gap']:.2f} "
+                     f"({p['n_segments']} segments, {p['sims']} simulations); detection = p < {ALPHA} "
+                     "and B worse. Goal (BLEU): ≥ 80%.")
+        lines.append("")
+        lines.append("| method | metric | mean Δ | detected |")
+        lines.append("|---|---|---|---|")
+        for key, cell in p["cells"].items():
+            lines.append(f"| {cell['method']} | {cell['metric']} | {cell['mean_delta']:+.2f} | {_fmt_rate(cell)} |")
+    if doc.get("gate"):
+        lines.append("")
+        lines.append("Whole-gate false failures on null data (one system, tolerance 0, any metric with a "
+                     "significant drop fails the gate; through `assess_all`). Goal: ≤ 5%.")
+        lines.append("")
+        lines.append("| metrics | differ | sims | Holm (default) | no correction |")
+        lines.append("|---|---|---|---|---|")
+        for cell in doc["gate"].values():
+            lines.append(f"| {', '.join(cell['metrics'])} | {100 * cell['share']:g}% | {cell['sims']} | "
+                         f"{_fmt_rate(cell['holm'])} | {_fmt_rate(cell['none'])} |")
+    if doc.get("small_n"):
+        lines.append("")
+        lines.append(f"Small test sets (100% of segments differ, {cfg['small_sims']} simulations per cell; "
+                     f"paired-bs {cfg['resamples']} resamples; paired-ar {cfg['small_ar_trials']} trials, "
+                     "exact when 2^N ≤ trials).")
+        lines.append("")
+        small = doc["small_n"]["cells"]
+        ns = sorted({c["n_segments"] for c in small.values()})
+        lines.append("| method | metric | " + " | ".join(f"N={n}" for n in ns) + " |")
+        lines.append("|---|---|" + "---|" * len(ns))
+        for method in METHODS:
+            for metric in TYPE1_METRICS:
+                row = []
+                for n in ns:
+                    cell = small.get(f"{method}|{metric}|{n}")
+                    row.append(f"{100 * cell['rate']:.1f}%" if cell else "—")
+                lines.append(f"| {method} | {metric} | " + " | ".join(row) + " |")
+        lines.append("")
+        lines.append(doc["small_n"]["conclusion"])
+    return "\n".join(lines) + "\n"
+
+
+def small_n_conclusion(cells: dict[str, dict[str, Any]]) -> tuple[int | None, str]:
+    """The smallest N from which every paired-bs cell (at that N and above) is within α + 0.01."""
+    ns = sorted({c["n_segments"] for c in cells.values() if c["method"] == "paired-bs"})
+    ok_from: int | None = None
+    for n in reversed(ns):
+        good = all(c["rate"] <= ALPHA + 0.01 for c in cells.values()
+                   if c["method"] == "paired-bs" and c["n_segments"] == n)
+        if not good:
+            break
+        ok_from = n
+    text = (f"paired-bs stays ≤ {100 * (ALPHA + 0.01):.0f}% for every metric from N = {ok_from} "
+            f"(SMALL_SAMPLE in mt_eval/stats/significance.py is {SMALL_SAMPLE})."
+            if ok_from is not None else "paired-bs exceeds the goal at every N tried.")
+    return ok_from, text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sims", type=int, default=5000, help="null simulations per type-I cell")
+    parser.add_argument("--segments", type=int, default=1000, help="segments per test set")
+    parser.add_argument("--resamples", type=int, default=1000, help="paired-bs resamples (the default 1000)")
+    parser.add_argument("--ar-trials", type=int, default=1000, help="paired-ar trials for the N=1000 cells")
+    parser.add_argument("--variants", type=int, default=20, help="noisy variants per segment in the pool")
+    parser.add_argument("--noise", type=float, default=0.3, help="word noise of the null pool")
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.1, 0.5, 1.0])
+    parser.add_argument("--power-sims", type=int, default=1000)
+    parser.add_argument("--gate-sims", type=int, default=2000)
+    parser.add_argument("--gate-shares", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--gate-fifth", choices=["semantic", "bleu-intl"], default="semantic",
+                        help="the gate's fifth metric (semantic runs the USE encoder on CPU)")
+    parser.add_argument("--small-ns", type=int, nargs="+", default=[10, 20, 30, 50, 75, 100, 150, 200])
+    parser.add_argument("--small-sims", type=int, default=5000)
+    parser.add_argument("--small-ar-trials", type=int, default=2000,
+                        help="paired-ar trials at small N (exact enumeration when 2^N ≤ trials)")
+    parser.add_argument("--small-ar-max-n", type=int, default=SMALL_SAMPLE - 1,
+                        help="AR small-N cells only up to this N (AR is the default below SMALL_SAMPLE)")
+    parser.add_argument("--parts", nargs="+", default=["type1", "power", "gate", "small"],
+                        choices=["type1", "power", "gate", "small"])
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 200 segments, 100 simulations, 200 resamples")
+    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "calibration.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.segments, args.sims, args.resamples, args.ar_trials = 200, 100, 200, 200
+        args.power_sims, args.gate_sims, args.small_sims, args.small_ar_trials = 100, 100, 100, 200
+        args.variants, args.small_ns = 10, [10, 30, 100]
+    out = Path(args.out)
+    md_path = out.with_suffix(".md")
+    key = _config_key(args)
+    doc: dict[str, Any] = {}
+    if out.exists():
+        try:
+            old = json.loads(out.read_text(encoding="utf-8"))
+            if old.get("config_key") == key:
+                doc = old
+                print(f"resuming {out}: finished cells are kept", flush=True)
+        except (OSError, json.JSONDecodeError):
+            doc = {}
+    if not doc:
+        doc = {"benchmark": "calibration of paired tests and the gate", "config_key": key,
+               "config": {k: v for k, v in vars(args).items() if k != "out"}, "alpha": ALPHA,
+               "machine": _machine(), "type1": {}, "power": {}, "gate": {}, "small_n": {}, "elapsed_s": 0.0}
+    t0 = time.perf_counter()
+    elapsed0 = float(doc.get("elapsed_s", 0.0))
+
+    def save() -> None:
+        doc["elapsed_s"] = round(elapsed0 + time.perf_counter() - t0, 1)
+        atomic_write_json(out, doc)
+        atomic_write_text(md_path, markdown(doc))
+
+    print(f"building the pool: {args.segments} segments × {args.variants} variants", flush=True)
+    pool = Pool(args.segments, args.variants, args.noise, args.seed)
+    for m in TYPE1_METRICS:
+        pool.add_metric(m, get_metric(m))
+    doc["pool"] = {"segments": pool.n, "variants": pool.k, "noise": pool.noise,
+                   "mean_corpus_scores": {m: pool.mean_corpus_score(m) for m in TYPE1_METRICS},
+                   "stats_seconds": {m: round(s, 1) for m, s in pool.seconds.items()}}
+    print(f"pool: {doc['pool']}", flush=True)
+
+    if "type1" in args.parts:
+        for share in args.shares:
+            for method in METHODS:
+                cell_key = f"{method}|{TYPE1_METRICS[0]}|{share}"
+                if cell_key in doc["type1"]:
+                    continue
+                trials = args.resamples if method == "paired-bs" else args.ar_trials
+                cells = type1_cells(pool, TYPE1_METRICS, method, share, args.sims, trials,
+                                    seed=args.seed + int(share * 1000) + (7 if method == "paired-ar" else 0))
+                for cell in cells:
+                    doc["type1"][f"{method}|{cell['metric']}|{share}"] = cell
+                    print(f"type1 {method} {cell['metric']} share={share}: {_fmt_rate(cell)} "
+                          f"({cell['seconds'] * len(TYPE1_METRICS):.0f} s)", flush=True)
+                save()
+
+    if "power" in args.parts and not doc["power"].get("cells"):
+        target = doc["pool"]["mean_corpus_scores"]["bleu"] - 1.0
+        lo, hi = args.noise, args.noise + 0.1
+        bleu = get_metric("bleu")
+        tries = []
+        for _ in range(7):  # bisection on the noisier pool's word noise: expected BLEU gap ≈ 1.0
+            mid = 0.5 * (lo + hi)
+            probe = Pool(args.segments, args.variants, mid, args.seed + 1)
+            probe.add_metric("bleu", bleu)
+            score = probe.mean_corpus_score("bleu")
+            tries.append({"noise": mid, "mean_bleu": score})
+            lo, hi = (mid, hi) if score > target else (lo, mid)
+        best = min(tries, key=lambda t: abs(t["mean_bleu"] - target))
+        pool_b = Pool(args.segments, args.variants, best["noise"], args.seed + 1)
+        for m in TYPE1_METRICS:
+            pool_b.add_metric(m, get_metric(m))
+        power: dict[str, Any] = {"n_segments": args.segments, "sims": args.power_sims,
+                                 "noise_a": args.noise, "noise_b": best["noise"], "bisection": tries,
+                                 "expected_bleu_gap": doc["pool"]["mean_corpus_scores"]["bleu"]
+                                 - pool_b.mean_corpus_score("bleu"), "cells": {}}
+        for method in METHODS:
+            trials = args.resamples if method == "paired-bs" else args.ar_trials
+            for cell in power_cell(pool, pool_b, TYPE1_METRICS, method, args.power_sims, trials,
+                                   seed=args.seed + 31 + (7 if method == "paired-ar" else 0)):
+                power["cells"][f"{method}|{cell['metric']}"] = cell
+                print(f"power {method} {cell['metric']}: mean Δ {cell['mean_delta']:+.2f}, detected "
+                      f"{_fmt_rate(cell)}", flush=True)
+        doc["power"] = power
+        save()
+
+    if "gate" in args.parts and any(f"{s}" not in doc["gate"] for s in args.gate_shares):
+        gate_metrics = ["bleu", "chrf", "chrf++", "ter"]
+        pool.add_metric("chrf++", get_metric("chrf++"))
+        if args.gate_fifth == "semantic":
+            pool.add_metric("semantic", get_metric("semantic"))
+            gate_metrics.append("semantic")
+        else:
+            pool.add_metric("bleu:tokenize=intl", get_metric("bleu", tokenize="intl"))
+            gate_metrics.append("bleu:tokenize=intl")
+        doc["pool"]["stats_seconds"] = {m: round(s, 1) for m, s in pool.seconds.items()}
+        for share in args.gate_shares:
+            if f"{share}" in doc["gate"]:
+                continue
+            cell = gate_cell(pool, gate_metrics, share, args.gate_sims, args.seed + 53, check_none=200)
+            doc["gate"][f"{share}"] = cell
+            print(f"gate share={share}: holm {_fmt_rate(cell['holm'])}, none {_fmt_rate(cell['none'])}",
+                  flush=True)
+            save()
+
+    if "small" in args.parts:
+        small = doc["small_n"].setdefault("cells", {})
+        for n in args.small_ns:
+            for method in METHODS:
+                if method == "paired-ar" and n > args.small_ar_max_n:
+                    continue
+                if f"{method}|{TYPE1_METRICS[0]}|{n}" in small:
+                    continue
+                trials = args.resamples if method == "paired-bs" else args.small_ar_trials
+                cells = type1_cells(pool, TYPE1_METRICS, method, 1.0, args.small_sims, trials,
+                                    seed=args.seed + 5000 + n + (7 if method == "paired-ar" else 0),
+                                    n_segments=n)
+                for cell in cells:
+                    small[f"{method}|{cell['metric']}|{n}"] = cell
+                    print(f"small {method} {cell['metric']} N={n}: {_fmt_rate(cell)}", flush=True)
+                ok_from, text = small_n_conclusion(small)
+                doc["small_n"].update({"justified_threshold": ok_from, "small_sample_constant": SMALL_SAMPLE,
+                                       "conclusion": text})
+                save()
+    save()
+    print(markdown(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,23 +62,20 @@ def _direct(translator: Any, sources: list[str]) -> list[str]:
     return out
 
 
-def llm_bounds(threads: int) -> None:
-    """Old fixed cap (256, no repetition stop) vs the derived cap + repetition stop, same greedy model."""
-    from mt_eval.data.build import default_testset
-    from mt_eval.fsio import atomic_write_json
-    from mt_eval.translators.base import library_version
+def _bounded_pair(spec_options: dict[str, Any], sources: list[str], source_lang: str,
+                  target_lang: str) -> dict[str, Any]:
+    """Translate ``sources`` one at a time with the old fixed cap and with the new bounds; same model."""
     from mt_eval.translators.registry import create_translator
 
-    ts = default_testset()
-    common = {"n_threads": threads, "n_ctx": 2048}
-    settings = {"before": {**common, "max_tokens": 256, "repetition_stop": False}, "after": common}
+    old = {**spec_options, "max_tokens": 256, "repetition_stop": False}  # the defaults before issue 11
+    settings = {"before": old, "after": spec_options}
     runs: dict[str, Any] = {}
     for label, options in settings.items():
-        translator = create_translator("llama-cpp:default", options, source_lang=ts.source_lang,
-                                       target_lang=ts.target_lang)
-        translator.translate(ts.sources[:1])  # load the model before timing
+        translator = create_translator("llama-cpp:default", options, source_lang=source_lang,
+                                       target_lang=target_lang)
+        translator.translate(sources[:1])  # load the model before timing
         seconds, outputs, tokens, cut = [], [], [], []
-        for source in ts.sources:
+        for source in sources:
             t0 = time.perf_counter()
             outputs += translator.translate([source])
             seconds.append(time.perf_counter() - t0)
@@ -86,22 +83,44 @@ def llm_bounds(threads: int) -> None:
             cut += translator.last_truncated or [""]
         runs[label] = {"options": options, "signature_decoding": translator.signature()["decoding"],
                        "seconds": [round(x, 3) for x in seconds], "total_s": round(sum(seconds), 3),
-                       "output_tokens": tokens, "stopped": cut, "outputs": outputs}
+                       "output_tokens": tokens, "total_output_tokens": sum(tokens), "stopped": cut,
+                       "outputs": outputs}
         translator.close()
     before, after = runs["before"], runs["after"]
     natural = [i for i, reason in enumerate(before["stopped"]) if not reason]
-    unchanged = all(before["outputs"][i] == after["outputs"][i] for i in natural)
+    changed_natural = [i for i in natural if before["outputs"][i] != after["outputs"][i]]
+    return {"segments": len(sources), **runs, "natural_endings_before": len(natural),
+            "natural_endings_changed": changed_natural,
+            "stopped_after": {r: after["stopped"].count(r) for r in set(after["stopped"]) if r},
+            "speedup": round(before["total_s"] / after["total_s"], 2) if after["total_s"] else None,
+            "output_token_ratio": round(after["total_output_tokens"]
+                                        / max(1, before["total_output_tokens"]), 3)}
+
+
+def llm_bounds(threads: int) -> None:
+    """Old fixed cap (256, no repetition stop) vs the derived cap + repetition stop, same greedy model, on
+    the 7 seed paragraphs and on short segments (their clauses of 3-20 words, split at punctuation)."""
+    import re
+
+    from mt_eval.data.build import default_testset
+    from mt_eval.fsio import atomic_write_json
+    from mt_eval.translators.base import library_version
+
+    ts = default_testset()
+    clauses = [c.strip() for s in ts.sources for c in re.split(r"[،.؛:!؟]", s) if 3 <= len(c.split()) <= 20]
+    options = {"n_threads": threads, "n_ctx": 2048}
     result = {
         "environment": {"threads": threads, "llama-cpp-python": library_version("llama_cpp_python"),
-                        "note": "machine shared with other work while measuring"},
-        "segments": len(ts), **runs,
-        "natural_endings_before": natural,
-        "natural_endings_unchanged": unchanged,
-        "speedup": round(before["total_s"] / after["total_s"], 2) if after["total_s"] else None,
+                        "note": "2-core machine shared with other work while measuring: times are noisy"},
+        "seed_paragraphs": _bounded_pair(options, ts.sources, ts.source_lang, ts.target_lang),
+        "seed_clauses": _bounded_pair(options, clauses, ts.source_lang, ts.target_lang),
     }
     atomic_write_json(OUT_BOUNDS, result)
-    sys.stdout.write(f"wrote {OUT_BOUNDS}: {before['total_s']} s -> {after['total_s']} s, "
-                     f"natural endings unchanged: {unchanged}\n")
+    for key in ("seed_paragraphs", "seed_clauses"):
+        r = result[key]
+        sys.stdout.write(f"{key}: {r['before']['total_s']} s -> {r['after']['total_s']} s, output tokens "
+                         f"{r['before']['total_output_tokens']} -> {r['after']['total_output_tokens']}, "
+                         f"natural endings changed: {r['natural_endings_changed']}\n")
 
 
 def main() -> None:
@@ -121,6 +140,7 @@ def main() -> None:
     from mt_eval.data.testset import TestSet
     from mt_eval.fsio import atomic_write_json
     from mt_eval.translators.base import library_version
+    from mt_eval.translators.cache import TranslationCache
     from mt_eval.translators.ct2 import convert_model
     from mt_eval.translators.registry import create_translator
     from mt_eval.translators.runner import translate_testset
@@ -176,14 +196,31 @@ def main() -> None:
                 ts, s, cache=False, progress=False, translator=t), args.repeats)
             cached_cold_s, _ = _timed(lambda t=translator, s=spec: translate_testset(
                 ts, s, cache=next(fresh), progress=False, translator=t), args.repeats)
+            # the usual case: the cache file exists (other systems, earlier runs), this system is not in it
+            shared = tmp / f"shared-{label}.sqlite"
+            existing_times = []
+            for _ in range(args.repeats):
+                with TranslationCache(shared) as store:
+                    store.clear(spec)
+                t0 = time.perf_counter()
+                translate_testset(ts, spec, cache=shared, progress=False, translator=translator)
+                existing_times.append(time.perf_counter() - t0)
+            cold_existing_s = statistics.median(existing_times)
             overhead[label] = {"direct_s": round(direct_s, 4), "harness_no_cache_s": round(harness_s, 4),
                                "harness_cold_cache_s": round(cached_cold_s, 4),
                                "overhead_no_cache_pct": round(100 * (harness_s / direct_s - 1), 2),
-                               "overhead_cold_cache_pct": round(100 * (cached_cold_s / direct_s - 1), 2)}
-        overhead["goal"] = "harness overhead <= 5% without cache and with a cold cache"
+                               "overhead_cold_cache_pct": round(100 * (cached_cold_s / direct_s - 1), 2),
+                               "harness_cold_cache_existing_file_s": round(cold_existing_s, 4),
+                               "overhead_cold_cache_existing_file_pct": round(
+                                   100 * (cold_existing_s / direct_s - 1), 2)}
+        overhead["goal"] = ("harness overhead <= 5% without cache and with a cold cache (a new cache file"
+                            " pays its creation and fsyncs once; the existing-file figure is the usual run)")
         overhead["goal_met"] = all(overhead[k]["overhead_no_cache_pct"] <= 5
                                    and overhead[k]["overhead_cold_cache_pct"] <= 5
                                    for k in ("transformers", "ct2"))
+        overhead["goal_met_existing_file"] = all(overhead[k]["overhead_no_cache_pct"] <= 5
+                                                 and overhead[k]["overhead_cold_cache_existing_file_pct"] <= 5
+                                                 for k in ("transformers", "ct2"))
         result["harness_overhead"] = overhead
 
         cache_runs: dict[str, Any] = {}

@@ -35,6 +35,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,7 +54,11 @@ from mt_eval.gate.policy import GatePolicy  # noqa: E402
 from mt_eval.gate.verdict import Prepared, assess_all  # noqa: E402
 from mt_eval.metrics.base import Metric  # noqa: E402
 from mt_eval.metrics.registry import get_metric  # noqa: E402
-from mt_eval.stats.significance import SMALL_SAMPLE, compare_metrics_to_baseline  # noqa: E402
+from mt_eval.stats.significance import (  # noqa: E402
+    DEFAULT_AR_TRIALS,
+    SMALL_SAMPLE,
+    compare_metrics_to_baseline,
+)
 
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 
@@ -118,7 +123,7 @@ def make_vocabulary(size: int, rng: np.random.Generator) -> list[str]:
     while len(words) < size:
         length = int(rng.integers(2, 10))
         words.add("".join(rng.choice(_LETTERS, size=length)))
-    return sorted(words)
+    return [str(w) for w in rng.permutation(sorted(words))]  # frequency rank independent of spelling
 
 
 class Pool:
@@ -157,12 +162,48 @@ class Pool:
                 out.append(word)
         return " ".join(out)
 
-    def add_metric(self, key: str, metric: Metric, references: Sequence[str] | None = None) -> None:
-        refs = [[" ".join(r)] for r in self.references] if references is None else [[r] for r in references]
+    def _sibling(self, hyps: list[list[str]], noise: float) -> Pool:
+        other = object.__new__(Pool)
+        other.vocab, other.probs, other.references = self.vocab, self.probs, self.references
+        other.noise, other.n, other.k, other.hyps = noise, self.n, len(hyps), hyps
+        other.stats, other.metrics, other.seconds = {}, {}, {}
+        return other
+
+    def with_noise(self, noise: float, seed: int) -> Pool:
+        """The same references, fresh independent variants at another noise level."""
+        rng = np.random.default_rng(seed)
+        return self._sibling([[self.perturb(ref, noise, rng) for ref in self.references]
+                              for _ in range(self.k)], noise)
+
+    def degraded(self, extra: float, seed: int) -> Pool:
+        """The same references; variant k of segment i is this pool's variant k of i, perturbed again."""
+        rng = np.random.default_rng(seed)
+        return self._sibling([[self.perturb(h.split(), extra, rng) for h in column] for column in self.hyps],
+                             extra)
+
+    def add_metric(self, key: str, metric: Metric, cache: Path | None = None) -> None:
+        """Statistics of every variant; ``cache``: an ``.npy`` file read if present, else written."""
+        refs = [[" ".join(r)] for r in self.references]
         start = time.perf_counter()
-        self.stats[key] = np.stack([metric.segment_stats(h, refs) for h in self.hyps])
+        if cache is not None and cache.is_file():
+            self.stats[key] = np.load(cache, allow_pickle=False)
+        else:
+            self.stats[key] = np.stack([metric.segment_stats(h, refs) for h in self.hyps])
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+                with tmp.open("wb") as fh:
+                    np.save(fh, self.stats[key], allow_pickle=False)
+                os.replace(tmp, cache)
         self.metrics[key] = metric
         self.seconds[key] = time.perf_counter() - start
+
+    def subset(self, variants: int) -> Pool:
+        """The first ``variants`` variants of every segment, with their statistics."""
+        other = self._sibling(self.hyps[:variants], self.noise)
+        other.stats = {k: v[:variants] for k, v in self.stats.items()}
+        other.metrics = dict(self.metrics)
+        return other
 
     def take(self, key: str, variant: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Statistics of one system: segment i from variant ``variant[i]`` (rows: a subset of segments)."""
@@ -179,7 +220,7 @@ def null_draw(rng: np.random.Generator, n: int, k: int, share: float) -> tuple[n
     """Variant indices of systems A and B: equal except on round(share·n) random segments, distinct there."""
     a = rng.integers(k, size=n)
     b = a.copy()
-    differ = rng.choice(n, size=int(round(share * n)), replace=False)
+    differ = rng.choice(n, size=round(share * n), replace=False)
     b[differ] = (a[differ] + rng.integers(1, k, size=len(differ))) % k  # uniform over the other k-1
     return a, b
 
@@ -194,50 +235,115 @@ def _cell_record(method: str, metric: str, share: float, n: int, sims: int, reje
 
 
 def type1_cells(pool: Pool, metrics: Sequence[str], method: str, share: float, sims: int, resamples: int,
-                seed: int, n_segments: int | None = None) -> list[dict[str, Any]]:
-    """One simulation = one null draw tested on every metric at once (one shared resample draw)."""
+                seed: int, n_segments: int | None = None, batch: int = 50) -> list[dict[str, Any]]:
+    """Null simulations, ``batch`` of them per ``compare_metrics_to_baseline`` call.
+
+    Each simulation's metrics enter the call as separate groups (``bleu#3`` …) with their own
+    baseline, so one call tests ``batch`` independent null draws on every metric. The groups of a call
+    share one resample draw, as the metrics of one real comparison do; each call has its own seed, so
+    a cell averages over sims/batch different draws (the gate itself always uses one fixed seed).
+    """
     n = n_segments or pool.n
     rows = np.arange(n)
     rng = np.random.default_rng(seed)
     rejected = dict.fromkeys(metrics, 0)
     rules: dict[str, dict[str, int]] = {m: {} for m in metrics}
     start = time.perf_counter()
-    for sim in range(sims):
-        a, b = null_draw(rng, n, pool.k, share)
-        stats = {m: {"A": pool.take(m, a, rows), "B": pool.take(m, b, rows)} for m in metrics}
-        out = compare_metrics_to_baseline({m: pool.metrics[m] for m in metrics}, stats, "A", method=method,
-                                          n_resamples=resamples, seed=seed * 100_003 + sim)
-        for m in metrics:
-            result = out[m][("A", "B")]
-            rejected[m] += result.p_value < ALPHA
-            rules[m][result.p_value_rule] = rules[m].get(result.p_value_rule, 0) + 1
+    for first in range(0, sims, batch):
+        size = min(batch, sims - first)
+        group_metrics: dict[str, Metric] = {}
+        stats: dict[str, dict[str, np.ndarray]] = {}
+        for j in range(size):
+            a, b = null_draw(rng, n, pool.k, share)
+            for m in metrics:
+                group_metrics[f"{m}#{j}"] = pool.metrics[m]
+                stats[f"{m}#{j}"] = {"A": pool.take(m, a, rows), "B": pool.take(m, b, rows)}
+        out = compare_metrics_to_baseline(group_metrics, stats, "A", method=method, n_resamples=resamples,
+                                          seed=seed * 100_003 + first)
+        for j in range(size):
+            for m in metrics:
+                result = out[f"{m}#{j}"][("A", "B")]
+                rejected[m] += result.p_value < ALPHA
+                rules[m][result.p_value_rule] = rules[m].get(result.p_value_rule, 0) + 1
     seconds = time.perf_counter() - start
     return [_cell_record(method, m, share, n, sims, int(rejected[m]), resamples, seconds / len(metrics),
-                         p_value_rules=rules[m]) for m in metrics]
+                         p_value_rules=rules[m], batch=batch) for m in metrics]
 
 
-def power_cell(pool_a: Pool, pool_b: Pool, metrics: Sequence[str], method: str, sims: int, resamples: int,
-               seed: int) -> list[dict[str, Any]]:
-    """System B (noisier pool) against A on every segment; a detection is p < α with B worse."""
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def power_cell(pool_a: Pool, paired_b: Pool | None, independent_b: Pool | None, metrics: Sequence[str],
+               method: str, sims: int, resamples: int, seed: int, mix: float,
+               batch: int = 50) -> list[dict[str, Any]]:
+    """System B (a noisier pool) against A on every segment; a detection is p < α with B worse.
+
+    On a share ``mix`` of the segments (chosen afresh in each simulation) B draws its variant
+    independently of A from ``independent_b`` (noisier fresh variants); on the others B is A's own
+    variant degraded further (``paired_b = pool_a.degraded(...)``), as when a change makes one system
+    slightly worse. Both pools are calibrated to the same expected BLEU gap, so ``mix`` sets only
+    how strongly the two systems' segment scores are correlated, i.e. the SD of Δ.
+    ``oracle_power`` is what a two-sided z-test with the simulated Δ's true mean and SD would reach:
+    the best any test can do on these data, so the gap to it is the test's own loss. Simulations
+    are batched as in :func:`type1_cells`.
+    """
     rng = np.random.default_rng(seed)
     detected = dict.fromkeys(metrics, 0)
     deltas: dict[str, list[float]] = {m: [] for m in metrics}
     start = time.perf_counter()
-    for sim in range(sims):
-        a = rng.integers(pool_a.k, size=pool_a.n)
-        b = rng.integers(pool_b.k, size=pool_b.n)
-        stats = {m: {"A": pool_a.take(m, a), "B": pool_b.take(m, b)} for m in metrics}
-        out = compare_metrics_to_baseline({m: pool_a.metrics[m] for m in metrics}, stats, "A", method=method,
-                                          n_resamples=resamples, seed=seed * 100_003 + sim)
-        for m in metrics:
-            result = out[m][("A", "B")]
-            worse = result.delta < 0 if pool_a.metrics[m].higher_is_better else result.delta > 0
-            detected[m] += bool(result.p_value < ALPHA and worse)
-            deltas[m].append(result.delta)
+    for first in range(0, sims, batch):
+        size = min(batch, sims - first)
+        group_metrics: dict[str, Metric] = {}
+        stats: dict[str, dict[str, np.ndarray]] = {}
+        for j in range(size):
+            a = rng.integers(pool_a.k, size=pool_a.n)
+            b = rng.integers(pool_a.k, size=pool_a.n) if mix > 0 else a
+            fresh = rng.random(pool_a.n) < mix if 0 < mix < 1 else np.full(pool_a.n, mix >= 1)
+            for m in metrics:
+                group_metrics[f"{m}#{j}"] = pool_a.metrics[m]
+                if paired_b is None or independent_b is None:
+                    only = paired_b or independent_b
+                    assert only is not None
+                    stats_b = only.take(m, b)
+                else:
+                    stats_b = np.where(fresh[:, None], independent_b.take(m, b), paired_b.take(m, a))
+                stats[f"{m}#{j}"] = {"A": pool_a.take(m, a), "B": stats_b}
+        out = compare_metrics_to_baseline(group_metrics, stats, "A", method=method, n_resamples=resamples,
+                                          seed=seed * 100_003 + first)
+        for j in range(size):
+            for m in metrics:
+                result = out[f"{m}#{j}"][("A", "B")]
+                worse = result.delta < 0 if pool_a.metrics[m].higher_is_better else result.delta > 0
+                detected[m] += bool(result.p_value < ALPHA and worse)
+                deltas[m].append(result.delta)
     seconds = time.perf_counter() - start
-    return [_cell_record(method, m, 1.0, pool_a.n, sims, int(detected[m]), resamples, seconds / len(metrics),
-                         mean_delta=float(np.mean(deltas[m])), sd_delta=float(np.std(deltas[m])))
-            for m in metrics]
+    cells = []
+    for m in metrics:
+        mean, sd = float(np.mean(deltas[m])), float(np.std(deltas[m], ddof=1))
+        oracle = _normal_cdf(abs(mean) / sd - 1.959964) if sd > 0 else 1.0
+        cells.append(_cell_record(method, m, 1.0, pool_a.n, sims, int(detected[m]), resamples,
+                                  seconds / len(metrics), mean_delta=mean, sd_delta=sd, oracle_power=oracle,
+                                  batch=batch))
+    return cells
+
+
+def calibrate_gap(make: Callable[[float], Pool], lo: float, hi: float, target_gap: float, base_bleu: float,
+                  steps: int = 8) -> tuple[Pool, list[dict[str, float]]]:
+    """Bisection on the noise of B's pool until its expected corpus BLEU is ``target_gap`` below A's."""
+    bleu = get_metric("bleu")
+    tries: list[dict[str, float]] = []
+    pools: dict[float, Pool] = {}
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        probe = make(mid)
+        probe.add_metric("bleu", bleu)
+        gap = base_bleu - probe.mean_corpus_score("bleu")
+        tries.append({"noise": mid, "expected_bleu_gap": gap})
+        pools[mid] = probe
+        lo, hi = (mid, hi) if gap < target_gap else (lo, mid)
+    best = min(tries, key=lambda t: abs(t["expected_bleu_gap"] - target_gap))
+    return pools[best["noise"]], tries
 
 
 def gate_cell(pool: Pool, metrics: Sequence[str], share: float, sims: int, seed: int,
@@ -286,8 +392,12 @@ def gate_cell(pool: Pool, metrics: Sequence[str], share: float, sims: int, seed:
 
 
 # ----------------------------------------------------------------------------------- driver
-def _config_key(args: argparse.Namespace) -> str:
-    fields = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "md")}
+_POOL_FIELDS = ("segments", "variants", "noise", "seed")
+
+
+def _pool_key(config: dict[str, Any]) -> str:
+    """What makes two runs' pools identical; each cell records its own sims and resamples."""
+    fields = {k: config[k] for k in _POOL_FIELDS}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -316,8 +426,9 @@ def markdown(doc: dict[str, Any]) -> str:
     cfg = doc["config"]
     lines.append(f"Type-I error at α = {ALPHA} on null data ({cfg['segments']} segments, {cfg['sims']} "
                  f"simulations per cell, 95% Clopper–Pearson interval; paired-bs: {cfg['resamples']} "
-                 f"resamples, centred rule; paired-ar: {cfg['ar_trials']} trials, ties counted, exact "
-                 f"when 2^k ≤ trials). Goal: ≤ {100 * (ALPHA + 0.01):.0f}%.")
+                 f"resamples, centred rule; paired-ar: {cfg['ar_trials']} trials "
+                 f"({DEFAULT_AR_TRIALS}, the default, where that enumerates all 2^k swaps exactly), ties "
+                 f"counted). Goal: ≤ {100 * (ALPHA + 0.01):.0f}%.")
     lines.append("")
     type1 = doc["type1"]
     shares = sorted({c["share"] for c in type1.values()})
@@ -330,17 +441,25 @@ def markdown(doc: dict[str, Any]) -> str:
                 cell = type1.get(f"{method}|{metric}|{share}")
                 row.append(_fmt_rate(cell) if cell else "—")
             lines.append(f"| {method} | {metric} | " + " | ".join(row) + " |")
-    if doc.get("power"):
-        p = doc["power"]
+    designs = doc.get("power", {}).get("designs", {})
+    if designs:
         lines.append("")
-        lines.append(f"Power: system B from a noisier pool, expected corpus BLEU gap {p['expected_bleu_gap']:.2f} "
-                     f"({p['n_segments']} segments, {p['sims']} simulations); detection = p < {ALPHA} "
-                     "and B worse. Goal (BLEU): ≥ 80%.")
+        lines.append(f"Power: system B from a noisier pool whose expected corpus BLEU is ≈ 1 point lower "
+                     f"({cfg['segments']} segments, {cfg['power_sims']} simulations per cell); detected = "
+                     f"p < {ALPHA} and B worse. *independent*: B's variant of each segment is drawn "
+                     "independently of A's; *paired*: B is A's own output degraded further; *mixed*: "
+                     f"independent on {100 * cfg.get('mix_share', 0.3):g}% of the segments, paired on the "
+                     "rest. The SD of Δ is set by the design; real system pairs on FLORES (1012 segments) "
+                     "have a bootstrap SD of ΔBLEU of about 0.35–0.45. Oracle: a z-test knowing the true "
+                     "SD of Δ. Goal (BLEU): ≥ 80%.")
         lines.append("")
-        lines.append("| method | metric | mean Δ | detected |")
-        lines.append("|---|---|---|---|")
-        for key, cell in p["cells"].items():
-            lines.append(f"| {cell['method']} | {cell['metric']} | {cell['mean_delta']:+.2f} | {_fmt_rate(cell)} |")
+        lines.append("| design | method | metric | mean Δ (sd) | detected | oracle |")
+        lines.append("|---|---|---|---|---|---|")
+        for design, entry in designs.items():
+            for cell in entry["cells"].values():
+                lines.append(f"| {design} | {cell['method']} | {cell['metric']} | {cell['mean_delta']:+.2f} "
+                             f"({cell['sd_delta']:.2f}) | {_fmt_rate(cell)} | "
+                             f"{100 * cell['oracle_power']:.1f}% |")
     if doc.get("gate"):
         lines.append("")
         lines.append("Whole-gate false failures on null data (one system, tolerance 0, any metric with a "
@@ -389,16 +508,54 @@ def small_n_conclusion(cells: dict[str, dict[str, Any]]) -> tuple[int | None, st
     return ok_from, text
 
 
+def merge_cells(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """One cell from two runs of it with different seeds: counts add, the interval is recomputed."""
+    if old is None:
+        return new
+    sims, rejections = old["sims"] + new["sims"], old["rejections"] + new["rejections"]
+    rules = dict(old.get("p_value_rules", {}))
+    for rule, count in new.get("p_value_rules", {}).items():
+        rules[rule] = rules.get(rule, 0) + count
+    extra = {k: v for k, v in new.items() if k not in ("method", "metric", "share", "n_segments", "sims",
+                                                       "rejections", "rate", "ci_low", "ci_high",
+                                                       "resamples", "seconds", "p_value_rules")}
+    return _cell_record(new["method"], new["metric"], new["share"], new["n_segments"], sims, rejections,
+                        new["resamples"], old["seconds"] + new["seconds"], p_value_rules=rules, **extra)
+
+
+def ar_trials(share: float, args: argparse.Namespace) -> int:
+    """``--ar-trials``, except where the default trials (10000) would enumerate every swap exactly.
+
+    With 1% of 1000 segments differing (k = 10, 2^10 = 1024), the gate's default AR is the exact
+    test; measuring it with 1000 Monte Carlo trials would measure a test nobody runs.
+    """
+    k = round(share * args.segments)
+    return DEFAULT_AR_TRIALS if k < 62 and (1 << k) <= DEFAULT_AR_TRIALS else args.ar_trials
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=5000, help="null simulations per type-I cell")
     parser.add_argument("--segments", type=int, default=1000, help="segments per test set")
     parser.add_argument("--resamples", type=int, default=1000, help="paired-bs resamples (the default 1000)")
     parser.add_argument("--ar-trials", type=int, default=1000, help="paired-ar trials for the N=1000 cells")
-    parser.add_argument("--variants", type=int, default=20, help="noisy variants per segment in the pool")
+    parser.add_argument("--variants", type=int, default=10, help="noisy variants per segment in the pool")
     parser.add_argument("--noise", type=float, default=0.3, help="word noise of the null pool")
     parser.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.1, 0.5, 1.0])
     parser.add_argument("--power-sims", type=int, default=1000)
+    parser.add_argument("--power-designs", nargs="+", default=["independent", "paired", "mixed"],
+                        choices=["independent", "paired", "mixed"],
+                        help="B independent of A per segment, A's own output degraded further, or a mix")
+    parser.add_argument("--mix-share", type=float, default=0.3,
+                        help="mixed design: share of segments where B is drawn independently of A")
+    parser.add_argument("--power-metrics", nargs="+", default=["bleu"], choices=list(TYPE1_METRICS))
+    parser.add_argument("--round", type=int, default=1000,
+                        help="type-I cells grow by this many simulations per pass over all cells, so an "
+                             "interrupted or time-limited run has every cell at similar precision")
+    parser.add_argument("--gate-variants", type=int, default=4,
+                        help="variants per segment in the gate's pool (semantic stats cost CPU time)")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mt_eval_calibration"),
+                        help="folder for the pool's statistics (.npy), reused by resumed/parallel runs")
     parser.add_argument("--gate-sims", type=int, default=2000)
     parser.add_argument("--gate-shares", type=float, nargs="+", default=[1.0])
     parser.add_argument("--gate-fifth", choices=["semantic", "bleu-intl"], default="semantic",
@@ -412,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parts", nargs="+", default=["type1", "power", "gate", "small"],
                         choices=["type1", "power", "gate", "small"])
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--merge", nargs="*", default=[],
+                        help="output files of runs with the same configuration (other --parts) to merge in")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 200 segments, 100 simulations, 200 resamples")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "calibration.json"))
@@ -422,12 +581,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.variants, args.small_ns = 10, [10, 30, 100]
     out = Path(args.out)
     md_path = out.with_suffix(".md")
-    key = _config_key(args)
+    key = _pool_key(vars(args))
     doc: dict[str, Any] = {}
     if out.exists():
         try:
             old = json.loads(out.read_text(encoding="utf-8"))
-            if old.get("config_key") == key:
+            if _pool_key(old.get("config", {})) == key:
                 doc = old
                 print(f"resuming {out}: finished cells are kept", flush=True)
         except (OSError, json.JSONDecodeError):
@@ -436,6 +595,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = {"benchmark": "calibration of paired tests and the gate", "config_key": key,
                "config": {k: v for k, v in vars(args).items() if k != "out"}, "alpha": ALPHA,
                "machine": _machine(), "type1": {}, "power": {}, "gate": {}, "small_n": {}, "elapsed_s": 0.0}
+    for other in args.merge:
+        part = json.loads(Path(other).read_text(encoding="utf-8"))
+        if _pool_key(part.get("config", {})) != key:
+            parser.error(f"{other}: made with another configuration, cannot merge")
+        for section in ("type1", "gate"):
+            for cell_key, cell in part.get(section, {}).items():
+                doc[section].setdefault(cell_key, cell)
+        for design, entry in part.get("power", {}).get("designs", {}).items():
+            doc["power"].setdefault("designs", {}).setdefault(design, entry)
+        for cell_key, cell in part.get("small_n", {}).get("cells", {}).items():
+            doc["small_n"].setdefault("cells", {}).setdefault(cell_key, cell)
+        doc["elapsed_s"] = float(doc.get("elapsed_s", 0.0)) + float(part.get("elapsed_s", 0.0))
+    if doc["small_n"].get("cells"):
+        ok_from, text = small_n_conclusion(doc["small_n"]["cells"])
+        doc["small_n"].update({"justified_threshold": ok_from, "small_sample_constant": SMALL_SAMPLE,
+                               "conclusion": text})
     t0 = time.perf_counter()
     elapsed0 = float(doc.get("elapsed_s", 0.0))
 
@@ -446,72 +621,106 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"building the pool: {args.segments} segments × {args.variants} variants", flush=True)
     pool = Pool(args.segments, args.variants, args.noise, args.seed)
+    cache_dir = Path(args.cache) / key
+
+    def cached(name: str) -> Path:
+        return cache_dir / (name.replace(":", "_").replace("=", "-").replace("+", "p") + ".npy")
+
     for m in TYPE1_METRICS:
-        pool.add_metric(m, get_metric(m))
+        pool.add_metric(m, get_metric(m), cached(m))
     doc["pool"] = {"segments": pool.n, "variants": pool.k, "noise": pool.noise,
                    "mean_corpus_scores": {m: pool.mean_corpus_score(m) for m in TYPE1_METRICS},
                    "stats_seconds": {m: round(s, 1) for m, s in pool.seconds.items()}}
     print(f"pool: {doc['pool']}", flush=True)
 
     if "type1" in args.parts:
-        for share in args.shares:
+        # round-robin: every cell grows by --round simulations per pass (new seeds each round)
+        for round_no in range(math.ceil(args.sims / args.round)):
+            for share in args.shares:
+                for method in METHODS:
+                    trials = args.resamples if method == "paired-bs" else ar_trials(share, args)
+                    keys = [f"{method}|{m}|{share}" for m in TYPE1_METRICS]
+                    have = doc["type1"].get(keys[0])
+                    if have and have["resamples"] != trials:
+                        have = None
+                        for k in keys:
+                            doc["type1"].pop(k, None)
+                    done = have["sims"] if have else 0
+                    if done >= min(args.sims, (round_no + 1) * args.round):
+                        continue
+                    todo = min(args.round, args.sims - done)
+                    cell_seed = (args.seed * 1_000 + round(share * 1000)) * 10 + METHODS.index(method)
+                    cells = type1_cells(pool, TYPE1_METRICS, method, share, todo, trials,
+                                        seed=cell_seed * 1_000 + done // args.round)
+                    for cell in cells:
+                        k = f"{method}|{cell['metric']}|{share}"
+                        doc["type1"][k] = merge_cells(doc["type1"].get(k), cell)
+                        print(f"type1 {method} {cell['metric']} share={share}: {_fmt_rate(doc['type1'][k])} "
+                              f"after {doc['type1'][k]['sims']} sims", flush=True)
+                    save()
+
+    if "power" in args.parts:
+        base_bleu = doc["pool"]["mean_corpus_scores"]["bleu"]
+        designs = doc["power"].setdefault("designs", {})
+        for design in args.power_designs:
+            if designs.get(design, {}).get("sims") == args.power_sims:
+                continue
+            mix = {"paired": 0.0, "independent": 1.0}.get(design, args.mix_share)
+            paired_b = independent_b = None
+            tries: dict[str, Any] = {}
+            if mix < 1:
+                paired_b, tries["paired"] = calibrate_gap(lambda x: pool.degraded(x, args.seed + 2), 0.0, 0.1,
+                                                          1.0, base_bleu)
+            if mix > 0:
+                independent_b, tries["independent"] = calibrate_gap(
+                    lambda x: pool.with_noise(x, args.seed + 1), args.noise, args.noise + 0.1, 1.0, base_bleu)
+            for pool_b in (paired_b, independent_b):
+                for m in args.power_metrics:
+                    if pool_b is not None and m not in pool_b.stats:
+                        pool_b.add_metric(m, get_metric(m))
+            entry: dict[str, Any] = {
+                "n_segments": args.segments, "sims": args.power_sims, "noise_a": args.noise,
+                "mix_share_independent": mix, "bisection": tries,
+                "noise_b": {k: p.noise for k, p in (("paired", paired_b), ("independent", independent_b))
+                            if p is not None},
+                "expected_bleu_gap": {k: base_bleu - p.mean_corpus_score("bleu")
+                                      for k, p in (("paired", paired_b), ("independent", independent_b))
+                                      if p is not None},
+                "cells": {}}
             for method in METHODS:
-                cell_key = f"{method}|{TYPE1_METRICS[0]}|{share}"
-                if cell_key in doc["type1"]:
-                    continue
                 trials = args.resamples if method == "paired-bs" else args.ar_trials
-                cells = type1_cells(pool, TYPE1_METRICS, method, share, args.sims, trials,
-                                    seed=args.seed + int(share * 1000) + (7 if method == "paired-ar" else 0))
-                for cell in cells:
-                    doc["type1"][f"{method}|{cell['metric']}|{share}"] = cell
-                    print(f"type1 {method} {cell['metric']} share={share}: {_fmt_rate(cell)} "
-                          f"({cell['seconds'] * len(TYPE1_METRICS):.0f} s)", flush=True)
-                save()
+                for cell in power_cell(pool, paired_b, independent_b, args.power_metrics, method,
+                                       args.power_sims, trials,
+                                       seed=args.seed + 31 + (7 if method == "paired-ar" else 0), mix=mix):
+                    entry["cells"][f"{method}|{cell['metric']}"] = cell
+                    print(f"power {design} {method} {cell['metric']}: mean Δ {cell['mean_delta']:+.2f} "
+                          f"(sd {cell['sd_delta']:.2f}), detected {_fmt_rate(cell)}, oracle "
+                          f"{100 * cell['oracle_power']:.1f}%", flush=True)
+            designs[design] = entry
+            save()
 
-    if "power" in args.parts and not doc["power"].get("cells"):
-        target = doc["pool"]["mean_corpus_scores"]["bleu"] - 1.0
-        lo, hi = args.noise, args.noise + 0.1
-        bleu = get_metric("bleu")
-        tries = []
-        for _ in range(7):  # bisection on the noisier pool's word noise: expected BLEU gap ≈ 1.0
-            mid = 0.5 * (lo + hi)
-            probe = Pool(args.segments, args.variants, mid, args.seed + 1)
-            probe.add_metric("bleu", bleu)
-            score = probe.mean_corpus_score("bleu")
-            tries.append({"noise": mid, "mean_bleu": score})
-            lo, hi = (mid, hi) if score > target else (lo, mid)
-        best = min(tries, key=lambda t: abs(t["mean_bleu"] - target))
-        pool_b = Pool(args.segments, args.variants, best["noise"], args.seed + 1)
-        for m in TYPE1_METRICS:
-            pool_b.add_metric(m, get_metric(m))
-        power: dict[str, Any] = {"n_segments": args.segments, "sims": args.power_sims,
-                                 "noise_a": args.noise, "noise_b": best["noise"], "bisection": tries,
-                                 "expected_bleu_gap": doc["pool"]["mean_corpus_scores"]["bleu"]
-                                 - pool_b.mean_corpus_score("bleu"), "cells": {}}
-        for method in METHODS:
-            trials = args.resamples if method == "paired-bs" else args.ar_trials
-            for cell in power_cell(pool, pool_b, TYPE1_METRICS, method, args.power_sims, trials,
-                                   seed=args.seed + 31 + (7 if method == "paired-ar" else 0)):
-                power["cells"][f"{method}|{cell['metric']}"] = cell
-                print(f"power {method} {cell['metric']}: mean Δ {cell['mean_delta']:+.2f}, detected "
-                      f"{_fmt_rate(cell)}", flush=True)
-        doc["power"] = power
-        save()
+    def gate_done(share: float) -> bool:
+        done = doc["gate"].get(f"{share}")
+        return bool(done and done["sims"] == args.gate_sims and len(done["metrics"]) == 5
+                    and (done["metrics"][-1] == "semantic") == (args.gate_fifth == "semantic"))
 
-    if "gate" in args.parts and any(f"{s}" not in doc["gate"] for s in args.gate_shares):
+    if "gate" in args.parts and not all(gate_done(s) for s in args.gate_shares):
         gate_metrics = ["bleu", "chrf", "chrf++", "ter"]
-        pool.add_metric("chrf++", get_metric("chrf++"))
+        gate_pool = pool.subset(args.gate_variants)
+        gate_pool.add_metric("chrf++", get_metric("chrf++"), cached(f"chrf++_k{args.gate_variants}"))
         if args.gate_fifth == "semantic":
-            pool.add_metric("semantic", get_metric("semantic"))
+            gate_pool.add_metric("semantic", get_metric("semantic"),
+                                 cached(f"semantic_k{args.gate_variants}"))
             gate_metrics.append("semantic")
         else:
-            pool.add_metric("bleu:tokenize=intl", get_metric("bleu", tokenize="intl"))
+            gate_pool.add_metric("bleu:tokenize=intl", get_metric("bleu", tokenize="intl"),
+                                 cached(f"bleu-intl_k{args.gate_variants}"))
             gate_metrics.append("bleu:tokenize=intl")
-        doc["pool"]["stats_seconds"] = {m: round(s, 1) for m, s in pool.seconds.items()}
+        doc["pool"]["gate_stats_seconds"] = {m: round(s, 1) for m, s in gate_pool.seconds.items()}
         for share in args.gate_shares:
-            if f"{share}" in doc["gate"]:
+            if gate_done(share):
                 continue
-            cell = gate_cell(pool, gate_metrics, share, args.gate_sims, args.seed + 53, check_none=200)
+            cell = gate_cell(gate_pool, gate_metrics, share, args.gate_sims, args.seed + 53, check_none=200)
             doc["gate"][f"{share}"] = cell
             print(f"gate share={share}: holm {_fmt_rate(cell['holm'])}, none {_fmt_rate(cell['none'])}",
                   flush=True)
@@ -523,9 +732,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for method in METHODS:
                 if method == "paired-ar" and n > args.small_ar_max_n:
                     continue
-                if f"{method}|{TYPE1_METRICS[0]}|{n}" in small:
-                    continue
                 trials = args.resamples if method == "paired-bs" else args.small_ar_trials
+                done = small.get(f"{method}|{TYPE1_METRICS[0]}|{n}")
+                if done and (done["sims"], done["resamples"]) == (args.small_sims, trials):
+                    continue
                 cells = type1_cells(pool, TYPE1_METRICS, method, 1.0, args.small_sims, trials,
                                     seed=args.seed + 5000 + n + (7 if method == "paired-ar" else 0),
                                     n_segments=n)

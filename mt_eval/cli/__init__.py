@@ -40,9 +40,9 @@ def version() -> None:
 
 def _register_all() -> None:
     # Imported here so that each module stays light; none imports torch at import time.
-    from mt_eval.cli import cache_cmd, gate_cmd, run_cmd, testset_cmd, translate_cmd
+    from mt_eval.cli import cache_cmd, gate_cmd, humeval_cmd, meta_cmd, run_cmd, testset_cmd, translate_cmd
 
-    for module in (testset_cmd, translate_cmd, cache_cmd, run_cmd, gate_cmd):
+    for module in (testset_cmd, translate_cmd, cache_cmd, run_cmd, gate_cmd, humeval_cmd, meta_cmd):
         module.register(app)
 
 

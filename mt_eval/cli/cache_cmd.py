@@ -18,8 +18,10 @@ def _open(cache: Path | None):  # type: ignore[no-untyped-def]
     from mt_eval.translators.cache import TranslationCache, default_cache_path
 
     path = cache if cache is not None else default_cache_path()
-    if not path.is_file():
+    if not path.exists():
         raise MtEvalError(f"{path}: no translation cache there")
+    if not path.is_file():
+        raise MtEvalError(f"{path}: not a translation cache file (a folder or special file)")
     return TranslationCache(path)
 
 
@@ -32,11 +34,11 @@ def stats(cache: CacheOpt = None) -> None:
     with _open(cache) as store:
         rows = store.stats()
         table = Table(title=f"{store.path}: {store.count()} translations")
-    for col in ("system", "spec", "backend", "key", "segments", "seconds"):
-        table.add_column(col, justify="right" if col in ("segments", "seconds") else "left")
+    for col in ("system", "spec", "backend", "key", "segments", "seconds", "claimed"):
+        table.add_column(col, justify="right" if col in ("segments", "seconds", "claimed") else "left")
     for row in rows:
         table.add_row(row["name"], row["spec"], row["backend"], row["key"], str(row["segments"]),
-                      f"{row['seconds']:.1f}")
+                      f"{row['seconds']:.1f}", str(row["claimed"]))
     Console(highlight=False, width=160).print(table)
 
 

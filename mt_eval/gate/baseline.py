@@ -191,6 +191,7 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
                 raise MtEvalError(f"{run_dir}: results.json has no {key} score for system {name!r}")
             arr = RunFolder(run_dir).stats(name, key, results.testset.num_segments)
             info = results.metrics[key]
+            _check_score_matches_stats(run_dir, name, key, info.spec, arr, score.score)
             dtype, rows = _stats_rows(arr)
             entries[key] = BaselineEntry(
                 score=score.score, metric_spec=dict(info.spec),
@@ -213,7 +214,22 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
 
 def output_hashes(outputs: Sequence[str]) -> list[str]:
     """A short sha256 per output: enough to count changed segments, without storing the text."""
-    return [hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] for text in outputs]
+    return [hashlib.sha256(text.encode("utf-8")).hexdigest()[:12] for text in outputs]
+
+
+def _check_score_matches_stats(run_dir: Path, system: str, key: str, spec: dict[str, Any], arr: np.ndarray,
+                               score: float) -> None:
+    """A baseline must not contradict itself: its score is what its statistics give (else the run
+    folder was edited or its statistics are stale). Metrics not installed here are not re-checked."""
+    from mt_eval.metrics.registry import metric_from_spec
+
+    try:
+        recomputed = float(metric_from_spec(spec).corpus_score(arr))
+    except MtEvalError:
+        return
+    if not math.isclose(recomputed, score, rel_tol=1e-6, abs_tol=1e-6):
+        raise MtEvalError(f"{run_dir}: system {system!r} metric {key}: results.json says {score:.4f} but its"
+                          f" statistics give {recomputed:.4f} (edited or stale run folder); re-run it")
 
 
 def dumps_baseline(baseline: Baseline) -> str:
@@ -225,6 +241,12 @@ def dumps_baseline(baseline: Baseline) -> str:
             marker = f"@@stats:{len(rows)}@@"
             rows[marker] = entry["stats"]
             entry["stats"] = marker
+        # output hashes: 16 per line rather than one per line
+        hashes = system.get("output_hashes", [])
+        if hashes:
+            marker = f"@@stats:{len(rows)}@@"
+            rows[marker] = [hashes[i:i + 16] for i in range(0, len(hashes), 16)]
+            system["output_hashes"] = marker
     lines = []
     for line in (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").split("\n"):
         match = _MARKER.search(line)
@@ -232,8 +254,12 @@ def dumps_baseline(baseline: Baseline) -> str:
             lines.append(line)
             continue
         indent = " " * (len(line) - len(line.lstrip()))
-        body = ",\n".join(f"{indent}  {json.dumps(row, separators=(',', ':'))}"
-                          for row in rows[match.group(1)])
+        if line.lstrip().startswith('"output_hashes"'):  # chunks of a flat list, not rows
+            body = ",\n".join(f"{indent}  {json.dumps(chunk, separators=(',', ':'))[1:-1]}"
+                              for chunk in rows[match.group(1)])
+        else:
+            body = ",\n".join(f"{indent}  {json.dumps(row, separators=(',', ':'))}"
+                              for row in rows[match.group(1)])
         lines.append(f"{line[:match.start()]}[\n{body}\n{indent}]{line[match.end():]}")
     return "\n".join(lines)
 

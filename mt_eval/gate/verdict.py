@@ -235,6 +235,18 @@ class Prepared:
     signature: str
 
 
+def _in_family(entry: BaselineEntry, key: str, policy: GatePolicy) -> bool:
+    """Family membership of a baseline metric (a metric that cannot be rebuilt here counts as a member)."""
+    from mt_eval.metrics.registry import metric_from_spec
+
+    name = str(entry.metric_spec.get("name", key))
+    try:
+        default = bool(getattr(metric_from_spec(entry.metric_spec), "gate_family_default", True))
+    except MtEvalError:
+        default = True
+    return policy.in_family(key, name, default)
+
+
 def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: str, cand_system: str,
                  key: str, policy: GatePolicy) -> Comparison | Prepared:
     def cannot(reason: str, **extra: Any) -> Comparison:
@@ -250,6 +262,10 @@ def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
     if info.status != "ok":
         return cannot(f"{system}/{key}: candidate system {cand_system!r} was skipped ({info.reason})")
     cand_key = _candidate_metric_key(entry, key, results)
+    if cand_key is None and not _in_family(entry, key, policy):
+        return Comparison(system, key, "reported", f"{system}/{key}: not in the candidate run; not in the "
+                          "gate's family of metrics, so nothing to compare", candidate_system=cand_system,
+                          in_family=False, baseline_score=entry.score, signature=entry.signature_string)
     if cand_key is None:
         return cannot(f"{system}/{key}: the candidate run did not compute metric {key!r} "
                       f"(has: {', '.join(results.metrics)})")

@@ -2,8 +2,9 @@
 
 sacrebleu builds a Python ``Counter`` of n-grams per segment and reference; that per-n-gram Python is
 most of the cost of scoring a large corpus. Here the strings are still split the way sacrebleu splits
-them (its own tokenizer and ``str.split`` for BLEU; ``str.split`` whitespace and its punctuation rule
-for chrF words; code points for chrF characters), but the n-grams are counted with numpy:
+them (its own tokenizer object and ``str.split`` for BLEU, with 13a's own compiled patterns applied to a
+whole chunk at once; ``str.split`` whitespace and its punctuation rule for chrF words; code points for
+chrF characters), but the n-grams are counted with numpy:
 
 * every token (word or character) becomes a dense integer id; exact, never hashed;
 * an n-gram is the exact integer ``id_1·A^(n-1) + … + id_n`` (``A`` = alphabet size). When that could
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from itertools import chain, count
 from typing import Any
@@ -35,8 +36,8 @@ __all__ = ["CHUNK", "VECTORISED_TOKENIZERS", "bleu_stats", "chrf_stats", "chrf_w
 CHUNK = 2048  # segments per chunk: bounds memory and keeps the packed keys small
 _LIMIT = 1 << 62  # packed keys stay below this (headroom under int64's 2**63)
 
-# Tokenizers whose output is proven identical by the parity tests (sacrebleu's own tokenizer object
-# is called; only n-gram counting is ours). Model-based ones (spm, flores*) fall back to sacrebleu.
+# Tokenizers whose statistics the parity tests prove identical (sacrebleu's own tokenizer object does
+# the tokenising). Model-based ones (spm, flores101/200, spBLEU-1K) fall back to sacrebleu's code.
 VECTORISED_TOKENIZERS = frozenset({"13a", "intl", "none", "char", "zh", "ja-mecab", "ko-mecab"})
 
 
@@ -99,9 +100,8 @@ class _Streams:
         seg = unit_of_pos % n_seg
         self.low = seg * n_streams + unit_of_pos // n_seg
 
-    def ngram_runs(self, max_order: int) -> list[_Runs]:
-        """Per order 1..``max_order``: keys ``(n-gram · n_seg + segment) · S + stream``, sorted, as runs."""
-        out = []
+    def sorted_keys(self, max_order: int) -> Iterator[np.ndarray]:
+        """Per order 1..``max_order``: sorted keys ``(n-gram · n_seg + segment) · S + stream``."""
         keys = self.ids.copy()
         bound = self.alphabet  # every n-gram key < bound
         n_pos = len(keys)
@@ -125,13 +125,57 @@ class _Streams:
                     nxt[:n_pos - n + 1] += self.ids[n - 1:]
                 keys = nxt
                 bound *= self.alphabet
-            valid = self.remaining >= n
-            packed = keys[valid]
-            packed *= width
-            packed += self.low[valid]
+            packed = keys * width
+            packed += self.low
+            packed = packed[self.remaining >= n]
             packed.sort()
-            out.append(_Runs(packed, self.n_seg, self.n_streams))
+            yield packed
+
+    def matches(self, max_order: int, *, per_reference: bool) -> list[np.ndarray]:
+        """Clipped n-gram matches per order.
+
+        ``per_reference``: ``(R, n_seg)``, reference ``r``'s ``sum_g min(hyp_g, ref_r_g)`` (chrF);
+        otherwise ``(n_seg,)``, ``sum_g min(hyp_g, max_r ref_r_g)`` (BLEU's clipping).
+        """
+        n_refs = self.n_streams - 1
+        out = []
+        for packed in self.sorted_keys(max_order):
+            if len(packed) == 0:
+                out.append(np.zeros((n_refs, self.n_seg) if per_reference else self.n_seg, dtype=np.int64))
+            elif n_refs == 1:
+                out.append(self._single_reference(packed)[None, :] if per_reference
+                           else self._single_reference(packed))
+            else:
+                out.append(self._many_references(packed, per_reference))
         return out
+
+    def _single_reference(self, packed: np.ndarray) -> np.ndarray:
+        """One reference (S = 2): the last bit is the stream, the rest the (n-gram, segment) group."""
+        group = packed >> 1
+        new_group = np.empty(len(packed), dtype=bool)
+        new_group[0] = True
+        np.not_equal(group[1:], group[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        ref = np.add.reduceat(packed & 1, starts)
+        clipped = np.minimum(np.diff(np.append(starts, len(packed))) - ref, ref)
+        hit = clipped > 0
+        seg = group[starts[hit]] % self.n_seg
+        return np.bincount(seg, weights=clipped[hit], minlength=self.n_seg).astype(np.int64)
+
+    def _many_references(self, packed: np.ndarray, per_reference: bool) -> np.ndarray:
+        runs = _Runs(packed, self.n_seg, self.n_streams)
+        n_refs = self.n_streams - 1
+        if per_reference:  # a reference run matches min(its count, the hypothesis count)
+            is_ref = (runs.stream > 0) & (runs.hyp > 0)
+            clipped = np.minimum(runs.hyp[is_ref], runs.count[is_ref])
+            slot = (runs.stream[is_ref] - 1) * self.n_seg + runs.seg[is_ref]
+            match = np.bincount(slot, weights=clipped, minlength=n_refs * self.n_seg)
+            return match.astype(np.int64).reshape(n_refs, self.n_seg)
+        # min(hyp count, max over references) == max over references of min(hyp count, reference count)
+        clipped = np.where(runs.stream > 0, np.minimum(runs.hyp, runs.count), 0)
+        per_group = np.maximum.reduceat(clipped, runs.group_starts)
+        return np.bincount(runs.seg[runs.group_starts], weights=per_group,
+                           minlength=self.n_seg).astype(np.int64)
 
 
 def _encode_tokens(token_lists: Sequence[Sequence[str]], vocab: defaultdict[str, int]
@@ -161,14 +205,32 @@ def _chunks(n: int) -> list[tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------------------- BLEU
+_TWO_GROUPS = re.compile(r"\([^()]*\)\([^()]*\)")  # a pattern that is exactly two capturing groups
+_SPACED = re.compile(r"( ?)\\1( ?)\\2( ?)")  # a replacement "\1", "\2" with optional spaces around
+
+
+def _substitute(pattern: re.Pattern[str], repl: str, text: str) -> str:
+    """``pattern.sub(repl, text)`` for ``(A)(B)`` → `` \\1 \\2 ``-like replacements, built from
+    ``pattern.split`` (matches interleaved with their groups) without a Python call per match."""
+    spaced = _SPACED.fullmatch(repl)
+    if not (_TWO_GROUPS.fullmatch(pattern.pattern) and pattern.groups == 2 and spaced):
+        return pattern.sub(repl, text)
+    before, between, after = spaced.groups()
+    parts = pattern.split(text)
+    parts[1::3] = [before + g + between for g in parts[1::3]]
+    parts[2::3] = [g + after for g in parts[2::3]]
+    return "".join(parts)
+
+
 def _tokenize_13a_corpus(sb: Any, lines: Sequence[str]) -> list[list[str]] | None:
     """sacrebleu's ``13a`` tokens of many lines with one pass of each regular expression.
 
     Same steps as ``BLEU._preprocess_segment`` → ``Tokenizer13a`` → ``TokenizerRegexp`` (whose compiled
     expressions are used), on the lines joined by ``\\n``: each line is padded with spaces and holds no
-    ``\\n`` (13a replaces them first), so no match can touch the separator or cross a line. The first
-    expression (one character class, replaced by `` \\1 ``) is applied as ``" ".join(pattern.split())``,
-    the same string without a Python call per match. None when the tokenizer is not the expected one.
+    ``\\n`` (13a replaces them first), so no match can touch the separator or cross a line. Each
+    substitution is rebuilt from ``pattern.split`` (the first, one character class replaced by
+    `` \\1 ``, as ``" ".join(pattern.split())``): the same string, without Python's per-match template
+    expansion. None when the tokenizer is not the expected one.
     """
     from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
@@ -190,7 +252,7 @@ def _tokenize_13a_corpus(sb: Any, lines: Sequence[str]) -> list[list[str]] | Non
         padded.append(f" {line} ")
     joined = " ".join(rules[0][0].split("\n".join(padded)))
     for pattern, repl in rules[1:]:
-        joined = pattern.sub(repl, joined)
+        joined = _substitute(pattern, repl, joined)
     return [part.split() for part in joined.split("\n")]
 
 
@@ -254,15 +316,9 @@ def _bleu_chunk(ids_h: np.ndarray, len_h: np.ndarray, part: tuple[np.ndarray, np
     stats = np.zeros((n, 2 + 2 * max_order), dtype=np.int64)
     stats[:, 0] = hyp_len
     stats[:, 1] = ref_len
-    for order, runs in enumerate(streams.ngram_runs(max_order), start=1):
+    for order, match in enumerate(streams.matches(max_order, per_reference=False), start=1):
+        stats[:, 1 + order] = match
         stats[:, 1 + max_order + order] = np.maximum(hyp_len - order + 1, 0)
-        if len(runs.count) == 0:
-            continue
-        # per (segment, n-gram): min(hyp count, max over references) == max over references of the min
-        clipped = np.where(runs.stream > 0, np.minimum(runs.hyp, runs.count), 0)
-        per_group = np.maximum.reduceat(clipped, runs.group_starts)
-        stats[:, 1 + order] = np.bincount(runs.seg[runs.group_starts], weights=per_group,
-                                          minlength=n).astype(np.int64)
     return stats
 
 
@@ -316,7 +372,7 @@ def chrf_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, char_order
 def _codes(texts: list[str], whitespace: bool) -> tuple[np.ndarray, np.ndarray]:
     """Code points of every text (``str.split`` whitespace removed unless ``whitespace``) and lengths."""
     joined = "".join(texts)
-    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int32)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     if not whitespace and len(codes):
         keep = ~python_whitespace_mask()[codes]
@@ -341,9 +397,12 @@ def _chrf_chunk(hyp_part: tuple[_Pair | None, _Pair | None],
     orders: list[tuple[_Streams, int]] = []
     if char_order > 0 and chars_h is not None and chars_r is not None:
         codes = np.concatenate((chars_h[0], chars_r[0]))
-        uniq, dense = np.unique(codes, return_inverse=True)  # dense alphabet: shorter packed keys
-        orders.append((_Streams(dense.reshape(-1), np.concatenate((chars_h[1], chars_r[1])), n, n_streams,
-                                len(uniq)), char_order))
+        # renumber the code points used here densely (0..A-1, order kept): shorter packed keys
+        present = np.zeros(0x110000, dtype=bool)
+        present[codes] = True
+        dense = np.cumsum(present, dtype=np.int64)
+        orders.append((_Streams(dense[codes] - 1, np.concatenate((chars_h[1], chars_r[1])), n, n_streams,
+                                int(dense[-1])), char_order))
     if word_order > 0 and words_h is not None and words_r is not None:
         orders.append((_Streams(np.concatenate((words_h[0], words_r[0])),
                                 np.concatenate((words_h[1], words_r[1])), n, n_streams, n_words),
@@ -355,17 +414,12 @@ def _chrf_chunk(hyp_part: tuple[_Pair | None, _Pair | None],
     for streams, max_order in orders:
         hyp_len = streams.lengths[:n]
         ref_len = streams.lengths[n:].reshape(n_refs, n)
-        for order, runs in enumerate(streams.ngram_runs(max_order), start=1):
+        for order, match in enumerate(streams.matches(max_order, per_reference=True), start=1):
             hyp_count = np.maximum(hyp_len - order + 1, 0)
             ref_count = np.maximum(ref_len - order + 1, 0)
             per_ref[:, :, 3 * column] = np.where(ref_count > 0, hyp_count[None, :], 0)
             per_ref[:, :, 3 * column + 1] = ref_count
-            # a reference run matches min(its count, the hypothesis count) of its n-gram
-            is_ref = (runs.stream > 0) & (runs.hyp > 0)
-            clipped = np.minimum(runs.hyp[is_ref], runs.count[is_ref])
-            slot = (runs.stream[is_ref] - 1) * n + runs.seg[is_ref]
-            match = np.bincount(slot, weights=clipped, minlength=n_refs * n)
-            per_ref[:, :, 3 * column + 2] = match.astype(np.int64).reshape(n_refs, n)
+            per_ref[:, :, 3 * column + 2] = match
             column += 1
     if n_refs == 1:
         return per_ref[0]
@@ -410,5 +464,12 @@ def _f_scores(stats: np.ndarray, n_orders: int, beta: int, eps_smoothing: bool) 
 
 
 def supports_bleu(sb: Any) -> bool:
-    """True when sacrebleu's BLEU object uses a tokenizer whose vectorised statistics are proven."""
-    return str(getattr(sb, "tokenizer_signature", "")) in VECTORISED_TOKENIZERS
+    """True when sacrebleu's BLEU object uses a tokenizer whose vectorised statistics are proven.
+
+    Decided by the tokenizer's class (its signature carries versions, e.g. ``ja-mecab-0.996-IPA``).
+    """
+    from sacrebleu.metrics.bleu import _TOKENIZERS
+
+    classes = {_TOKENIZERS[name] for name in VECTORISED_TOKENIZERS if name in _TOKENIZERS}
+    tokenizer = type(getattr(sb, "tokenizer", None))
+    return f"{tokenizer.__module__.rsplit('.', 1)[-1]}.{tokenizer.__name__}" in classes

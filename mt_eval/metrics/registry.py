@@ -21,6 +21,7 @@ _METRICS: dict[str, str] = {
     "semantic": "mt_eval.metrics.semantic:SemanticSimilarity",
     "comet": "mt_eval.metrics.optional:COMET",
     "bertscore": "mt_eval.metrics.optional:BERTScore",
+    "human": "mt_eval.humeval.metric:HumanMetric",  # imported judgements (mt-eval humeval import)
 }
 _ALIASES = {"chrf2": "chrf", "chrfpp": "chrf++", "chrf2++": "chrf++", "sacrebleu": "bleu", "use": "semantic"}
 _OPTIONAL = {"comet": "unbabel-comet", "bertscore": "bert-score",

@@ -59,7 +59,7 @@ def score_chart(results: Results) -> str | None:
                 xs.append(c.score)
                 lo.append(c.score - c.ci_low if c.ci_low is not None else 0.0)
                 hi.append(c.ci_high - c.score if c.ci_high is not None else 0.0)
-                colors.append("tab:blue" if not c.mark else "tab:green" if c.better else "tab:red")
+                colors.append(_point_colour(c))
             ax.errorbar(xs, ys, xerr=[lo, hi], fmt="none", ecolor="0.4", capsize=3)
             ax.scatter(xs, ys, c=colors, zorder=3)
             ax.set_title(key + ("" if results.metrics[key].higher_is_better else " (lower is better)"),
@@ -73,6 +73,18 @@ def score_chart(results: Results) -> str | None:
         return _png(fig)
     finally:
         plt.close(fig)
+
+
+_CLUSTER_COLOURS = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def _point_colour(c: Any) -> str:
+    """Green/red against a baseline; otherwise one colour per rank cluster."""
+    if c.mark:
+        return "tab:green" if c.better else "tab:red"
+    if c.cluster is not None:
+        return _CLUSTER_COLOURS[(c.cluster - 1) % len(_CLUSTER_COLOURS)]
+    return "tab:blue"
 
 
 def distribution_chart(results: Results, records: Sequence[Mapping[str, Any]]) -> str | None:
@@ -188,7 +200,7 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
             "status": results.systems[system].status,
             "reason": results.systems[system].reason,
             "cells": [cell(results, system, key) for key in metrics],
-            "flags": [results.flags.get(system, {}).get(f) for f in flag_names(results)],
+            "flags": results.flags.get(system),
         })
     # one entry per shown row (the rows' data-index is their position), not per test-set segment
     scores_json = {key: {s: [r["scores"].get(s, {}).get(key) for r in records] for s in systems}

@@ -36,6 +36,8 @@ from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results, parse_results, write_results
 from mt_eval.reports.segments import parse_segments, write_segments
 
+META_FILE = "meta.json"  # written by `mt-eval meta`, dropped by RunFolder.add_scores
+
 
 class RunLike(Protocol):
     """What :meth:`RunFolder.write` needs of an evaluation (``mt_eval.evaluate.RunResult``)."""
@@ -199,6 +201,48 @@ class RunFolder:
             tables = write_tables(results or current, layout.root)
             report = write_report(results or current, records, layout.root)
         return [self.root / p.relative_to(layout.root) for p in (*tables, report)]
+
+    # ------------------------------------------------------------------ scores added after the run
+    # (mt-eval humeval import, mt-eval meta); kept apart from the writers above.
+    @property
+    def meta_json(self) -> Path:
+        """``meta.json``: the meta-evaluation of the run's metrics against human scores (``mt-eval meta``)."""
+        return self.root / META_FILE
+
+    def add_scores(self, results: Results, records: Sequence[Mapping[str, Any]],
+                   stats: Mapping[str, Mapping[str, np.ndarray]]) -> list[Path]:
+        """Like :meth:`update`, plus new statistics files and a rewritten ``segments.jsonl``, in one swap.
+
+        For scores added to a finished run (imported human judgements): ``stats[system][key]`` go to
+        ``stats/`` with an index entry that never matches a computed cache key (they cannot be
+        recomputed), and ``meta.json``, computed from the previous scores, is dropped as stale.
+        """
+        from mt_eval.reports.html import write_report
+        from mt_eval.reports.tables import write_tables
+
+        self.results()  # a readable run folder, or a one-line error before anything is staged
+        index = self.stats_index()
+        new_stats = {self.layout.stats_path(name, key) for name, per_metric in stats.items()
+                     for key in per_metric}
+        regenerated = {self.layout.results_json, self.layout.segments_jsonl, self.layout.report_html,
+                       self.layout.tables_dir, self.layout.stats_index, self.meta_json, *new_stats}
+        with self._staged(keep=lambda p: p not in regenerated) as layout:
+            for name, per_metric in stats.items():
+                for key, arr in per_metric.items():
+                    _save_npy(layout.stats_path(name, key), arr)
+                    index[f"{name}\t{key}"] = {"key": "", "signature": results.metrics[key].signature}
+            atomic_write_json(layout.stats_index, index)
+            write_results(results, layout.results_json)
+            write_segments(records, layout.segments_jsonl)
+            tables = write_tables(results, layout.root)
+            report = write_report(results, records, layout.root)
+        return [self.root / p.relative_to(layout.root) for p in (*tables, report)]
+
+    def write_meta(self, document: Mapping[str, Any]) -> Path:
+        """Write ``meta.json`` atomically (the other files of the run are left as they are)."""
+        self.results()
+        atomic_write_json(self.meta_json, dict(document))
+        return self.meta_json
 
     def write_gate(self, files: Mapping[str, str]) -> list[Path]:
         """Replace ``gate/`` with ``files`` (name → text) in one swap."""

@@ -186,23 +186,31 @@ class TranslationCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            with self._transaction():
-                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    self._conn.execute(statement)
-                columns = {row[1] for row in self._conn.execute("PRAGMA table_info(translations)")}
-                if "truncated" not in columns:  # a version 1 cache: keep its rows
-                    self._conn.execute("ALTER TABLE translations ADD COLUMN truncated TEXT NOT NULL"
-                                       " DEFAULT ''")
-                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                                   (str(SCHEMA_VERSION),))
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            if self._schema_version() != SCHEMA_VERSION:  # a current cache is opened without writing
+                with self._transaction():
+                    for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                        self._conn.execute(statement)
+                    columns = {row[1] for row in self._conn.execute("PRAGMA table_info(translations)")}
+                    if "truncated" not in columns:  # a version 1 cache: keep its rows
+                        self._conn.execute("ALTER TABLE translations ADD COLUMN truncated TEXT NOT NULL"
+                                           " DEFAULT ''")
+                    self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                                       (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise MtEvalError(f"{self.path}: cannot open the translation cache ({exc})") from None
         except OSError as exc:
             raise MtEvalError(f"{self.path}: cannot create the translation cache ({exc.strerror})") from None
 
     # ------------------------------------------------------------------ plumbing
+    def _schema_version(self) -> int:
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table: a new file
+            return 0
+        return int(row[0]) if row and str(row[0]).isdigit() else 0
+
     def _transaction(self) -> Any:
         conn = self._conn
 
@@ -227,6 +235,9 @@ class TranslationCache:
     # ------------------------------------------------------------------ data
     def register_system(self, sig_key: str, signature: dict[str, Any], *, name: str, spec: str) -> None:
         """Remember which signature a key stands for (for ``cache stats`` / ``cache clear``)."""
+        known = self._conn.execute("SELECT name, spec FROM systems WHERE sig_key = ?", (sig_key,)).fetchone()
+        if known is not None and tuple(known) == (name, spec):
+            return
         with self._transaction():
             self._conn.execute(
                 "INSERT INTO systems VALUES (?, ?, ?, ?, ?) ON CONFLICT(sig_key) DO UPDATE SET"
@@ -344,10 +355,16 @@ class TranslationCache:
             " GROUP BY s.sig_key ORDER BY s.name"
         ).fetchall()
         result = []
+        claims = dict(self._conn.execute("SELECT sig_key, COUNT(*) FROM claims GROUP BY sig_key").fetchall())
         for key, name, spec, signature, count, seconds in rows:
-            backend = json.loads(signature).get("backend", "")
+            try:
+                parsed = json.loads(signature)
+            except ValueError:
+                parsed = None
+            backend = str(parsed.get("backend", "")) if isinstance(parsed, dict) else "?"
             result.append({"key": key[:12], "name": name, "spec": spec, "backend": backend,
-                           "segments": int(count), "seconds": float(seconds)})
+                           "segments": int(count), "seconds": float(seconds or 0),
+                           "claimed": int(claims.get(key, 0))})
         return result
 
     def count(self, sig_key: str | None = None) -> int:
@@ -431,9 +448,9 @@ class ClaimQueue:
 
     def close(self) -> None:
         self._stop.set()
-        if self._beat is not None:
+        if self._beat is not None:  # it claimed something: release what was not committed
             self._beat.join(timeout=5)
-        self.cache.release(self.sig_key, self.owner)
+            self.cache.release(self.sig_key, self.owner)
 
     def __enter__(self) -> ClaimQueue:
         return self
@@ -485,9 +502,10 @@ class CachingTranslator(Translator):
 
     def sig_key(self) -> str:
         if self._sig_key is None:
-            self._sig_key = signature_key(self.signature())
+            signature = self.signature()
+            self._sig_key = signature_key(signature)
             if self.cache is not None:
-                self.cache.register_system(self._sig_key, self.signature(), name=self.name, spec=self.spec)
+                self.cache.register_system(self._sig_key, signature, name=self.name, spec=self.spec)
         return self._sig_key
 
     def count_tokens(self, outputs: Sequence[str]) -> int:

@@ -150,6 +150,8 @@ def convert_model(model: str, output_dir: str | os.PathLike[str], *, quantizatio
     The tokenizer is saved next to ``model.bin`` so ``ct2:OUTPUT_DIR`` needs nothing else.
     """
     out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise MtEvalError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not force:
         raise MtEvalError(f"{out}: exists and is not empty; use --force to overwrite")
     try:
@@ -159,10 +161,17 @@ def convert_model(model: str, output_dir: str | os.PathLike[str], *, quantizatio
         raise SystemUnavailable(f"convert: {exc}; pip install 'mt-eval[ct2]'") from None
     from mt_eval.translators.hf_seq2seq import resolve_model
 
+    from mt_eval.fsio import atomic_directory
+
     folder, _ = resolve_model(model)
     try:
-        TransformersConverter(str(folder)).convert(str(out), quantization=quantization, force=True)
+        with atomic_directory(out) as staging:  # a killed conversion leaves the old folder, not half a model
+            TransformersConverter(str(folder)).convert(str(staging), quantization=quantization, force=True)
+            AutoTokenizer.from_pretrained(str(folder), local_files_only=True).save_pretrained(str(staging))
+            mask = os.umask(0)
+            os.umask(mask)
+            staging.chmod(0o777 & ~mask)  # mkdtemp made it private
     except (OSError, ValueError, NotImplementedError) as exc:
-        raise MtEvalError(f"convert {model}: {str(exc).splitlines()[0]}") from None
-    AutoTokenizer.from_pretrained(str(folder), local_files_only=True).save_pretrained(str(out))
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MtEvalError(f"convert {model}: {first}") from None
     return out

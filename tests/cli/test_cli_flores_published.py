@@ -22,7 +22,7 @@ def test_score_reproduces_published_bleu_and_chrf(tmp_path, capsys) -> None:
     hyps = sorted((FLORES / "systems").glob("*.eng"))
     assert {p.stem for p in hyps} == set(published)
     args = ["score", "--testset", str(FLORES), "-m", "bleu", "-m", "chrf", "-m", "chrf++",
-            "--resamples", "100", "-o", str(tmp_path / "run")]
+            "--resamples", "200", "-o", str(tmp_path / "run")]
     for path in hyps:
         args += ["--hyp", str(path)]
     with pytest.raises(SystemExit) as exit_info:
@@ -47,3 +47,16 @@ def test_score_reproduces_published_bleu_and_chrf(tmp_path, capsys) -> None:
         stats = np.load(RunLayout.of(tmp_path / "run").stats_path(name, "bleu"), allow_pickle=False)
         hyp_len, ref_len = (int(v) for v in stats[:, :2].sum(axis=0))
         assert f"hyp_len = {hyp_len} ref_len = {ref_len}" in expected["bleu_detail"], name
+
+    # no --baseline: every pair is compared; tc-big (BLEU 42.8) stands alone in the top cluster
+    sig = results.significance
+    assert sig.baseline is None and sig.method == "paired-bs" and sig.correction == "holm"
+    best = "opus-mt-tc-big-ar-en"
+    for key in ("bleu", "chrf", "chrf++"):
+        assert sig.clusters[key][0] == [best], (key, sig.clusters[key])
+        assert sig.rank_bands[key][best] == [1, 1]
+        for other in set(published) - {best}:  # consistent with the corrected pairwise p-values
+            entry, _ = sig.pair(best, other, key)
+            assert entry.p_adjusted is not None and entry.p_adjusted < sig.alpha, (key, other)
+    report = RunLayout.of(tmp_path / "run").report_html.read_text(encoding="utf-8")
+    assert "Rank clusters" in report and f"<b>#1</b> {best}" in report

@@ -71,6 +71,8 @@ def ws(pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "ws"
     shutil.copytree(pristine, root)
     os.mkfifo(root / "fifo")
+    (root / "cwd" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(root / "cwd" / "sub")  # results/../../x would land in cwd/x
     (root / "folder").mkdir()
     (root / "folder" / "keep.txt").write_text("not a run\n", encoding="utf-8")
     (root / "afile").write_text("a regular file\n", encoding="utf-8")
@@ -151,6 +153,10 @@ def _negate(arr: np.ndarray) -> np.ndarray:
 
 def _contradict(obj: dict) -> None:
     obj["systems"]["good"]["metrics"]["bleu"]["score"] += 7.5
+
+
+def _bump_score(obj: dict) -> None:
+    obj["scores"]["good"]["bleu"]["score"] += 7.5
 
 
 def _negative_baseline(obj: dict) -> None:
@@ -267,21 +273,31 @@ CASES: list[Case] = [
     case("translate/testset-invalid-utf8", write("ts/testset.jsonl", b"\xff\n"),
          "translate -t {ws}/ts -s copy -o {ws}/out", "not valid UTF-8", absent="out"),
     # --------------------------------------------------------------- run
-    case("run/config-missing", nothing, "run -s copy --testset {ws}/ts {ws}/nope.toml -o {ws}/out", "nope.toml: config file not found",
+    case("run/config-missing", nothing, "run -s copy --testset {ws}/ts {ws}/nope.toml -o {ws}/out",
+         "nope.toml: config file not found",
          absent="out"),
-    case("run/config-is-folder", nothing, "run -s copy --testset {ws}/ts {ws}/folder -o {ws}/out", "is a folder", absent="out"),
-    case("run/config-fifo", nothing, "run {ws}/fifo -o {ws}/out", "FIFO", absent="out"),
-    case("run/config-invalid-utf8", write("c.toml", b'name = "\xff"\n'), "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out",
+    case("run/config-is-folder", nothing, "run -s copy --testset {ws}/ts {ws}/folder -o {ws}/out",
+         "is a folder", absent="out"),
+    case("run/config-fifo", nothing, "run -s copy --testset {ws}/ts {ws}/fifo -o {ws}/out", "FIFO",
+         absent="out"),
+    case("run/config-invalid-utf8", write("c.toml", b'name = "\xff"\n'),
+         "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out",
          "c.toml:1: not valid UTF-8", absent="out"),
-    case("run/config-nul", write("c.toml", b'name = "a"\n\x00\n'), "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out",
+    case("run/config-nul", write("c.toml", b'name = "a"\n\x00\n'),
+         "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out",
          "c.toml:2: NUL byte", absent="out"),
-    case("run/name-traversal", write("c.toml", 'name = "../../x"\nsystems = ["copy"]\n'), "run -s copy --testset {ws}/ts {ws}/c.toml",
-         "a run name must be a plain folder name"),
+    case("run/name-traversal", write("c.toml", 'name = "../../x"\nsystems = ["copy"]\n'),
+         "run -s copy --testset {ws}/ts {ws}/c.toml",
+         "a run name must be a plain folder name",
+         absent="cwd/x cwd/sub/x cwd/sub/results"),
     case("run/cli-name-traversal", nothing, "run -s copy --testset {ws}/ts --name ../x",
-         "a run name must be a plain folder name"),
-    case("run/config-negative-resamples", write("c.toml", "resamples = -5\n"), "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out",
+         "a run name must be a plain folder name",
+         absent="cwd/x cwd/sub/x cwd/sub/results"),
+    case("run/config-negative-resamples", write("c.toml", "resamples = -5\n"),
+         "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out",
          "resamples", absent="out"),
-    case("run/config-negative-seed", write("c.toml", "seed = -1\n"), "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out", "seed",
+    case("run/config-negative-seed", write("c.toml", "seed = -1\n"),
+         "run -s copy --testset {ws}/ts {ws}/c.toml -o {ws}/out", "seed",
          absent="out"),
     case("run/zero-resamples", nothing, "run -s copy --testset {ws}/ts --resamples 0 -o {ws}/out",
          "--resamples", absent="out"),
@@ -391,6 +407,8 @@ CASES: list[Case] = [
          "empty statistics file", absent="b.json"),
     case("baseline/npy-negative", npy(STATS, _negate), "baseline save {ws}/run -o {ws}/b.json",
          "negative count", absent="b.json"),
+    case("baseline/score-contradicts-stats", edit_json("run/results.json", _bump_score),
+         "baseline save {ws}/run -o {ws}/b.json", "results.json says", absent="b.json"),
     case("baseline/results-truncated", truncate("run/results.json", 50),
          "baseline save {ws}/run -o {ws}/b.json",
          "malformed JSON", absent="b.json"),
@@ -421,8 +439,8 @@ CASES: list[Case] = [
     case("gate/zero-resamples", nothing, GATE + " --resamples 0", "--resamples"),
     case("gate/negative-seed", nothing, GATE + " --seed -1", "--seed"),
     # --------------------------------------------------------------- cache
-    case("cache/fifo", nothing, "cache stats --cache {ws}/fifo", "no translation cache there"),
-    case("cache/folder", nothing, "cache stats --cache {ws}/folder", "no translation cache there"),
+    case("cache/fifo", nothing, "cache stats --cache {ws}/fifo", "not a translation cache file"),
+    case("cache/folder", nothing, "cache stats --cache {ws}/folder", "not a translation cache file"),
     case("cache/not-sqlite", nothing, "cache stats --cache {ws}/afile", "afile"),
 ]
 

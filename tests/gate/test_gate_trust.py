@@ -143,3 +143,17 @@ def test_min_human_agreement_on_a_metric_without_a_curve(tmp_path, sixty, make_r
     (c,) = verdict["comparisons"]
     assert code == 0 and c["status"] == "not-noticeable" and c["human_agreement"] is None
     assert "no human-agreement curve" in c["reason"]
+
+
+def test_a_metric_outside_the_family_may_be_missing_from_the_candidate(tmp_path, sixty, make_run) -> None:
+    ts_dir, refs = sixty
+    hyps = corrupt(refs, 0.3, seed=1)
+    baseline = _baseline(tmp_path, make_run, ts_dir, hyps, metrics=("bleu", "chrf"))
+    candidate = make_run("chrf-only", ts_dir, {"mt": hyps}, metrics=("chrf",))
+    code, verdict = _verdict(tmp_path, baseline, candidate)
+    assert code == 2  # bleu is a gate metric: its absence means the comparison is incomplete
+    policy = tmp_path / "family.toml"
+    policy.write_text('[gate]\nfamily = ["chrf"]\n', encoding="utf-8")
+    code, verdict = _verdict(tmp_path, baseline, candidate, "--policy", policy)
+    by_metric = {c["metric"]: c for c in verdict["comparisons"]}
+    assert code == 0 and by_metric["bleu"]["status"] == "reported"

@@ -250,3 +250,19 @@ def test_fewer_transactions_for_fast_backends(tmp_path: Path, monkeypatch: pytes
                             translator=SlowTranslator("", SlowTranslator.Options(batch_size=2)))
     assert run.outputs == [f"T({s})" for s in ts.sources]
     assert sum(commits) == len(set(ts.sources)) and len(commits) <= 3  # vs 100 batches of 2
+
+
+@pytest.mark.parametrize("kind", ["folder", "not-sqlite", "fifo"])
+def test_cache_cli_refuses_what_is_not_a_cache_in_one_line(tmp_path: Path, kind: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from mini_corpus import run_cli
+
+    target = tmp_path / "c.sqlite"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.write_bytes(b"this is not a database, just text " * 100)
+    code, _, err = run_cli(capsys, "cache", "stats", "--cache", target)
+    assert code == 2 and err.count("\n") == 1 and str(target) in err

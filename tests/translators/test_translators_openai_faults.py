@@ -243,3 +243,10 @@ def test_run_exits_2_when_a_system_fails(server: FaultyServer, tmp_path: Path,
                            "-m", "bleu", "-o", tmp_path / "run")
     assert code == 2 and "HTTP 503" in err and server.url in err
     assert err.strip().splitlines()[-1].startswith("mt-eval: error: ")
+    code, _, err = run_cli(capsys, "run", "--testset", tmp_path / "ts", "-s", "copy", "-s", spec,
+                           "-m", "bleu", "-o", tmp_path / "run", "--allow-skip")
+    assert code == 0, err
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    failed = [info for info in results["systems"].values() if info["status"] != "ok"]
+    assert len(failed) == 1 and "failed while running" in failed[0]["reason"]
+    assert "HTTP 503" in failed[0]["reason"]

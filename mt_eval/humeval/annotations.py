@@ -1,0 +1,380 @@
+"""``mt-eval humeval import``: judged items back into the run, as a metric and as spans.
+
+Rows are read and checked first, all of them (a bad row is a one-line error naming the file and
+line, and nothing is written); then every item is mapped through the export's key to its (segment,
+system), and the run folder gains, in one atomic swap: the metric ``--name`` in ``results.json``
+(scores, bootstrap CIs, paired tests, Holm correction, rank clusters — computed by
+:func:`mt_eval.evaluate.confidence_intervals` and :func:`mt_eval.evaluate.significance` with the
+run's own settings), ``stats/<system>/<name>.npy``, the per-segment scores and spans in
+``segments.jsonl``, and re-rendered tables and report.
+
+**Every output is judged, or nothing is imported.** Each (segment, system) of every evaluated system
+must have a score (``direct``) or a ``spans`` field (``mqm``; ``[]`` = no error); otherwise the import
+is refused with the number missing. A human score over a subset of segments would be compared by the
+paired tests with metrics over all of them, and its CIs would describe another test set; annotate
+the missing items, or build a smaller test set and run on that.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mt_eval.errors import MtEvalError
+from mt_eval.fsio import read_input_bytes, read_input_json
+from mt_eval.humeval.export import KEY_FILE, KEY_FORMAT, sha256_text
+from mt_eval.humeval.metric import HumanMetric
+from mt_eval.reports.results import MetricInfo, Results, ScoreEntry, Significance
+from mt_eval.reports.run_folder import RunFolder
+from mt_eval.spans import WMT_WEIGHTS, Span, make_span, mqm_penalty, set_record_spans, span_from_quote
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+PROTOCOLS = ("auto", "direct", "mqm")
+
+
+@dataclass
+class Row:
+    """One judged item as read from a file; ``where`` is ``file:line`` for messages."""
+
+    item_id: str
+    where: str
+    score: float | None = None
+    spans: list[Any] | None = None
+    annotator: str | None = None
+
+
+@dataclass
+class ImportSummary:
+    name: str
+    protocol: str
+    items: int
+    spans: int
+    unlocated: int
+    systems: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ reading rows
+def read_rows(path: str | Path) -> list[Row]:
+    """Rows of one annotation file (``.tsv`` with a header, or ``.jsonl``); bad rows name file:line."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in (".tsv", ".jsonl"):
+        raise MtEvalError(f"{file}: annotation files must end in .tsv or .jsonl")
+    data = read_input_bytes(file, "annotation file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise MtEvalError(f"{file}:{line}: not UTF-8 text") from None
+    return _read_tsv(file, text) if suffix == ".tsv" else _read_jsonl(file, text)
+
+
+def _read_jsonl(file: Path, text: str) -> list[Row]:
+    rows = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}"
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise MtEvalError(f"{where}: malformed JSON ({exc})") from None
+        if not isinstance(obj, dict):
+            raise MtEvalError(f"{where}: expected a JSON object per line")
+        rows.append(_row(obj, where, spans_json=False))
+    return rows
+
+
+def _read_tsv(file: Path, text: str) -> list[Row]:
+    reader = csv.reader(text.splitlines(keepends=True), delimiter="\t")
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise MtEvalError(f"{file}:1: empty file (a header row with item_id is expected)") from None
+    except csv.Error as exc:
+        raise MtEvalError(f"{file}:1: unreadable TSV ({exc})") from None
+    header = [h.strip() for h in header]
+    if "item_id" not in header:
+        raise MtEvalError(f"{file}:1: no item_id column in the header")
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise MtEvalError(f"{file}:{start}: unreadable TSV row ({exc})") from None
+        where = f"{file}:{start}"
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise MtEvalError(f"{where}: {len(values)} fields, the header has {len(header)}")
+        rows.append(_row(dict(zip(header, values, strict=True)), where, spans_json=True))
+    return rows
+
+
+def _row(obj: Mapping[str, Any], where: str, *, spans_json: bool) -> Row:
+    item = obj.get("item_id")
+    if isinstance(item, str):
+        item = item.strip()
+    if not isinstance(item, str) or not item:
+        raise MtEvalError(f"{where}: item_id missing or empty")
+    return Row(item_id=item, where=where, score=_score(obj.get("score"), where),
+               spans=_spans(obj.get("spans"), where, spans_json),
+               annotator=_annotator(obj.get("annotator"), where))
+
+
+def _score(value: Any, where: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise MtEvalError(f"{where}: score {value!r} is not a number")
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise MtEvalError(f"{where}: score {value!r} is not a number") from None
+    if not math.isfinite(number) or not 0.0 <= number <= 100.0:
+        raise MtEvalError(f"{where}: score {value!r} is outside 0–100")
+    return number
+
+
+def _spans(value: Any, where: str, from_json_text: bool) -> list[Any] | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if from_json_text and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise MtEvalError(f"{where}: spans is not valid JSON ({exc})") from None
+    if not isinstance(value, list):
+        raise MtEvalError(f"{where}: spans must be a list of span objects")
+    for number, span in enumerate(value, 1):
+        if not isinstance(span, dict):
+            raise MtEvalError(f"{where}: span {number} is not an object")
+    return value
+
+
+def _annotator(value: Any, where: str) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise MtEvalError(f"{where}: annotator must be text")
+    return value.strip()
+
+
+# ------------------------------------------------------------------------------ key
+def load_key(path: str | Path) -> dict[str, Any]:
+    """The export's ``key.json``, checked enough to map items back."""
+    key = read_input_json(path, "humeval key")
+    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
+        raise MtEvalError(f"{path}: not a humeval key file (written by mt-eval humeval export)")
+    items = key.get("items")
+    if not isinstance(items, dict) or not items:
+        raise MtEvalError(f"{path}: the key lists no items")
+    for item_id, info in items.items():
+        if not isinstance(info, dict) or not isinstance(info.get("segment_index"), int) \
+                or not isinstance(info.get("system"), str):
+            raise MtEvalError(f"{path}: item {item_id!r} is malformed")
+    return key
+
+
+def default_key_path(annotation_files: Sequence[str | Path]) -> Path:
+    """``key.json`` next to the first annotation file (where export wrote it)."""
+    return Path(annotation_files[0]).parent / KEY_FILE
+
+
+# ------------------------------------------------------------------------------ import
+def import_annotations(run_dir: str | Path, files: Sequence[str | Path], *, name: str = "human",
+                       key_path: str | Path | None = None, protocol: str = "auto",
+                       weights: Mapping[str, float] = WMT_WEIGHTS, replace: bool = False) -> ImportSummary:
+    """Read annotation files, map them through the key and add metric ``name`` to the run folder."""
+    if not files:
+        raise MtEvalError("no annotation file given")
+    if protocol not in PROTOCOLS:
+        raise MtEvalError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if not _NAME.match(name):
+        raise MtEvalError(f"--name {name!r}: use letters, digits and . _ + - (at most 64, no spaces)")
+    folder = RunFolder.open(run_dir)
+    results = folder.results()
+    records = folder.segments(results)
+    if name in results.metrics:
+        if results.metrics[name].spec.get("name") != HumanMetric.name:
+            raise MtEvalError(f"metric {name!r} is already a computed metric of {run_dir};"
+                              " choose another --name")
+        if not replace:
+            raise MtEvalError(f"metric {name!r} is already in {run_dir}; --replace overwrites it")
+    key_file = Path(key_path) if key_path is not None else default_key_path(files)
+    key = load_key(key_file)
+    systems = results.ok_systems
+    _check_key(key, key_file, results, systems)
+
+    rows: dict[str, Row] = {}
+    digests = []
+    for file in files:
+        file_rows = read_rows(file)
+        digests.append(hashlib.sha256(read_input_bytes(file, "annotation file")).hexdigest())
+        for row in file_rows:
+            if row.item_id not in key["items"]:
+                raise MtEvalError(f"{row.where}: unknown item_id {row.item_id!r} (not in {key_file})")
+            if row.item_id in rows:
+                raise MtEvalError(f"{row.where}: item {row.item_id!r} is annotated twice (also at"
+                                  f" {rows[row.item_id].where})")
+            rows[row.item_id] = row
+    chosen = protocol
+    if chosen == "auto":
+        chosen = "direct" if any(r.score is not None for r in rows.values()) else "mqm"
+
+    n = len(records)
+    scores: dict[str, list[float | None]] = {s: [None] * n for s in systems}
+    spans: dict[tuple[int, str], list[Span]] = {}
+    missing: list[str] = []
+    for item_id, info in key["items"].items():
+        index, system = info["segment_index"], info["system"]
+        judged = rows.get(item_id)
+        hypothesis = str(records[index]["outputs"].get(system, ""))
+        if judged is not None and info.get("hypothesis_sha256") not in (None, sha256_text(hypothesis)):
+            raise MtEvalError(f"{judged.where}: item {item_id!r}: the output of system {system!r} for segment"
+                              f" {info.get('segment_id')!r} changed since the export; export again")
+        segment_id = str(records[index]["id"])
+        found = None if judged is None else _spans_of(judged, hypothesis, segment_id, system, name)
+        if found is not None:
+            spans[(index, system)] = found
+        value = None
+        if judged is not None:
+            if chosen == "direct":
+                value = judged.score
+            elif found is not None:
+                value = -mqm_penalty(found, weights)
+        if value is None:
+            missing.append(item_id)
+        else:
+            scores[system][index] = value
+    if missing:
+        first = key["items"][missing[0]]
+        what = "score" if chosen == "direct" else "spans field ([] for no error)"
+        raise MtEvalError(f"{len(missing)} of {len(key['items'])} items have no {what} (first: item"
+                          f" {missing[0]} = segment {first.get('segment_id')!r}, system {first['system']!r});"
+                          " every output of every system must be judged (scores on a subset would not"
+                          " be comparable with the run's other metrics)")
+
+    provenance = hashlib.sha256("".join(sorted(digests)).encode("ascii")).hexdigest()
+    metric = HumanMetric(protocol=chosen, weights=dict(weights), annotations=provenance,
+                         items=len(key["items"]))
+    stats = {s: HumanMetric.stats_from_scores([float(v) for v in scores[s] if v is not None])
+             for s in systems}
+    _add_metric(results, name, metric, stats, systems)
+    sources = {span.source for found in spans.values() for span in found}
+    for index, record in enumerate(records):
+        for system in systems:
+            record.setdefault("scores", {}).setdefault(system, {})[name] = scores[system][index]
+            if spans or sources:
+                set_record_spans(record, system, spans.get((index, system), []), replace_sources=sources)
+    folder.add_scores(results, records, {s: {name: stats[s]} for s in systems})
+    all_spans = [span for found in spans.values() for span in found]
+    return ImportSummary(name=name, protocol=chosen, items=len(key["items"]), spans=len(all_spans),
+                         unlocated=sum(1 for s in all_spans if not s.located), systems=list(systems),
+                         scores={s: results.scores[s][name].score for s in systems})
+
+
+def _check_key(key: Mapping[str, Any], key_file: Path, results: Results, systems: Sequence[str]) -> None:
+    if key.get("testset_hash") != results.testset.hash:
+        raise MtEvalError(f"{key_file}: exported from test set {str(key.get('testset_hash'))[:12]},"
+                          f" the run has {results.testset.hash[:12]}")
+    n = results.testset.num_segments
+    covered: set[tuple[int, str]] = set()
+    for item_id, info in key["items"].items():
+        if not 0 <= info["segment_index"] < n:
+            raise MtEvalError(f"{key_file}: item {item_id!r} points to segment {info['segment_index']}"
+                              f" of {n}")
+        if info["system"] not in systems:
+            raise MtEvalError(f"{key_file}: item {item_id!r} is an output of system {info['system']!r},"
+                              " which is not an evaluated system of the run")
+        covered.add((info["segment_index"], info["system"]))
+    for system in systems:
+        absent = sum(1 for i in range(n) if (i, system) not in covered)
+        if absent:
+            raise MtEvalError(f"{key_file}: {absent} segments of system {system!r} were not exported; export"
+                              " the run again so that every system is judged")
+
+
+def _spans_of(row: Row, hypothesis: str, segment_id: str, system: str,
+              default_source: str) -> list[Span] | None:
+    if row.spans is None:
+        return None
+    source = row.annotator or default_source
+    out = []
+    for number, raw in enumerate(row.spans, 1):
+        where = f"{row.where}: span {number}"
+        fields = {k: v for k, v in raw.items() if k in ("start", "end", "severity", "category", "text")}
+        if fields.get("start") is None and fields.get("end") is None:
+            quote = fields.get("text")
+            if not isinstance(quote, str) or not quote.strip():
+                raise MtEvalError(f"{where}: give start/end offsets or the quoted error text")
+            make_span({"segment_id": segment_id, "system": system, "severity": fields.get("severity"),
+                       "source": source, "text": quote, "category": fields.get("category")}, where=where)
+            span = span_from_quote(quote, hypothesis, segment_id=segment_id, system=system,
+                                   severity=str(fields.get("severity")), source=source,
+                                   category=fields.get("category"))
+        else:
+            span = make_span({**fields, "segment_id": segment_id, "system": system, "source": source},
+                             where=where)
+            try:
+                span = span.check(hypothesis)
+            except MtEvalError as exc:
+                raise MtEvalError(f"{where}: {exc}") from None
+        out.append(span)
+    return out
+
+
+def _add_metric(results: Results, name: str, metric: HumanMetric, stats: Mapping[str, np.ndarray],
+                systems: Sequence[str]) -> None:
+    """Scores, CIs and paired tests of the new metric, with the run's own settings, into ``results``."""
+    from mt_eval.evaluate import confidence_intervals, significance
+
+    boot = results.bootstrap
+    n_resamples = boot.n_resamples if boot is not None else 1000
+    confidence = boot.confidence if boot is not None else 0.95
+    seed = boot.seed if boot is not None else 12345
+    signature = metric.signature()
+    signature_string = metric.signature_string()
+    results.metrics[name] = MetricInfo(spec=metric.spec(), signature=signature,
+                                       signature_string=signature_string, higher_is_better=True)
+    intervals = confidence_intervals([(metric, stats[s]) for s in systems], n_resamples, confidence, seed)
+    for system, (low, high) in zip(systems, intervals, strict=True):
+        results.scores.setdefault(system, {})[name] = ScoreEntry(
+            score=metric.corpus_score(stats[system]), ci_low=low if math.isfinite(low) else None,
+            ci_high=high if math.isfinite(high) else None, signature=signature_string)
+    previous = results.significance
+    new = significance({name: metric}, {s: {name: stats[s]} for s in systems}, list(systems),
+                       previous.baseline if previous else None,
+                       method=previous.method if previous else None,
+                       n_resamples=previous.n_resamples if previous else n_resamples,
+                       seed=previous.seed if previous else seed,
+                       all_pairs=bool(previous and previous.baseline is not None and previous.pairs),
+                       alpha=previous.alpha if previous else 0.05)
+    if previous is None:
+        results.significance = new
+        return
+    _merge(previous, new, name)
+
+
+def _merge(into: Significance, new: Significance, key: str) -> None:
+    for system, per_metric in new.results.items():
+        into.results.setdefault(system, {})[key] = per_metric[key]
+    for a, per_b in new.pairs.items():
+        for b, per_metric in per_b.items():
+            into.pairs.setdefault(a, {}).setdefault(b, {})[key] = per_metric[key]
+    if key in new.clusters:
+        into.clusters[key] = new.clusters[key]
+        into.rank_bands[key] = new.rank_bands[key]

@@ -1,0 +1,258 @@
+"""End-to-end benchmark of what a user types first: ``mt-eval score`` against the sacrebleu CLI.
+
+For each corpus size (synthetic English, 20–30-word references, two noisy systems A and B) the script
+alternates, in subprocesses, on the same files:
+
+* ``python -m sacrebleu REF -i A B -m bleu chrf --paired-bs -f text -w 6``
+* ``mt-eval score --testset TS --hyp A=A --hyp B=B -m bleu -m chrf --baseline A -o OUT``
+
+(both: 1000 resamples, paired bootstrap against A, 95% CIs), measuring each run's wall time and peak
+resident memory (``ru_maxrss`` of that child from ``os.wait4``: the largest single process, forked
+workers included only through their own peaks). The order alternates between repeats (ABBA), the best
+run per tool and size is reported, and the scores both tools print are compared to sacrebleu's
+printed precision (they must be identical). Then:
+
+* the marginal cost per segment of each tool: slopes between consecutive sizes and a least-squares line
+  over all sizes (a constant slope means no superlinear term hides behind start-up costs);
+* the share of ``mt-eval score``'s time spent in the output checks and in BLEU+chrF statistics,
+  measured in this process on the same data (``check_outputs`` / ``segment_stats`` for A and B).
+
+Writes ``results/bench/cli.json``. Usage::
+
+    python scripts/bench_cli.py                       # 10k, 30k, 100k segments, 2 repeats (minutes)
+    python scripts/bench_cli.py --sizes 2000 --repeats 1 -o /tmp/cli.json   # a quick look
+
+Run it on a quiet machine: other work inflates the per-segment Python of both tools unevenly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mt_eval.fsio import atomic_write_json  # noqa: E402
+
+_VOCABULARY = ("the a of to and in is was for on that with as by at from it be this which are an has have "
+         "government people year city river report said new first two three would more their about "
+         "after also its over into than other some could many been most only time world state country "
+         "president minister water energy health school market company research study university "
+         "science climate island border police court election vote team season game village bridge "
+         "museum children family music history million percent week month morning evening north south "
+         "east west small large old young public local national because while during before under "
+         "between against without within")
+WORDS = tuple(_VOCABULARY.split())
+NAMES = ("Cairo", "Beirut", "Zürich", "São Paulo", "Kraków", "Müller", "Ahmed", "O'Neill")
+SOURCE_WORDS = ("قال", "المدينة", "الحكومة", "في", "من", "على", "إلى", "الناس", "عام", "النهر", "تقرير",
+                "جديد", "الماء", "المدرسة", "السوق", "الشركة", "البحث", "الجامعة", "العلوم", "المناخ")
+
+
+def synthetic_corpus(n: int, seed: int = 0) -> dict[str, list[str]]:
+    """Sources, references (20–30 words) and two systems: A lightly, B heavily edited references."""
+    rng = np.random.default_rng(seed)
+    probs = 1.0 / np.arange(1, len(WORDS) + 1) ** 0.8
+    probs /= probs.sum()
+    refs, sys_a, sys_b, sources = [], [], [], []
+    for _ in range(n):
+        length = int(rng.integers(20, 31))
+        words = [WORDS[k] for k in rng.choice(len(WORDS), size=length, p=probs)]
+        for k in range(length):
+            r = rng.random()
+            if r < 0.05:
+                words[k] = NAMES[int(rng.integers(len(NAMES)))]
+            elif r < 0.08:
+                words[k] = f"{int(rng.integers(1, 5000)):,}"
+            elif r < 0.12 and k:
+                words[k] += ","
+        words[0] = words[0].capitalize()
+        refs.append(" ".join(words) + ".")
+        sys_a.append(_noisy(words, rng, 0.12) + ".")
+        sys_b.append(_noisy(words, rng, 0.25) + (" ." if rng.random() < 0.5 else "."))
+        sources.append(" ".join(SOURCE_WORDS[k] for k in rng.integers(0, len(SOURCE_WORDS), size=length)))
+    return {"sources": sources, "refs": refs, "A": sys_a, "B": sys_b}
+
+
+def _noisy(words: list[str], rng: np.random.Generator, rate: float) -> str:
+    out = []
+    for word in words:
+        r = rng.random()
+        if r < rate / 3:
+            continue  # dropped
+        if r < 2 * rate / 3:
+            out.append(WORDS[int(rng.integers(len(WORDS)))])  # replaced
+        elif r < rate:
+            out.extend([word, WORDS[int(rng.integers(len(WORDS)))]])  # inserted
+        else:
+            out.append(word)
+    return " ".join(out) if out else words[0]
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Wall time, peak RSS (this child, ``os.wait4``), exit code and output of one command."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout, "stderr": stderr}
+
+
+def _sacrebleu_scores(text: str) -> dict[str, dict[str, str]]:
+    """``{system: {"bleu": "12.345678", "chrf": ...}}`` from sacrebleu's paired text table."""
+    scores: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) < 4 or not re.match(r"^-?\d+\.\d+ \(", cells[2] or ""):
+            continue
+        name = cells[1].removeprefix("Baseline: ")
+        scores[Path(name).stem] = {"bleu": cells[2].split()[0], "chrf": cells[3].split()[0]}
+    return scores
+
+
+def _mt_eval_scores(run_dir: Path, decimals: int) -> dict[str, dict[str, str]]:
+    data = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    return {system: {key: f"{entry['score']:.{decimals}f}" for key, entry in per.items()}
+            for system, per in data["scores"].items()}
+
+
+def _in_process_breakdown(corpus: dict[str, list[str]]) -> dict[str, float]:
+    """Output checks and BLEU+chrF statistics for A and B, timed in this process (seconds)."""
+    from mt_eval.checks import check_outputs
+    from mt_eval.metrics.registry import get_metric
+
+    refs = [[r] for r in corpus["refs"]]
+    start = time.perf_counter()
+    for name in ("A", "B"):
+        check_outputs(corpus["sources"], corpus[name], target_lang="en", references=refs)
+    checks = time.perf_counter() - start
+    start = time.perf_counter()
+    for key in ("bleu", "chrf"):
+        metric = get_metric(key)
+        for name in ("A", "B"):
+            metric.segment_stats(corpus[name], refs)
+    stats = time.perf_counter() - start
+    return {"checks_s": checks, "stats_s": stats}
+
+
+def _slopes(sizes: list[int], times: list[float]) -> dict[str, Any]:
+    out: dict[str, Any] = {"between_sizes_us_per_segment": [
+        {"from": a, "to": b, "us_per_segment": 1e6 * (tb - ta) / (b - a)}
+        for (a, ta), (b, tb) in zip(zip(sizes, times, strict=True), list(zip(sizes, times, strict=True))[1:],
+                                    strict=False)]}
+    if len(sizes) >= 2:
+        slope, intercept = np.polyfit(np.array(sizes, dtype=float), np.array(times), 1)
+        out["fit"] = {"us_per_segment": 1e6 * slope, "intercept_s": intercept}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    parser.add_argument("--repeats", type=int, default=2, help="runs per tool and size (best is kept)")
+    parser.add_argument("--output", "-o", type=Path, default=ROOT / "results" / "bench" / "cli.json")
+    parser.add_argument("--workers", default="auto", help="mt-eval --workers (default auto)")
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    env.setdefault("COLUMNS", "200")
+    # the console script installed next to this interpreter, as a user runs it
+    mt_eval = [str(Path(sys.executable).parent / "mt-eval")]
+    report: dict[str, Any] = {
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpu_count": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0))
+                    if hasattr(os, "sched_getaffinity") else None,
+                    "load_average_at_start": list(os.getloadavg())},
+        "workload": "2 systems, BLEU+chrF, 1000-resample paired bootstrap against A, 95% CIs",
+        "sizes": {},
+    }
+    best_times: dict[str, list[float]] = {"sacrebleu": [], "mt_eval": []}
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        for n in args.sizes:
+            from mt_eval.data.testset import TestSet
+
+            folder = Path(tmp) / str(n)
+            folder.mkdir()
+            corpus = synthetic_corpus(n, seed=n)
+            for name in ("refs", "A", "B"):
+                (folder / f"{name}.txt").write_text("\n".join(corpus[name]) + "\n", encoding="utf-8")
+            TestSet.from_pairs([(s, [r]) for s, r in zip(corpus["sources"], corpus["refs"], strict=True)],
+                               source_lang="ar", target_lang="en", name=f"bench{n}").save(folder / "ts")
+            sacrebleu_cmd = [sys.executable, "-m", "sacrebleu", str(folder / "refs.txt"), "-i",
+                             str(folder / "A.txt"), str(folder / "B.txt"), "-m", "bleu", "chrf",
+                             "--paired-bs", "-f", "text", "-w", "6"]
+            runs: dict[str, list[dict[str, Any]]] = {"sacrebleu": [], "mt_eval": []}
+            for repeat in range(args.repeats):
+                order = ["sacrebleu", "mt_eval"] if repeat % 2 == 0 else ["mt_eval", "sacrebleu"]
+                for tool in order:
+                    if tool == "sacrebleu":
+                        result = _run(sacrebleu_cmd, env)
+                    else:
+                        out_dir = folder / f"run{repeat}"
+                        result = _run([*mt_eval, "score", "--testset", str(folder / "ts"),
+                                       "--hyp", f"A={folder / 'A.txt'}", "--hyp", f"B={folder / 'B.txt'}",
+                                       "-m", "bleu", "-m", "chrf", "--baseline", "A",
+                                       "--workers", args.workers, "-o", str(out_dir)], env)
+                        result["scores"] = _mt_eval_scores(out_dir, 6)
+                        found = re.search(r"workers: (\d+) \(([^)]*)\)", result["stderr"])
+                        result["workers"] = found.group(0) if found else None
+                    if tool == "sacrebleu":
+                        result["scores"] = _sacrebleu_scores(result["stdout"])
+                    runs[tool].append(result)
+                    print(f"{n:>7} segments  {tool:<9} {result['wall_s']:7.2f} s"
+                          f"  {result['peak_rss_mb']:7.0f} MB", flush=True)
+            best = {tool: min(rs, key=lambda r: r["wall_s"]) for tool, rs in runs.items()}
+            identical = all(r["scores"] == best["sacrebleu"]["scores"] for r in runs["mt_eval"]) and \
+                bool(best["sacrebleu"]["scores"])
+            breakdown = _in_process_breakdown(corpus)
+            mt_best = best["mt_eval"]["wall_s"]
+            report["sizes"][str(n)] = {
+                "segments": n,
+                "sacrebleu": {"wall_s": [r["wall_s"] for r in runs["sacrebleu"]],
+                              "best_wall_s": best["sacrebleu"]["wall_s"],
+                              "peak_rss_mb": max(r["peak_rss_mb"] for r in runs["sacrebleu"])},
+                "mt_eval": {"wall_s": [r["wall_s"] for r in runs["mt_eval"]], "best_wall_s": mt_best,
+                            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs["mt_eval"]),
+                            "workers": best["mt_eval"].get("workers")},
+                "time_ratio_mt_eval_over_sacrebleu": mt_best / best["sacrebleu"]["wall_s"],
+                "memory_ratio_mt_eval_over_sacrebleu":
+                    max(r["peak_rss_mb"] for r in runs["mt_eval"])
+                    / max(r["peak_rss_mb"] for r in runs["sacrebleu"]),
+                "scores_identical": identical,
+                "scores": best["sacrebleu"]["scores"],
+                "in_process": {**breakdown, "checks_share_of_mt_eval_wall": breakdown["checks_s"] / mt_best,
+                               "stats_share_of_mt_eval_wall": breakdown["stats_s"] / mt_best},
+            }
+            for tool in best_times:
+                best_times[tool].append(best[tool]["wall_s"])
+    report["marginal_cost"] = {tool: _slopes(list(args.sizes), times) for tool, times in best_times.items()}
+    report["machine"]["load_average_at_end"] = list(os.getloadavg())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.output, report)
+    print(json.dumps({n: {k: v[k] for k in ("time_ratio_mt_eval_over_sacrebleu",
+                                              "memory_ratio_mt_eval_over_sacrebleu", "scores_identical")}
+                      for n, v in report["sizes"].items()}, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

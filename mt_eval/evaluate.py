@@ -308,6 +308,7 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
         run_config["checks"] = check_config(check_options)
         for system in ok:
             flags[system.name], flag_counts[system.name] = run_checks(testset, system.outputs, check_options)
+            _flag_truncation(system, flags[system.name], flag_counts[system.name])
 
     results = Results(
         schema_version=SCHEMA_VERSION,
@@ -338,6 +339,18 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
         say(f"writing {root}")
         write_run_folder(root, run, {s.name: s.outputs for s in ok}, stats_index)
     return run
+
+
+def _flag_truncation(system: SystemRun, flags: list[list[str]], counts: dict[str, int]) -> None:
+    """Segments the backend cut (max_length, max_tokens, a repetition stop) are flagged ``truncated``."""
+    reasons = getattr(system, "truncated", None) or []
+    if not reasons:
+        return
+    counts["truncated"] = 0
+    for segment_flags, reason in zip(flags, reasons, strict=False):
+        if reason:
+            segment_flags.append("truncated")
+            counts["truncated"] += 1
 
 
 def _segment_stats(metric: Metric, hyps: Sequence[str], refs: Sequence[Sequence[str]],

@@ -16,13 +16,18 @@ Cells (written to ``results/bench/calibration.json`` and ``calibration.md``):
 
 1. type-I error: N=1000, shares 1%/10%/50%/100%, BLEU/chrF/TER, paired-bs (default centred rule)
    and paired-AR (default rule: ties count, exact enumeration when 2^k ≤ T), Clopper–Pearson 95%;
-2. power: system B drawn from a noisier pool whose expected corpus BLEU is ≈ 1 point lower;
+2. power: system B drawn from a noisier pool whose expected corpus BLEU is ≈ 1 point lower, under
+   three designs of how B's segments relate to A's (independent, paired degradation, a mix), with the
+   power an oracle z-test would reach on the same data, and the spread of ΔBLEU between real systems
+   (FLORES outputs in ``../shared``, when present) to say which design is realistic;
 3. whole gate: 5 metrics, one system, tolerance 0, Holm (the default) vs no correction;
-4. small N: paired-bs (and AR with the gate's default trials) type-I at N = 10 … 200.
+4. small N: paired-bs and paired-AR type-I at N = 10 … 200 (AR only below ``SMALL_SAMPLE``).
 
 Usage: ``python scripts/calibrate_tests.py [--quick] [--sims 5000] [--out results/bench/calibration.json]``.
-An interrupted run resumes: finished cells are kept in the output file (written atomically after
-every cell) and skipped when the configuration is unchanged.
+An interrupted run resumes: the output is written atomically after every cell, type-I cells grow in
+rounds of ``--round`` simulations, and finished work is kept when the pool (segments, variants,
+noise, seed) is unchanged. ``--parts`` splits the work over processes; ``--merge`` joins their files.
+Pool statistics are cached as ``.npy`` under ``--cache``.
 """
 
 from __future__ import annotations
@@ -401,6 +406,26 @@ def _pool_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
+FLORES = ROOT.parent / "shared" / "external" / "flores-ara-eng"
+
+
+def real_pair_spread(folder: Path = FLORES) -> dict[str, Any] | None:
+    """SD of ΔBLEU between real system pairs (paired bootstrap, 1000 resamples): how far apart the
+    synthetic power designs are from real data. None when the validation data are absent."""
+    if not (folder / "reference.eng").is_file():
+        return None
+    refs = [[r] for r in (folder / "reference.eng").read_text(encoding="utf-8").splitlines()]
+    bleu = get_metric("bleu")
+    stats = {p.stem: bleu.segment_stats(p.read_text(encoding="utf-8").splitlines(), refs)
+             for p in sorted((folder / "systems").glob("*.eng"))}
+    names = list(stats)
+    out = compare_metrics_to_baseline({"bleu": bleu}, {"bleu": stats}, names[0], all_pairs=True)["bleu"]
+    pairs = {f"{a} vs {b}": {"delta": r.delta, "sd_delta": (r.delta_ci_high - r.delta_ci_low) / 3.919928}
+             for (a, b), r in out.items() if r.delta_ci_high is not None and r.delta_ci_low is not None}
+    return {"data": "FLORES-200 devtest ara→eng, OPUS-MT outputs", "n_segments": len(refs),
+            "sd_from": "95% percentile interval of the paired-bootstrap Δ / 3.92", "pairs": pairs}
+
+
 def _machine() -> dict[str, Any]:
     cpu = ""
     try:
@@ -418,6 +443,15 @@ def _machine() -> dict[str, Any]:
 
 def _fmt_rate(cell: dict[str, Any]) -> str:
     return f"{100 * cell['rate']:.2f}% [{100 * cell['ci_low']:.2f}, {100 * cell['ci_high']:.2f}]"
+
+
+def _real_sd_text(doc: dict[str, Any]) -> str:
+    real = doc.get("real_pairs")
+    if not real:
+        return ""
+    sds = sorted(p["sd_delta"] for p in real["pairs"].values())
+    return (f"; real system pairs ({real['data']}, {real['n_segments']} segments) have an SD of ΔBLEU of "
+            f"{sds[0]:.2f}–{sds[-1]:.2f}")
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -449,9 +483,8 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"p < {ALPHA} and B worse. *independent*: B's variant of each segment is drawn "
                      "independently of A's; *paired*: B is A's own output degraded further; *mixed*: "
                      f"independent on {100 * cfg.get('mix_share', 0.3):g}% of the segments, paired on the "
-                     "rest. The SD of Δ is set by the design; real system pairs on FLORES (1012 segments) "
-                     "have a bootstrap SD of ΔBLEU of about 0.35–0.45. Oracle: a z-test knowing the true "
-                     "SD of Δ. Goal (BLEU): ≥ 80%.")
+                     "rest. The design sets the SD of Δ" + _real_sd_text(doc) + ". Oracle: a z-test knowing "
+                     "the true SD of Δ. Goal (BLEU): ≥ 80%.")
         lines.append("")
         lines.append("| design | method | metric | mean Δ (sd) | detected | oracle |")
         lines.append("|---|---|---|---|---|---|")
@@ -557,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mt_eval_calibration"),
                         help="folder for the pool's statistics (.npy), reused by resumed/parallel runs")
     parser.add_argument("--gate-sims", type=int, default=2000)
-    parser.add_argument("--gate-shares", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--gate-shares", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--gate-fifth", choices=["semantic", "bleu-intl"], default="semantic",
                         help="the gate's fifth metric (semantic runs the USE encoder on CPU)")
     parser.add_argument("--small-ns", type=int, nargs="+", default=[10, 20, 30, 50, 75, 100, 150, 200])
@@ -593,7 +626,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             doc = {}
     if not doc:
         doc = {"benchmark": "calibration of paired tests and the gate", "config_key": key,
-               "config": {k: v for k, v in vars(args).items() if k != "out"}, "alpha": ALPHA,
+               "config": {k: v for k, v in vars(args).items() if k not in ("out", "merge", "cache", "parts")},
+               "alpha": ALPHA,
                "machine": _machine(), "type1": {}, "power": {}, "gate": {}, "small_n": {}, "elapsed_s": 0.0}
     for other in args.merge:
         part = json.loads(Path(other).read_text(encoding="utf-8"))
@@ -607,6 +641,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cell_key, cell in part.get("small_n", {}).get("cells", {}).items():
             doc["small_n"].setdefault("cells", {}).setdefault(cell_key, cell)
         doc["elapsed_s"] = float(doc.get("elapsed_s", 0.0)) + float(part.get("elapsed_s", 0.0))
+        doc.setdefault("merged_runs", []).append(
+            {"sections": [k for k in ("type1", "power", "gate", "small_n") if part.get(k)],
+             "elapsed_s": part.get("elapsed_s")})
     if doc["small_n"].get("cells"):
         ok_from, text = small_n_conclusion(doc["small_n"]["cells"])
         doc["small_n"].update({"justified_threshold": ok_from, "small_sample_constant": SMALL_SAMPLE,
@@ -632,6 +669,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "mean_corpus_scores": {m: pool.mean_corpus_score(m) for m in TYPE1_METRICS},
                    "stats_seconds": {m: round(s, 1) for m, s in pool.seconds.items()}}
     print(f"pool: {doc['pool']}", flush=True)
+
+    if "real_pairs" not in doc:
+        real = real_pair_spread()
+        if real is not None:
+            doc["real_pairs"] = real
 
     if "type1" in args.parts:
         # round-robin: every cell grows by --round simulations per pass (new seeds each round)
@@ -678,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for m in args.power_metrics:
                     if pool_b is not None and m not in pool_b.stats:
                         pool_b.add_metric(m, get_metric(m))
-            entry: dict[str, Any] = {
+            entry = {
                 "n_segments": args.segments, "sims": args.power_sims, "noise_a": args.noise,
                 "mix_share_independent": mix, "bisection": tries,
                 "noise_b": {k: p.noise for k, p in (("paired", paired_b), ("independent", independent_b))

@@ -33,12 +33,14 @@ def stats(cache: CacheOpt = None) -> None:
 
     with _open(cache) as store:
         rows = store.stats()
-        table = Table(title=f"{store.path}: {store.count()} translations")
+        heading = f"{store.path}: {store.count()} translations"
+        table = Table()
     for col in ("system", "spec", "backend", "key", "segments", "seconds", "claimed"):
         table.add_column(col, justify="right" if col in ("segments", "seconds", "claimed") else "left")
     for row in rows:
         table.add_row(row["name"], row["spec"], row["backend"], row["key"], str(row["segments"]),
                       f"{row['seconds']:.1f}", str(row["claimed"]))
+    typer.echo(heading)  # on its own line: a table title would wrap a long path
     Console(highlight=False, width=160).print(table)
 
 

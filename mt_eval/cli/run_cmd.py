@@ -57,7 +57,7 @@ def translate_system(testset: TestSet, spec: str, *, name: str | None = None,
     from mt_eval.translators.runner import translate_testset
 
     if name is None and spec.startswith("file:"):
-        name = Path(spec[5:].split("?")[0]).stem or None
+        name = Path(spec[5:].split("?")[0]).name or None  # the whole file name: q.en and q.en2 differ
     try:
         return translate_testset(testset, spec, options=options or None, name=name, progress=True)
     except SystemFailed as exc:
@@ -147,6 +147,19 @@ def print_results(results: Results, path: Path | None = None) -> None:
 
 def _progress(message: str) -> None:
     _console(stderr=True).print(f"[dim]… {message}[/dim]")
+
+
+def _progress_after(first: str) -> Any:
+    """A progress printer that says ``first`` (the workers choice) before its first message, i.e. once
+    the inputs are validated, so a bad input still gets exactly one line on stderr."""
+    pending = [first]
+
+    def say(message: str) -> None:
+        while pending:
+            _progress(pending.pop())
+        _progress(message)
+
+    return say
 
 
 def _finish(run: RunResult) -> None:
@@ -250,13 +263,12 @@ def run(
     if not any(r.status == "ok" for r in runs):
         raise MtEvalError("no system could be loaded: " + "; ".join(f"{r.name}: {r.reason}" for r in runs))
     choice = resolve_workers(workers, len(ts))
-    _progress(choice.describe())
     record["workers"] = choice.to_dict()
     result_run = evaluate(ts, runs, cfg.metrics, baseline=cfg.baseline, n_resamples=cfg.resamples,
                           confidence=cfg.confidence, seed=cfg.seed, method=cfg.method,
                           all_pairs=cfg.all_pairs, alpha=cfg.alpha, check_options=cfg.checks, output=out,
-                          run_name=run_name, config=record, progress=_progress,
-                          workers=choice.workers)
+                          run_name=run_name, config=record,
+                          progress=_progress_after(choice.describe()), workers=choice.workers)
     _finish(result_run)
     if gate is not None:
         from mt_eval.cli.gate_cmd import gate_after_run
@@ -302,7 +314,6 @@ def score(
                               signature={"backend": "file", "file": path.name, "sha256": digest}))
     metrics = list(metric) if metric else _usable_default_metrics(list(DEFAULT_METRICS))
     choice = resolve_workers(workers, len(ts))
-    _progress(choice.describe())
     run_result = evaluate(
         ts, runs, metrics, baseline=baseline,
         n_resamples=resamples or DEFAULT_RESAMPLES, seed=seed if seed is not None else DEFAULT_SEED,
@@ -310,7 +321,7 @@ def score(
         run_name=name or output.resolve().name,
         config={"command": "score", "testset": str(testset), "hyps": hyp, "metrics": metrics,
                 "workers": choice.to_dict()},
-        progress=_progress, workers=choice.workers)
+        progress=_progress_after(choice.describe()), workers=choice.workers)
     _finish(run_result)
 
 

@@ -27,6 +27,7 @@ def translate_command(testset: Path, systems: list[str], output: Path, opts: lis
                       cache: Path | None, no_cache: bool, strict: bool, quiet: bool,
                       allow_skip: bool = False) -> dict[str, Any]:
     from mt_eval.data.testset import TestSet
+    from mt_eval.reports.layout import slug
     from mt_eval.translators.outputs import (
         SystemOutcome,
         check_output_folder,
@@ -38,6 +39,12 @@ def translate_command(testset: Path, systems: list[str], output: Path, opts: lis
     if not systems:
         raise MtEvalError("translate: give at least one --system")
     check_output_folder(output)  # before spending minutes translating
+    seen: dict[str, str] = {}
+    for spec in systems:
+        if slug(spec) in seen:
+            raise MtEvalError(f"translate: system {spec!r} given twice (or shares a file name with "
+                              f"{seen[slug(spec)]!r})")
+        seen[slug(spec)] = spec
     ts = TestSet.load(testset)
     options = parse_options(opts)
     fields = {spec: set(load_backend(parse_spec(spec).backend).Options.model_fields) for spec in systems}

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHUNK", "VECTORISED_TOKENIZERS", "bleu_stats", "chrf_stats", "chrf_words",
+__all__ = ["CHUNK", "VECTORISED_TOKENIZERS", "bleu_stats", "chrf_f_scores", "chrf_stats", "chrf_words",
            "python_whitespace_mask", "tokenize_bleu"]
 
 CHUNK = 2048  # segments per chunk: bounds memory and keeps the packed keys small
@@ -423,14 +423,18 @@ def _chrf_chunk(hyp_part: tuple[_Pair | None, _Pair | None],
             column += 1
     if n_refs == 1:
         return per_ref[0]
-    f_scores = np.stack([_f_scores(per_ref[r], n_total, beta, eps_smoothing) for r in range(n_refs)])
+    f_scores = np.stack([chrf_f_scores(per_ref[r], n_total, beta, eps_smoothing) for r in range(n_refs)])
     f_scores = np.where(exists, f_scores, -np.inf)
     best = np.argmax(f_scores, axis=0)  # first maximum, like sacrebleu's strict ``>``
     return per_ref[best, np.arange(n)]
 
 
-def _f_scores(stats: np.ndarray, n_orders: int, beta: int, eps_smoothing: bool) -> np.ndarray:
-    """``CHRF._compute_f_score`` per row, with the same float operations in the same order."""
+def chrf_f_scores(stats: np.ndarray, n_orders: int, beta: int, eps_smoothing: bool) -> np.ndarray:
+    """``CHRF._compute_f_score`` of every row of ``(N, 3 * n_orders)`` statistics, bit-identical.
+
+    The same float operations in the same order as sacrebleu's Python (integer counts below 2**53
+    convert exactly, and IEEE division/multiplication/addition round the same in numpy).
+    """
     eps = 1e-16
     factor = beta ** 2
     rows = stats.shape[0]

@@ -6,7 +6,8 @@ other tokenizers and TER use sacrebleu's code below: ``_preprocess_segment`` /
 ``_extract_reference_info`` / ``_compute_segment_statistics`` (the code its ``corpus_score`` runs),
 one segment at a time with that segment's own reference list, so segments may have different numbers
 of references. Corpus and sentence scores call sacrebleu's ``_compute_score_from_stats`` on the summed
-statistics, so they are exactly what sacrebleu prints; ``score_from_stats`` is a numpy re-statement of
+statistics, so they are exactly what sacrebleu prints (chrF sentence scores: the same float operations
+vectorised, ``fast_stats.chrf_f_scores``); ``score_from_stats`` is a numpy re-statement of
 the same formulas, vectorised over resamples for bootstrap and paired tests.
 """
 
@@ -211,8 +212,9 @@ class SacreBleuMetric(Metric):
 
     def sentence_scores(self, stats: np.ndarray) -> np.ndarray:
         """Each segment scored alone exactly as ``sacrebleu``'s ``sentence_score`` does."""
-        arr = np.asarray(stats)
-        return np.array([self._exact(row) for row in arr], dtype=np.float64)
+        rows = np.asarray(stats).astype(self.stats_dtype, copy=False).tolist()  # Python ints / floats
+        compute = self._sb._compute_score_from_stats
+        return np.array([float(compute(row).score) for row in rows], dtype=np.float64)
 
     def sacrebleu_metric(self) -> _SbMetric:
         """A fresh sacrebleu object with the same options (for cross-checks and the CLI)."""
@@ -366,6 +368,15 @@ class CHRF(SacreBleuMetric):
     @property
     def num_stats(self) -> int:
         return 3 * (self.config.char_order + self.config.word_order)
+
+    def sentence_scores(self, stats: np.ndarray) -> np.ndarray:
+        """sacrebleu's ``_compute_f_score`` per segment, vectorised with the same float operations
+        (bit-identical; the parity tests compare with ``sentence_score`` exactly)."""
+        arr = np.asarray(stats)
+        if arr.dtype.kind not in "iu" or arr.ndim != 2 or np.abs(arr).max(initial=0) >= 2 ** 53:
+            return super().sentence_scores(stats)
+        c = self.config
+        return fast_stats.chrf_f_scores(arr, c.char_order + c.word_order, c.beta, c.eps_smoothing)
 
     def _stats_vectorised(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray | None:
         c = self.config

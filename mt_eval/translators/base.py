@@ -69,6 +69,19 @@ class Translator(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, threads, connections."""
 
+    def environment(self) -> dict[str, Any]:
+        """What may make this backend's outputs differ between machines (not part of the signature).
+
+        The host fingerprint (CPU model and SIMD flags, cores, library versions) for backends that
+        run a model here; nothing for precomputed outputs. Backends add their own facts (threads,
+        device, dtype, the inference library's build info).
+        """
+        if not self.cacheable:
+            return {}
+        from mt_eval.environment import host_fingerprint
+
+        return host_fingerprint()
+
     @property
     def batch_size(self) -> int:
         return int(getattr(self.options, "batch_size", 16))
@@ -124,6 +137,9 @@ class SystemRun:
     #: per segment (aligned with ``outputs``): why the backend cut the input or output, "" if it did
     #: not; empty when the backend never cuts
     truncated: list[str] = field(default_factory=list)
+    #: the machine fingerprint of the process that produced the outputs (``Translator.environment``;
+    #: for outputs served from the cache, the one recorded when they were translated)
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def truncated_count(self) -> int:
         return sum(1 for reason in self.truncated if reason)

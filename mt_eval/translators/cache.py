@@ -25,6 +25,7 @@ with a heartbeat (``CLAIM_TTL_S``) or lose them.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
@@ -90,7 +91,9 @@ def default_cache_path() -> Path:
     return Path(env) if env else DEFAULT_CACHE_PATH
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def source_hash(text: str) -> str:
+    """The key of a source (memoised: one run looks each source up, claims and stores it)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -233,6 +236,22 @@ class TranslationCache:
         self.close()
 
     # ------------------------------------------------------------------ data
+    def remember_environment(self, sig_key: str, environment: dict[str, Any]) -> None:
+        """The machine fingerprint that produced this signature's outputs (the latest translating run)."""
+        value = json.dumps(environment, sort_keys=True, default=str)
+        with self._transaction():
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"environment:{sig_key}", value))
+
+    def environment_of(self, sig_key: str) -> dict[str, Any]:
+        """What :meth:`remember_environment` stored, or ``{}``."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?",
+                                 (f"environment:{sig_key}",)).fetchone()
+        try:
+            value = json.loads(row[0]) if row is not None else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
     def register_system(self, sig_key: str, signature: dict[str, Any], *, name: str, spec: str) -> None:
         """Remember which signature a key stands for (for ``cache stats`` / ``cache clear``)."""
         known = self._conn.execute("SELECT name, spec FROM systems WHERE sig_key = ?", (sig_key,)).fetchone()
@@ -269,9 +288,14 @@ class TranslationCache:
         """Store ``(source, output, seconds, output_tokens[, truncated])`` rows in one transaction.
 
         Only text is stored: a row whose output is not a string is refused (a backend bug must not
-        poison the cache). With ``owner`` the claims on the stored sources are dropped in the same
-        transaction. Returns the rows added.
+        poison the cache). ``owner`` is accepted for symmetry with claims: a stored translation
+        outranks any claim, and the owner's remaining claims go with :meth:`release`. Returns the rows
+        added.
         """
+        with self._transaction():
+            return self._store(sig_key, items, owner)
+
+    def _store(self, sig_key: str, items: Sequence[tuple[Any, ...]], owner: str | None) -> int:
         now = time.time()
         rows = []
         for item in items:
@@ -281,29 +305,25 @@ class TranslationCache:
                 raise TypeError(f"translation cache: output for {src!r:.40} is {type(out).__name__},"
                                 " not text")
             rows.append((sig_key, source_hash(src), src, out, float(sec), int(tok), now, truncated))
-        with self._transaction():
-            before = self._conn.total_changes
-            self._conn.executemany(_INSERT_TRANSLATION, rows)
-            added = self._conn.total_changes - before
-            if owner is not None:
-                self._conn.executemany(
-                    "DELETE FROM claims WHERE sig_key = ? AND source_hash = ? AND owner = ?",
-                    [(sig_key, r[1], owner) for r in rows])
-            return added
+        before = self._conn.total_changes
+        self._conn.executemany(_INSERT_TRANSLATION, rows)
+        # The claims on these rows are left for ``release``: a stored translation wins over any claim.
+        return self._conn.total_changes - before
 
     # ------------------------------------------------------------------ work sharing
     def new_owner(self) -> str:
         """An id for one run's claims that says which process holds them (see :func:`owner_id`)."""
         return owner_id()
 
-    def claim(self, sig_key: str, sources: Sequence[str], owner: str,
-              ttl: float = CLAIM_TTL_S) -> tuple[list[str], list[str]]:
+    def claim(self, sig_key: str, sources: Sequence[str], owner: str, ttl: float = CLAIM_TTL_S, *,
+              store: Sequence[tuple[Any, ...]] = ()) -> tuple[list[str], list[str]]:
         """Claim the sources nobody has translated or is translating: returns (mine, taken by others).
 
         A claim is honoured while its owner's heartbeat keeps it fresh (``ttl``) and the owner is not
         known dead: a dead, zombie or PID-reused process on this host loses its claims at once, so a
         run killed mid-batch never blocks the rerun that resumes it. Already translated sources are in
-        neither list. One transaction, queries chunked under SQLite's variable limit.
+        neither list. One transaction, queries chunked under SQLite's variable limit; ``store`` rows
+        (finished work, as for :meth:`put_many`) are committed in the same transaction.
         """
         now = time.time()
         mine: list[str] = []
@@ -312,9 +332,13 @@ class TranslationCache:
         hashes = list(by_hash)
         liveness: dict[str, bool | None] = {}
         with self._transaction():
+            if store:
+                self._store(sig_key, store, owner)
             done = {h for (h,) in self._select_in("SELECT source_hash FROM translations", sig_key, hashes)}
+            foreign = self._conn.execute("SELECT 1 FROM claims WHERE sig_key = ? AND owner != ? LIMIT 1",
+                                         (sig_key, owner)).fetchone()
             claimed = {h: (o, e) for h, o, e in self._select_in(
-                "SELECT source_hash, owner, expires FROM claims", sig_key, hashes)}
+                "SELECT source_hash, owner, expires FROM claims", sig_key, hashes)} if foreign else {}
             rows = []
             for h, src in by_hash.items():
                 if h in done:
@@ -401,7 +425,7 @@ class ClaimQueue:
     """One owner's claims on one system's segments, kept fresh by a heartbeat thread.
 
     ``claim`` hands out sources nobody else has done or is doing, ``commit`` stores finished
-    translations (dropping their claims in the same transaction), ``close`` releases the rest.
+    translations (a stored translation outranks any claim), ``close`` releases the claims.
     Translating is the caller's business: it may happen in this process or on workers elsewhere.
     """
 
@@ -430,12 +454,13 @@ class ClaimQueue:
         finally:
             conn.close()
 
-    def claim(self, sources: Sequence[str]) -> tuple[list[str], list[str]]:
-        """``(mine, held by others)``; sources already translated are in neither list."""
+    def claim(self, sources: Sequence[str], *, commit: Sequence[Row] = ()) -> tuple[list[str], list[str]]:
+        """``(mine, held by others)``; sources already translated are in neither list. ``commit``: finished
+        rows to store in the same transaction (one transaction per round instead of two)."""
         if self._beat is None:
             self._beat = threading.Thread(target=self._heartbeat, name="mt-eval-claims", daemon=True)
             self._beat.start()
-        return self.cache.claim(self.sig_key, sources, self.owner, self.ttl)
+        return self.cache.claim(self.sig_key, sources, self.owner, self.ttl, store=commit)
 
     def lookup(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
         return self.cache.get_many(self.sig_key, sources)
@@ -567,13 +592,16 @@ class CachingTranslator(Translator):
         pending: list[Row] = []
         last_commit = time.monotonic()
 
-        def flush() -> None:
+        def take_pending() -> list[Row]:
             nonlocal pending, last_commit
-            if queue is not None and pending:
-                storable = [r for r in pending if r[1] or not r[0]]  # an empty output is not cached
-                queue.commit(storable)
+            storable = [r for r in pending if r[1] or not r[0]]  # an empty output is not cached
             pending = []
             last_commit = time.monotonic()
+            return storable
+
+        def flush() -> None:
+            if queue is not None and pending:
+                queue.commit(take_pending())
 
         def work(batch: list[str]) -> None:
             rows = self._run_batch(batch)
@@ -598,7 +626,7 @@ class CachingTranslator(Translator):
                 group = missing[start:start + window]
                 start += len(group)
                 t0 = time.monotonic()
-                mine, others = queue.claim(group)
+                mine, others = queue.claim(group, commit=take_pending())  # one transaction for both
                 deferred += others
                 taken = set(mine) | set(others)
                 gone = [s for s in group if s not in taken]
@@ -608,7 +636,7 @@ class CachingTranslator(Translator):
                 for b in range(0, len(mine), size):
                     work(mine[b:b + size])
                 if mine and time.monotonic() - t0 < self.commit_interval / 2:
-                    window = min(window * 2, size * 64)
+                    window = min(window * 4, size * 64)
             flush()
             self._wait_for_others(queue, deferred, done, work, flush, advance)
             return done

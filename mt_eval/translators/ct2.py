@@ -139,6 +139,12 @@ class CTranslate2Translator(Translator):
                          "transformers": library_version("transformers")},
         }
 
+    def environment(self) -> dict[str, Any]:
+        env = super().environment()
+        o = self.opts
+        env.update(device=o.device, compute_type=o.compute_type, threads=o.threads)
+        return env
+
     def close(self) -> None:
         self._translator = None
 
@@ -159,9 +165,8 @@ def convert_model(model: str, output_dir: str | os.PathLike[str], *, quantizatio
         from transformers import AutoTokenizer
     except ImportError as exc:
         raise SystemUnavailable(f"convert: {exc}; pip install 'mt-eval[ct2]'") from None
-    from mt_eval.translators.hf_seq2seq import resolve_model
-
     from mt_eval.fsio import atomic_directory
+    from mt_eval.translators.hf_seq2seq import resolve_model
 
     folder, _ = resolve_model(model)
     try:

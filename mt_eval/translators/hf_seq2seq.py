@@ -170,6 +170,13 @@ class HFSeq2SeqTranslator(Translator):
             "versions": {"transformers": library_version("transformers"), "torch": library_version("torch")},
         }
 
+    def environment(self) -> dict[str, Any]:
+        env = super().environment()
+        o = self.opts
+        env.update(device=getattr(self, "_device", o.device), dtype=o.dtype,
+                   threads=o.threads or os.cpu_count())
+        return env
+
     def close(self) -> None:
         self._model = None
         self._tokenizer = None

@@ -5,13 +5,23 @@
 Arabic→English example pairs (not from any test set), not a chat template. Decoding is greedy and
 the model's cached prefix is reset before each segment, so an output never depends on what was
 translated before it.
+
+Generation is bounded (issue 11): without ``max_tokens`` a segment may generate
+``max(max_tokens_floor, ceil(max_tokens_ratio * source tokens))`` tokens (32 and 3.0 by default), and
+``repetition_stop`` ends a loop as soon as its complete words would be flagged by the output check's
+repetition rule. Both are in the signature; outputs that end by themselves are unchanged. A segment
+cut by either bound is reported (``last_truncated``: "max_tokens" or "repetition").
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,6 +30,7 @@ from typing import Any, ClassVar, cast
 from pydantic import Field
 
 from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.fsio import atomic_write_text
 from mt_eval.translators.base import Translator, TranslatorOptions, file_sha256, library_version
 from mt_eval.translators.prompts import (
     DEFAULT_FEW_SHOT,
@@ -34,6 +45,7 @@ from mt_eval.translators.prompts import (
 )
 
 NO_EXTRA_BUFFERS_ENV = "MT_EVAL_LLAMA_NO_EXTRA_BUFFERS"
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_FEW_SHOT", "DEFAULT_HEADER", "DEFAULT_TEMPLATE", "LANG_NAMES", "LlamaCppOptions",
            "LlamaCppTranslator", "default_gguf", "models_dir"]
@@ -57,8 +69,9 @@ class LlamaCppOptions(TranslatorOptions):
     repeat_penalty: float = Field(1.0, gt=0, le=10, description="llama.cpp repeat penalty (1 = off)")
     seed: int = Field(0, ge=0, description="sampling seed (decoding is greedy)")
     extra_buffers: bool | None = Field(
-        None, description="llama.cpp extra weight buffers (repacking, AMX); off where they fault with SIGILL "
-                          "(llama.cpp #26954); None: on unless MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1")
+        None, description="llama.cpp extra weight buffers (repacking, AMX); None: off when "
+                          "MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1 or when a probe finds that they die with SIGILL "
+                          "on this CPU (llama.cpp #26954), else on")
 
 
 def models_dir() -> Path:
@@ -129,10 +142,26 @@ class LlamaCppTranslator(Translator):
 
     @property
     def extra_buffers(self) -> bool:
-        """The option, or on unless ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1`` (a machine-wide switch)."""
+        """The option; else off with ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1``; else what a probe finds here."""
         if self.opts.extra_buffers is not None:
             return self.opts.extra_buffers
-        return os.environ.get(NO_EXTRA_BUFFERS_ENV, "").strip().lower() not in ("1", "true", "yes")
+        if os.environ.get(NO_EXTRA_BUFFERS_ENV, "").strip().lower() in ("1", "true", "yes"):
+            return False
+        return extra_buffers_work(self._model_file()[0])
+
+    def environment(self) -> dict[str, Any]:
+        """The host fingerprint plus what llama.cpp itself reports (its build's SIMD use) and threads."""
+        env = super().environment()
+        try:
+            import llama_cpp
+
+            info = llama_cpp.llama_print_system_info()
+            env["llama_cpp_system_info"] = info.decode("utf-8", "replace").strip()
+        except (ImportError, AttributeError):
+            pass
+        env["n_threads"] = self.opts.n_threads or os.cpu_count()
+        env["extra_buffers"] = self.extra_buffers
+        return env
 
     @property
     def bounds(self) -> GenerationBounds:
@@ -227,6 +256,44 @@ class LlamaCppTranslator(Translator):
 
 
 _PARAMS_LOCK = threading.Lock()
+_PROBED: dict[str, bool] = {}
+_PROBE = ("import sys\nfrom llama_cpp import Llama\n"
+          "llm = Llama(model_path=sys.argv[1], n_ctx=128, n_threads=int(sys.argv[2]), verbose=False)\n"
+          "llm.create_completion('Hello', max_tokens=2, temperature=0.0)\n")
+
+
+def extra_buffers_work(model: Path) -> bool:
+    """Whether llama.cpp's extra buffer types run here: a one-off probe where the CPU advertises AMX.
+
+    Some CPUs (and VMs) advertise AMX while the kernel grants the tile state to the main thread only, and
+    llama.cpp's AMX kernels then kill the whole process with SIGILL in a worker thread (llama.cpp
+    #26954). A signal cannot be caught in-process, so a short child process loads the model and
+    decodes two tokens; if it dies from a signal, the plain CPU kernels are used (slower, same model).
+    The answer is remembered for this process and, per CPU, library version and model, on disk.
+    """
+    from mt_eval.environment import host_fingerprint
+
+    host = host_fingerprint()
+    if "amx_tile" not in str(host["cpu_flags"]).split():
+        return True
+    facts = [host["cpu_model"], host["cpu_flags"], library_version("llama_cpp_python"), str(model)]
+    key = hashlib.sha256(json.dumps(facts).encode("utf-8")).hexdigest()[:16]
+    if key in _PROBED:
+        return _PROBED[key]
+    record = models_dir() / f"extra-buffers-probe-{key}.json"
+    try:
+        works = bool(json.loads(record.read_text(encoding="utf-8"))["works"])
+    except (OSError, ValueError, KeyError, TypeError):
+        proc = subprocess.run([sys.executable, "-c", _PROBE, str(model), str(max(2, os.cpu_count() or 2))],
+                              capture_output=True, timeout=600, check=False)
+        works = proc.returncode >= 0
+        if not works:
+            log.warning("llama.cpp's extra buffer types (AMX) die with signal %d on this CPU; using the "
+                        "plain CPU kernels (llama.cpp #26954)", -proc.returncode)
+        with contextlib.suppress(OSError):
+            atomic_write_text(record, json.dumps({"works": works, "signal": min(proc.returncode, 0)}))
+    _PROBED[key] = works
+    return works
 
 
 @contextlib.contextmanager

@@ -127,6 +127,7 @@ def write_translations(output: Path, testset: TestSet, outcomes: Sequence[System
         summary["systems"][run.name] = {
             "spec": outcome.spec, "status": "ok", "file": outcome.file, "signature": run.signature,
             "throughput": run.throughput, "truncated": truncation_record(testset, run),
+            "environment": run.environment,
         }
     try:
         mask = os.umask(0)

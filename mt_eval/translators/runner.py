@@ -58,13 +58,22 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
             tokens = translator.count_tokens(outputs)
             return SystemRun(name=label, spec=spec, outputs=list(outputs), signature=signature,
                              throughput=_throughput(len(outputs), elapsed, tokens, elapsed, 0,
-                                                    len(outputs), translator.model_loads))
+                                                    len(outputs), translator.model_loads),
+                             environment=translator.environment())
         unique = list(dict.fromkeys(testset.sources))
         with _progress(progress, label, len(unique)) as advance:
             wrapper = CachingTranslator(translator, store, name=label, spec=spec, progress=advance)
             records = wrapper.translate_records(unique)
         outputs = [records[s].output for s in testset.sources]
         truncated = [records[s].truncated for s in testset.sources]
+        # the fingerprint of the machine that produced the outputs: this one if it translated any,
+        # else the one the cache recorded when they were translated
+        if wrapper.translated or store is None:
+            environment = translator.environment()
+            if store is not None:
+                store.remember_environment(wrapper.sig_key(), environment)
+        else:
+            environment = store.environment_of(wrapper.sig_key())
         seconds_total = sum(records[s].seconds for s in unique)
         tokens_total = sum(records[s].output_tokens for s in testset.sources)
         seg_seconds = sum(records[s].seconds for s in testset.sources)
@@ -75,6 +84,7 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
                                    translator.model_loads, unique_seconds=seconds_total,
                                    truncated=sum(1 for t in truncated if t)),
             truncated=truncated if any(truncated) else [],
+            environment=environment,
         )
     finally:
         if own_translator:

@@ -128,6 +128,17 @@ def test_chrf_statistics_identical(corpus, options):
     _check(key, options, sacrebleu.CHRF(**options), hyps, refs)
 
 
+@pytest.mark.parametrize("options", CHRF_OPTIONS, ids=[str(o) for o in CHRF_OPTIONS])
+def test_chrf_sentence_scores_are_sacrebleus_floats(corpus, options):
+    """The vectorised sentence chrF equals ``sentence_score`` exactly (same floats, not approximately)."""
+    hyps, refs = corpus
+    metric = get_metric("chrf", **options)
+    ours = metric.sentence_scores(metric.segment_stats(hyps, refs))
+    theirs = np.array([sacrebleu.CHRF(**options).sentence_score(h, r).score
+                       for h, r in zip(hyps, refs, strict=True)])
+    assert np.array_equal(ours, theirs)
+
+
 def test_reference_cache_is_reused_and_invalidated(corpus):
     """Second system on the same references reuses their ids; other references are not confused."""
     hyps, refs = corpus
@@ -185,3 +196,30 @@ def test_large_random_corpus_parity():
                                                            "eps_smoothing": True}):
         key = "chrf++" if options["word_order"] == 2 else "chrf"
         _check(key, options, sacrebleu.CHRF(**options), hyps, refs)
+
+
+@pytest.mark.parametrize(("limit_bits", "fits"), [(30, True), (3, False)])
+def test_rank_compression_and_overflow_fallback(monkeypatch, corpus, limit_bits, fits):
+    """Keys too wide for the packing bound are re-ranked (exact); if even that cannot fit, sacrebleu's
+    own code runs. A small bound forces both paths on ordinary data; the statistics do not change."""
+    hyps, refs = corpus
+    hyps, refs = hyps[:150], refs[:150]
+    monkeypatch.setattr(fast_stats, "_LIMIT", 1 << limit_bits)
+    ranks = []
+    original = np.unique
+
+    def counting_unique(*args, **kwargs):
+        ranks.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fast_stats.np, "unique", counting_unique)
+    for key, sb in (("bleu", sacrebleu.BLEU()), ("chrf++", sacrebleu.CHRF(word_order=2))):
+        metric = get_metric(key)
+        ranks.clear()
+        if fits:
+            assert np.array_equal(metric._stats_vectorised(hyps, refs), sacrebleu_stats(sb, hyps, refs))
+            assert len(ranks) >= 2  # the re-ranking path ran
+        else:
+            with pytest.raises(OverflowError):
+                metric._stats_vectorised(hyps, refs)
+        assert np.array_equal(metric.segment_stats(hyps, refs), sacrebleu_stats(sb, hyps, refs))

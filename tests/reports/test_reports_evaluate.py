@@ -181,3 +181,12 @@ def test_failed_write_keeps_the_previous_run(tmp_path, monkeypatch) -> None:
         ev.evaluate(_testset(), _systems()[:3], ["bleu"], n_resamples=20, output=out, checks=False)
     assert (out / "results.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left
+
+
+def test_segments_the_backend_cut_are_flagged_truncated() -> None:
+    cut = SystemRun("good", "file:good.txt", list(GOOD), {"backend": "file"},
+                    truncated=["", "max_tokens", "", "", "repetition", ""])
+    run = ev.evaluate(_testset(), [cut], ["chrf"], n_resamples=50)
+    assert run.results.flags["good"]["truncated"] == 2
+    flagged = [i for i, r in enumerate(run.records) if "truncated" in r["flags"]["good"]]
+    assert flagged == [1, 4]

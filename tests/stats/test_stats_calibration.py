@@ -77,8 +77,9 @@ def test_type1_error_at_most_alpha(calib: ModuleType, pool, method: str, share: 
     AR rule turned into "p = 0.0001".
     """
     sims = 400
-    cells = calib.type1_cells(pool, ("bleu", "chrf", "ter"), method, share, sims, 1000 if method == "paired-bs"
-                              else 2000, seed=7 + int(share * 100) + (1 if method == "paired-ar" else 0))
+    trials = 1000 if method == "paired-bs" else 2000
+    seed = 7 + int(share * 100) + (1 if method == "paired-ar" else 0)
+    cells = calib.type1_cells(pool, ("bleu", "chrf", "ter"), method, share, sims, trials, seed=seed)
     margin = calib.binomial_margin(ALPHA, sims, z=3.0)
     rates = {c["metric"]: c["rate"] for c in cells}
     assert all(rate <= ALPHA + margin for rate in rates.values()), (method, share, rates, margin)
@@ -99,6 +100,7 @@ def test_holm_keeps_the_whole_gate_at_alpha_and_no_correction_does_not(calib: Mo
     rng = np.random.default_rng(99)
     sims = 600
     fails = {"holm": 0, "none": 0}
+    only_uncorrected = 0
     for sim in range(sims):
         a, b = calib.null_draw(rng, pool.n, pool.k, 1.0)
         prepared = []
@@ -107,10 +109,17 @@ def test_holm_keeps_the_whole_gate_at_alpha_and_no_correction_does_not(calib: Mo
             sa, sb = pool.take(key, a), pool.take(key, b)
             prepared.append(Prepared(metric, sa, sb, "sys", key, "sys", metric.corpus_score(sa),
                                      metric.corpus_score(sb), metric.higher_is_better, ""))
-        for correction in fails:
+        failed = {}
+        for correction in ("holm", "none"):
             policy = GatePolicy(correction=correction, method="paired-bs", n_resamples=300, seed=sim)
-            fails[correction] += any(c.status == "regression" for c in assess_all(prepared, policy))
+            failed[correction] = any(c.status == "regression" for c in assess_all(prepared, policy))
+            fails[correction] += failed[correction]
+        assert failed["none"] or not failed["holm"], sim  # Holm only ever removes failures
+        only_uncorrected += failed["none"] and not failed["holm"]
     margin = 3.0 * math.sqrt(ALPHA * (1 - ALPHA) / sims)
     assert fails["holm"] / sims <= ALPHA + margin, fails
+    # Each metric alone fails on noise about α/2 of the time (drops only); five correlated metrics
+    # tested at α push the whole gate past α (5.9% [4.9, 7.0] over 2000 simulations with semantic in
+    # the full run), and Holm brings it well under α.
     assert fails["none"] / sims > ALPHA, fails
-    assert fails["holm"] < fails["none"], fails
+    assert only_uncorrected >= 0.02 * sims, (only_uncorrected, fails)

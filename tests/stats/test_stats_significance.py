@@ -165,19 +165,6 @@ def _null_pair(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray
     return out[0], out[1]
 
 
-@pytest.mark.parametrize("method", ["paired-bs", "paired-ar"])
-def test_calibration_on_null_data(method):
-    """Rejection rate at alpha=0.05 over 1500 null simulations is 0.05 +- 0.015."""
-    metric = get_metric("chrf", char_order=2)
-    rng = np.random.default_rng(2024)
-    sims, rejected = 1500, 0
-    for sim in range(sims):
-        a, b = _null_pair(rng, 200)
-        test = paired_bootstrap if method == "paired-bs" else approximate_randomization
-        rejected += test(metric, a, b, 200, seed=sim).p_value < 0.05
-    assert abs(rejected / sims - 0.05) <= 0.015, rejected / sims
-
-
 def test_sacrebleu_bootstrap_rule_is_anticonservative():
     """Why the default p rule is 'centered': sacrebleu's rule rejects far more than 5% of true nulls."""
     metric = get_metric("chrf", char_order=2)

@@ -37,3 +37,28 @@ def test_gemma_signature_pins_the_gguf_and_prompt() -> None:
     assert sig["stop"] == ["\n"] and sig["decoding"]["greedy"] is True
     other = create_translator("llama-cpp:default", {**OPTS, "few_shot": []}).signature()
     assert other["prompt_sha256"] != sig["prompt_sha256"]
+
+
+@pytest.mark.slow
+def test_bounded_generation_stops_a_loop_and_keeps_natural_endings() -> None:
+    """A source that makes Gemma loop: the repetition stop ends it early, and the shorter output is still
+    flagged by the output check; outputs that end by themselves are the same as with the old 256 cap."""
+    from mt_eval.checks import has_repetition_loop
+
+    looping = "قل لي، قل لي، قل لي، قل لي، قل لي، قل لي، قل لي، قل لي"
+    base = {"n_ctx": 512, "n_threads": 1}
+    bounded = create_translator("llama-cpp:default", base)
+    unbounded = create_translator("llama-cpp:default", {**base, "max_tokens": 256, "repetition_stop": False})
+    try:
+        stopped = bounded.translate([looping, *SOURCES])
+        cut = list(bounded.last_truncated or [])
+        tokens = list(bounded.last_output_tokens or [])
+        full = unbounded.translate([looping, *SOURCES])
+        full_cut = list(unbounded.last_truncated or [])
+    finally:
+        bounded.close()
+        unbounded.close()
+    assert cut[0] == "repetition" and tokens[0] < 64
+    assert has_repetition_loop(stopped[0]) and has_repetition_loop(full[0])
+    assert full_cut[0] == "max_tokens"  # the old cap ran the loop to the end
+    assert cut[1:] == full_cut[1:] == ["", ""] and stopped[1:] == full[1:]

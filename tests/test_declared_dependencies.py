@@ -85,7 +85,7 @@ def _imported_modules(tree: ast.AST) -> list[str]:
 
 def third_party_imports(folder: Path) -> dict[str, set[str]]:
     """Top-level module → files importing it, for every absolute import that is not stdlib or local."""
-    local = _local_modules(folder) | {"mt_eval"}
+    local = _local_modules(folder) | _local_modules(ROOT / "scripts") | {"mt_eval"}
     out: dict[str, set[str]] = {}
     for path in sorted(folder.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))

@@ -29,12 +29,17 @@ def _rows(verdict: Verdict) -> list[list[str]]:
     rows = []
     for c in verdict.comparisons:
         system = c.system if c.candidate_system in ("", c.system) else f"{c.system}→{c.candidate_system}"
+        humans = "–" if c.baseline_score is None or c.candidate_score is None else (
+            "n/a" if c.human_agreement is None else f"{c.human_agreement:.0f}%")
         rows.append([system, c.metric, _num(c.baseline_score), _num(c.candidate_score),
-                     _num(c.delta, signed=True), _p(c.p_value), _num(c.allowed_drop), c.status])
+                     _num(c.delta, signed=True), _p(c.p_value), _p(c.p_adjusted), humans,
+                     _num(c.allowed_drop), c.status])
     return rows
 
 
-_HEADER = ["system", "metric", "baseline", "candidate", "Δ", "p", "tolerance", "status"]
+# p: the paired test; p (Holm): adjusted over the gate's family, the one compared with α;
+# humans: estimated % of human judgements agreeing with the ranking implied by |Δ| (Kocmi et al. 2024)
+_HEADER = ["system", "metric", "baseline", "candidate", "Δ", "p", "p (Holm)", "humans", "tolerance", "status"]
 
 
 def _summary(verdict: Verdict) -> str:
@@ -108,7 +113,8 @@ def render_markdown(verdict: Verdict) -> str:
     out += [f"- _note:_ {_md_cell(n)}" for n in verdict.notes]
     out.append("")
     out.append("<sub>A metric regresses only when the drop exceeds its tolerance **and** the paired test "
-               "against the baseline's segments is significant at α.</sub>")
+               "against the baseline's segments is significant at α after a Holm correction over every "
+               "comparison in the gate's family.</sub>")
     return "\n".join(out) + "\n"
 
 

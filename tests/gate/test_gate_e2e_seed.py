@@ -73,15 +73,16 @@ def test_degraded_outputs_fail_the_gate(seed_runs: dict[str, Path]) -> None:
     suite = ET.parse(work / "fail.xml").getroot().find("testsuite")
     assert suite is not None
     cases = suite.findall("testcase")
-    assert [(c.get("classname"), c.get("name")) for c in cases] == [("mt-eval.gate.system", "bleu"),
-                                                                    ("mt-eval.gate.system", "chrf")]
+    # a ``file:`` system is named after the whole file name
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [("mt-eval.gate.system.txt", "bleu"),
+                                                                    ("mt-eval.gate.system.txt", "chrf")]
     assert suite.get("tests") == "2" and suite.get("failures") == "2" and suite.get("errors") == "0"
     assert all(c.find("failure") is not None and c.find("failure").get("type") == "regression"  # type: ignore[union-attr]
                for c in cases)
 
     markdown = (work / "fail.md").read_text(encoding="utf-8")
     assert markdown.startswith("## ❌ mt-eval gate: FAIL")
-    assert "| system→degraded | bleu |" in markdown and "❌ regression" in markdown
+    assert "| system.txt→degraded.txt | bleu |" in markdown and "❌ regression" in markdown
     # appended to the job summary, after what an earlier step wrote
     assert summary.read_text(encoding="utf-8") == "previous step\n" + markdown
 

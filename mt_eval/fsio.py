@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mt_eval.errors import MtEvalError
+from mt_eval.processes import pid_alive, start_ticks
 
 # A temporary whose owner cannot be identified (written by an older version) is removed only when
 # older than this; a live writer finishes long before.
@@ -172,25 +173,13 @@ def split_text_lines(text: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ outputs
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks) of a process from /proc, or None when it does not exist."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
 def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
 
 
 def owner_token() -> str:
     """Host, PID and process start time: enough to tell a dead or reused-PID owner from a live one."""
-    pid = os.getpid()
-    proc = _proc_stat(pid)
-    return f"{_host_tag()}-{pid}-{proc[1] if proc else 'x'}"
+    return f"{_host_tag()}-{os.getpid()}-{start_ticks() or 'x'}"
 
 
 def _owner_alive(token: str) -> bool | None:
@@ -202,18 +191,7 @@ def _owner_alive(token: str) -> bool | None:
         return None
     if host != _host_tag():
         return None
-    if os.path.isdir("/proc/self"):
-        proc = _proc_stat(pid)
-        if proc is None or proc[0] in ("Z", "X", "x"):  # gone, or a zombie that will never finish
-            return False
-        return start in ("x", proc[1])  # another start time: the PID was reused
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid, "" if start == "x" else start)
 
 
 def _temp_prefix(name: str) -> str:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mt_eval.errors import MtEvalError, SystemFailed
+from mt_eval.processes import pid_alive, start_ticks
 from mt_eval.translators.base import Translator, TranslatorOptions, signature_key
 
 log = logging.getLogger(__name__)
@@ -112,23 +113,11 @@ def _pid_namespace() -> str:
         return ""
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """``(state, start time in clock ticks since boot)`` of a process from /proc, None if it is gone."""
-    text = _read(f"/proc/{pid}/stat")
-    if not text:
-        return None
-    fields = text.rpartition(")")[2].split()  # the command name may hold spaces and parentheses
-    if len(fields) < 20:
-        return None
-    return fields[0], fields[19]
-
-
 def owner_id(pid: int | None = None) -> str:
     """``host|boot id|pid namespace|pid|start ticks|random``: enough to tell whether the owner still runs."""
     pid = os.getpid() if pid is None else pid
-    stat = _proc_stat(pid)
     parts = [socket.gethostname(), _read("/proc/sys/kernel/random/boot_id"), _pid_namespace(), str(pid),
-             stat[1] if stat else "", uuid.uuid4().hex[:8]]
+             start_ticks(pid), uuid.uuid4().hex[:8]]
     return "|".join(p.replace("|", "/") for p in parts)
 
 
@@ -149,22 +138,7 @@ def owner_alive(owner: str) -> bool | None:
         return False
     if namespace and namespace != _pid_namespace():
         return None
-    pid = int(pid_text)
-    if os.path.isdir("/proc/self"):
-        stat = _proc_stat(pid)
-        if stat is None:
-            return False
-        state, started = stat
-        if state in ("Z", "X", "x"):
-            return False
-        return not (start and started != start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(int(pid_text), start)
 
 
 def describe_owner(owner: str) -> str:

@@ -17,6 +17,7 @@ from mini_corpus import GOOD, REFS, SOURCES, run_cli
 from mt_eval import fsio
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import MtEvalError
+from mt_eval.processes import proc_stat
 from mt_eval.reports.run_folder import RunFolder, read_stats_file
 
 WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
@@ -219,9 +220,9 @@ def test_zombie_and_reused_pid_owners_count_as_dead() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         deadline = time.time() + 30
-        while (fsio._proc_stat(child.pid) or ("Z",))[0] != "Z" and time.time() < deadline:
+        while (proc_stat(child.pid) or ("Z",))[0] != "Z" and time.time() < deadline:
             time.sleep(0.05)
-        state = fsio._proc_stat(child.pid)
+        state = proc_stat(child.pid)
         assert state is not None and state[0] == "Z"  # exited, not reaped
         assert fsio._owner_alive(f"{fsio._host_tag()}-{child.pid}-{state[1]}") is False
     finally:

@@ -437,6 +437,13 @@ def compare(baseline: Baseline, results: Results, run_dir: str | Path, policy: G
     for key in policy.metric:
         if key not in known:
             verdict.notes.append(f"the policy names metric {key!r}, which the baseline does not hold")
+    # a misspelt primary metric or family member would silently leave nothing that can fail
+    named = ([policy.primary_metric] if policy.primary_metric else []) + list(policy.family or [])
+    unknown = [m for m in named if m not in known]
+    if unknown:
+        verdict.errors.append(f"the policy's primary_metric/family names {', '.join(map(repr, unknown))}, "
+                              f"which the baseline does not hold (has: {', '.join(sorted(known))})")
+        return verdict
     try:
         pairs = _pair_systems(baseline, results, policy, system_map or {}, verdict.notes)
     except MtEvalError as exc:

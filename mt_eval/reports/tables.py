@@ -117,7 +117,7 @@ def comparison_rows(results: Results) -> list[dict[str, object]]:
         b_better = (entry.delta > 0) == higher
         verdict = ("not significant" if not significant or entry.delta == 0
                    else f"{b} better" if b_better else f"{a} better")
-        rows.append({"a": a, "b": b, "metric": key, "delta": entry.delta, "abs_delta": abs(entry.delta),
+        rows.append({"a": a, "b": b, "metric": key, "delta": entry.delta,
                      "p_value": entry.p_value, "p_adjusted": entry.p_adjusted,
                      "human_agreement": entry.human_agreement, "verdict": verdict, "entry": entry})
     return rows

@@ -21,13 +21,6 @@ class Ranking:
     bands: dict[str, tuple[int, int]]
     clusters: list[list[str]]
 
-    def cluster_of(self, system: str) -> int:
-        """1-based cluster number of ``system``."""
-        for i, members in enumerate(self.clusters, start=1):
-            if system in members:
-                return i
-        raise KeyError(system)
-
 
 def rank_clusters(scores: Mapping[str, float], better: Mapping[tuple[str, str], bool],
                   higher_is_better: bool = True) -> Ranking:

@@ -157,3 +157,17 @@ def test_a_metric_outside_the_family_may_be_missing_from_the_candidate(tmp_path,
     code, verdict = _verdict(tmp_path, baseline, candidate, "--policy", policy)
     by_metric = {c["metric"]: c for c in verdict["comparisons"]}
     assert code == 0 and by_metric["bleu"]["status"] == "reported"
+
+
+def test_a_misspelt_primary_metric_or_family_cannot_compare(tmp_path, sixty, make_run) -> None:
+    """Otherwise every metric would be 'reported' and the gate could never fail: a silent pass."""
+    ts_dir, refs = sixty
+    hyps = corrupt(refs, 0.3, seed=1)
+    baseline = _baseline(tmp_path, make_run, ts_dir, hyps)
+    candidate = make_run("same", ts_dir, {"mt": hyps})
+    code, verdict = _verdict(tmp_path, baseline, candidate, "--primary-metric", "chrff")
+    assert code == 2 and "'chrff'" in verdict["errors"][0]
+    policy = tmp_path / "typo.toml"
+    policy.write_text('[gate]\nfamily = ["bleu", "cherf"]\n', encoding="utf-8")
+    code, verdict = _verdict(tmp_path, baseline, candidate, "--policy", policy)
+    assert code == 2 and "'cherf'" in verdict["errors"][0]

@@ -52,7 +52,17 @@ def library_versions(names: tuple[str, ...] = INFERENCE_LIBRARIES) -> dict[str, 
 
 
 def host_fingerprint() -> dict[str, Any]:
-    """The machine-level facts: CPU model and SIMD flags, usable cores, OS, Python, library versions."""
+    """The machine-level facts: CPU model and SIMD flags, usable cores, OS, Python, library versions.
+
+    Read once per process (signatures, the llama.cpp probe and every system ask for it); callers get a
+    copy they may extend.
+    """
+    facts = _host_facts()
+    return {**facts, "libraries": dict(facts["libraries"])}
+
+
+@cache
+def _host_facts() -> dict[str, Any]:
     model, flags = _cpuinfo()
     try:
         cores = len(os.sched_getaffinity(0))

@@ -290,7 +290,8 @@ def extra_buffers_work(model: Path) -> bool:
         if not works:
             log.warning("llama.cpp's extra buffer types (AMX) die with signal %d on this CPU; using the "
                         "plain CPU kernels (llama.cpp #26954)", -proc.returncode)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, MtEvalError):  # remembering is an optimisation only
+            record.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(record, json.dumps({"works": works, "signal": min(proc.returncode, 0)}))
     _PROBED[key] = works
     return works

@@ -43,3 +43,11 @@ def test_no_probe_without_amx(monkeypatch, tmp_path):
     monkeypatch.setattr(llama, "_PROBE", "raise SystemExit('must not run')")
     assert llama.extra_buffers_work(tmp_path / "model.gguf") is True
     assert not list(tmp_path.glob("extra-buffers-probe-*.json"))
+
+
+def test_an_unwritable_models_folder_only_loses_the_memo(amx_host, monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("MT_EVAL_MODELS", str(blocker / "models"))  # a folder under a file
+    monkeypatch.setattr(llama, "_PROBE", "import sys\nsys.exit(0)\n")
+    assert llama.extra_buffers_work(tmp_path / "model.gguf") is True

@@ -10,12 +10,32 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from mt_eval.errors import MtEvalError, first_validation_problem
+
+if TYPE_CHECKING:
+    from mt_eval.spans import Span
+
+
+@dataclass
+class SegmentDetail:
+    """What a metric learned about one segment beyond its statistics (LLM judges, xCOMET).
+
+    ``spans``: error spans in the hypothesis (their ``source`` names the metric/judge);
+    ``failure``: why the segment could not be judged (e.g. unparseable judge output), with ``raw``
+    the judge's text, so a failure is counted and shown, never a silent zero;
+    ``usage``: cost counters such as ``{"prompt_tokens": .., "completion_tokens": .., "seconds": ..}``.
+    """
+
+    spans: list[Span] = field(default_factory=list)
+    failure: str | None = None
+    raw: str | None = None
+    usage: dict[str, float] = field(default_factory=dict)
 
 
 def summed_stats(stats: np.ndarray) -> np.ndarray:
@@ -54,6 +74,12 @@ class Metric(ABC):
         self.options = options
         # references per segment seen by the last ``segment_stats`` call ("var" when they differ)
         self.num_refs: int | str | None = None
+        # per-segment details of the last ``segment_stats`` call, for metrics with ``reports_details``
+        self.details: list[SegmentDetail] | None = None
+
+    # Metrics that set ``self.details`` (one SegmentDetail per segment) in ``segment_stats``: error
+    # spans, judge failures and usage, which the run writes to segments.jsonl and results.json.
+    reports_details: ClassVar[bool] = False
 
     # COMET-style metrics read the source too; callers pass ``sources=`` to every metric regardless
     needs_sources: ClassVar[bool] = False

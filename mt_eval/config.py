@@ -73,6 +73,10 @@ class RunConfig(BaseModel):
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     output: str | None = None
     checks: dict[str, Any] = Field(default_factory=dict)
+    # where translation and scoring run: this process ("local") or a Ray cluster ("ray"; the
+    # ``mt-eval[ray]`` extra); ``ray_address`` as for ``ray.init`` (None: RAY_ADDRESS or a local cluster)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
     @field_validator("systems", mode="before")
     @classmethod

@@ -15,10 +15,12 @@ vectorised, fastText in one batch); :func:`check_segment` is the same rule for o
 
 from __future__ import annotations
 
+import gc
+import multiprocessing as mp
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, count
+from itertools import chain, count, pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -180,12 +182,29 @@ def repetition_loops(texts: Sequence[str], *, max_n: int = 8, min_count: int = 3
     return found
 
 
+# Below this many segments forking workers for the checks costs more than it saves.
+PARALLEL_MIN_SEGMENTS = 4000
+_FORK_JOB: tuple[Sequence[str], Sequence[str], str, Sequence[Sequence[str]] | None, CheckConfig] | None = None
+
+
+def _fork_chunk(bounds: tuple[int, int]) -> list[list[str]]:
+    """One worker's share: the flags of segments ``start:end`` (the job was set before the fork)."""
+    assert _FORK_JOB is not None  # set by check_outputs in the parent before forking
+    sources, outputs, target_lang, references, cfg = _FORK_JOB
+    start, end = bounds
+    part = _check_all(sources[start:end], outputs[start:end], target_lang,
+                      None if references is None else references[start:end], cfg)
+    return part.flags
+
+
 def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang: str,
                   references: Sequence[Sequence[str]] | None = None,
-                  config: CheckConfig | dict[str, Any] | None = None) -> CheckResult:
+                  config: CheckConfig | dict[str, Any] | None = None, workers: int = 1) -> CheckResult:
     """Flag every segment of one system's outputs; counts per flag for the tables.
 
-    Same flags as :func:`check_segment` on each segment, computed for the whole list at once.
+    Same flags as :func:`check_segment` on each segment, computed for the whole list at once. Every
+    flag depends on its own segment only, so ``workers > 1`` splits large lists into contiguous chunks
+    over forked processes (language ID is most of the time) and concatenates the flags in order.
     """
     cfg = make_config(config)
     if len(sources) != len(outputs):
@@ -194,6 +213,27 @@ def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang
         raise MtEvalError(f"checks: {len(references)} reference lists for {len(outputs)} outputs")
     if cfg.length_against == "reference" and references is None:
         raise MtEvalError("checks: length_against='reference' needs the references")
+    if workers <= 1 or len(outputs) < PARALLEL_MIN_SEGMENTS or "fork" not in mp.get_all_start_methods():
+        return _check_all(sources, outputs, target_lang, references, cfg)
+    global _FORK_JOB
+    bounds = np.linspace(0, len(outputs), workers + 1).astype(int).tolist()
+    _FORK_JOB = (sources, list(outputs), target_lang, references, cfg)
+    gc.freeze()  # children's collections skip the parent's heap (no copy-on-write of all of it)
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_fork_chunk, list(pairwise(bounds)))
+    finally:
+        gc.unfreeze()
+        _FORK_JOB = None
+    flags = [f for part in parts for f in part]
+    order = [name for name in FLAGS if name in set(cfg.enabled)]
+    counts = {name: sum(1 for f in flags if name in f) for name in order}
+    return CheckResult(flags=flags, counts=counts)
+
+
+def _check_all(sources: Sequence[str], outputs: Sequence[str], target_lang: str,
+               references: Sequence[Sequence[str]] | None, cfg: CheckConfig) -> CheckResult:
+    """:func:`check_outputs` in this process (inputs already validated)."""
     on = set(cfg.enabled)
     outputs = list(outputs)
     empty = [not out.strip() for out in outputs]

@@ -8,7 +8,8 @@ Example::
     baseline = "copy"
     resamples = 1000
     seed = 12345
-    method = "bootstrap"           # or "ar"
+    method = "paired-bs"           # or "paired-ar" (aliases "bootstrap", "ar"); default by test-set size
+    workers = "auto"               # or a number of processes for statistics extraction
     all_pairs = false
     output = "results/ar-en-demo"
 
@@ -37,13 +38,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.fsio import read_input_text
+from mt_eval.settings import DEFAULT_METRICS, EvalSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-DEFAULT_METRICS = ["bleu", "chrf", "chrf++", "ter", "semantic"]
+__all__ = ["DEFAULT_METRICS", "RunConfig", "SystemConfig", "check_run_name", "load_config",
+           "validate_run_config"]
 
 
 class SystemConfig(BaseModel):
@@ -54,23 +57,16 @@ class SystemConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class RunConfig(BaseModel):
+class RunConfig(EvalSettings):
     """Everything that defines a run; unknown keys are an error (a typo must not be ignored)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    # metrics, baseline, resamples, confidence, seed, method, alpha, all_pairs, workers: from
+    # EvalSettings (mt_eval/settings.py), where every default is defined once
     name: str | None = None
     testset: str | None = None
     systems: list[SystemConfig] | None = None
-    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
-    baseline: str | None = None
-    resamples: int = Field(default=1000, ge=1)
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
-    seed: int | None = Field(default=12345, ge=0)
-    # None: paired-bs, or exact paired-ar on small test sets (mt_eval.stats.significance.choose_method)
-    method: Literal["paired-bs", "paired-ar", "bootstrap", "ar"] | None = None
-    all_pairs: bool = False
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     output: str | None = None
     checks: dict[str, Any] = Field(default_factory=dict)
     # where translation and scoring run: this process ("local") or a Ray cluster ("ray"; the
@@ -91,13 +87,6 @@ class RunConfig(BaseModel):
     def _plain_name(cls, value: str | None) -> str | None:
         if value is not None:
             check_run_name(value, "name", error=ValueError)
-        return value
-
-    @field_validator("metrics")
-    @classmethod
-    def _some_metric(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one metric is needed")
         return value
 
 

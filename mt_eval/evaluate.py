@@ -21,7 +21,8 @@ import numpy as np
 
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import IncompatibleError, MtEvalError
-from mt_eval.metrics.base import Metric
+from mt_eval.metrics.base import Metric, SegmentDetail
+from mt_eval.reports.details import apply_details, check_details
 from mt_eval.reports.results import (
     SCHEMA_VERSION,
     BootstrapInfo,
@@ -44,13 +45,16 @@ from mt_eval.reports.run_folder import (  # noqa: F401  (re-exported: the run-fo
     write_run_folder,
 )
 from mt_eval.reports.segments import build_segment_records
+from mt_eval.settings import ALPHA, CONFIDENCE, RESAMPLES, SEED
+from mt_eval.settings import DEFAULT_METRICS as _DEFAULT_METRICS
 from mt_eval.translators.base import SystemRun
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS: tuple[str, ...] = ("bleu", "chrf", "chrf++", "ter", "semantic")
-DEFAULT_RESAMPLES = 1000
-DEFAULT_SEED = 12345
+# the defaults are defined once, in mt_eval.settings (these names are kept for importers)
+DEFAULT_METRICS: tuple[str, ...] = _DEFAULT_METRICS
+DEFAULT_RESAMPLES = RESAMPLES
+DEFAULT_SEED = SEED
 
 Progress = Callable[[str], None]
 
@@ -63,6 +67,17 @@ class RunResult:
     records: list[dict[str, Any]]
     stats: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     path: Path | None = None
+    # details[system][metric key]: per-segment spans/failures/usage of metrics with reports_details
+    details: dict[str, dict[str, list[SegmentDetail]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GivenStats:
+    """Per-segment statistics computed elsewhere (the shards ``mt-eval merge`` joins), used as they are."""
+
+    stats: np.ndarray
+    signature: dict[str, str]
+    details: list[SegmentDetail] | None = None
 
 
 # ---------------------------------------------------------------------------------------- metrics
@@ -98,13 +113,13 @@ def _stats_key(testset_hash: str, outputs: Sequence[str], metric: Metric) -> str
 
 
 # ---------------------------------------------------------------------------------------- checks
-def run_checks(testset: TestSet, outputs: Sequence[str], options: Mapping[str, Any] | None = None
-               ) -> tuple[list[list[str]], dict[str, int]]:
+def run_checks(testset: TestSet, outputs: Sequence[str], options: Mapping[str, Any] | None = None,
+               workers: int = 1) -> tuple[list[list[str]], dict[str, int]]:
     """Per-segment flags and per-flag counts (every enabled flag, zeros included) of one system."""
     from mt_eval.checks import check_outputs
 
     result = check_outputs(testset.sources, list(outputs), target_lang=testset.target_lang,
-                           references=testset.references, config=dict(options or {}))
+                           references=testset.references, config=dict(options or {}), workers=workers)
     return [list(flags) for flags in result.flags], dict(result.counts)
 
 
@@ -132,7 +147,7 @@ def _entry(result: Any, metric: Metric, p_adjusted: float) -> PairedEntry:
 def significance(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str, np.ndarray]],
                  systems: Sequence[str], baseline: str | None, *, method: str | None = None,
                  n_resamples: int = DEFAULT_RESAMPLES, seed: int | None = DEFAULT_SEED,
-                 all_pairs: bool = False, alpha: float = 0.05) -> Significance:
+                 all_pairs: bool = False, alpha: float = ALPHA) -> Significance:
     """Paired tests, Holm-adjusted per metric, with rank clusters when every pair is tested.
 
     With a ``baseline`` every other system is tested against it (and every pair too with
@@ -150,7 +165,7 @@ def significance(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str,
     chosen, warnings = choose_method(n_segments, method)
     every_pair = all_pairs or baseline is None
     sig = Significance(baseline=baseline, method=chosen, n_resamples=n_resamples, seed=seed, alpha=alpha,
-                       correction="holm", n_segments=n_segments, warnings=warnings)
+                       correction="holm", n_segments=n_segments, warnings=warnings)  # always Holm here
     if len(systems) < 2:
         return sig
     anchor = baseline if baseline is not None else systems[0]
@@ -224,16 +239,21 @@ def choose_baseline(requested: str | None, ok_systems: Sequence[str],
 def evaluate(testset: TestSet, systems: Sequence[SystemRun],
              metrics: Sequence[str | Metric] | Mapping[str, Any] = DEFAULT_METRICS, *,
              baseline: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-             confidence: float = 0.95, seed: int | None = DEFAULT_SEED, method: str | None = None,
-             all_pairs: bool = False, alpha: float = 0.05, checks: bool = True,
+             confidence: float = CONFIDENCE, seed: int | None = DEFAULT_SEED, method: str | None = None,
+             all_pairs: bool = False, alpha: float = ALPHA, checks: bool = True,
              check_options: Mapping[str, Any] | None = None, output: str | Path | None = None,
              run_name: str | None = None, config: Mapping[str, Any] | None = None,
-             progress: Progress | None = None, workers: int = 1) -> RunResult:
+             progress: Progress | None = None, workers: int = 1,
+             given: Mapping[str, Mapping[str, GivenStats]] | None = None,
+             given_flags: Mapping[str, tuple[list[list[str]], dict[str, int]]] | None = None,
+             stats_fn: Callable[..., np.ndarray] | None = None) -> RunResult:
     """Score every system with every metric, add CIs, paired tests and checks; write the run folder.
 
     ``output=None`` computes everything without writing. Systems with ``status == "skipped"`` are
     recorded with their reason and not scored. ``workers > 1`` lets metrics that support it split
-    statistics extraction over processes (large test sets only).
+    statistics extraction over processes (large test sets only). ``given`` and ``given_flags``
+    (``mt-eval merge``) are statistics and check flags computed elsewhere, used instead of computing them.
+    ``stats_fn`` replaces :func:`_segment_stats` (same arguments), e.g. to compute on a Ray cluster.
     """
     say = progress or (lambda _msg: None)
     names = [s.name for s in systems]
@@ -257,20 +277,33 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
     all_stats: dict[str, dict[str, np.ndarray]] = {}
     stats_index: dict[str, Any] = {}
     signatures: dict[str, dict[str, str]] = {}
+    details: dict[str, dict[str, list[SegmentDetail]]] = {}
     for system in ok:
         all_stats[system.name] = {}
         for key, metric in resolved.items():
             cache_key = _stats_key(testset.content_hash, system.outputs, metric)
             hit = cache.get(system.name, key, cache_key)
+            # details (spans, failures, usage) are cached beside the statistics; a hit without them recomputes
+            kept = (cache.get_details(system.name, key, len(testset))
+                    if hit is not None and metric.reports_details else None)
+            if metric.reports_details and kept is None:
+                hit = None
+            known = (given or {}).get(system.name, {}).get(key)  # mt-eval merge: the shards' statistics
+            if known is not None:
+                hit, kept = (known.stats, dict(known.signature)), known.details
             if hit is not None:
                 arr, signature = hit
             else:
                 say(f"{system.name}: {key}")
-                arr = np.asarray(_segment_stats(metric, system.outputs, references, testset.sources, workers))
+                arr = np.asarray((stats_fn or _segment_stats)(metric, system.outputs, references,
+                                                              testset.sources, workers))
                 signature = dict(metric.signature())
             if arr.shape[0] != len(testset):
                 raise MtEvalError(f"metric {key}: {arr.shape[0]} statistics rows for {len(testset)} segments")
             all_stats[system.name][key] = arr
+            if metric.reports_details:
+                details.setdefault(system.name, {})[key] = kept if kept is not None else check_details(
+                    key, metric.details, len(testset))
             signatures.setdefault(key, signature)
             stats_index[f"{system.name}\t{key}"] = {"key": cache_key, "signature": signature}
     for key, metric in resolved.items():
@@ -307,7 +340,11 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
     if checks:
         run_config["checks"] = check_config(check_options)
         for system in ok:
-            flags[system.name], flag_counts[system.name] = run_checks(testset, system.outputs, check_options)
+            if given_flags is not None and system.name in given_flags:  # mt-eval merge: the shards' flags
+                flags[system.name], flag_counts[system.name] = given_flags[system.name]
+                continue
+            flags[system.name], flag_counts[system.name] = run_checks(testset, system.outputs, check_options,
+                                                                      workers)
             _flag_truncation(system, flags[system.name], flag_counts[system.name])
 
     results = Results(
@@ -334,7 +371,8 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
         config=run_config,
     )
     records = build_segment_records(testset, {s.name: s.outputs for s in ok}, sentence, flags)
-    run = RunResult(results=results, records=records, stats=all_stats, path=root)
+    results = apply_details(results, records, details)
+    run = RunResult(results=results, records=records, stats=all_stats, path=root, details=details)
     if root is not None:
         say(f"writing {root}")
         write_run_folder(root, run, {s.name: s.outputs for s in ok}, stats_index)

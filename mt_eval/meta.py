@@ -42,6 +42,7 @@ import numpy as np
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import Metric, summed_stats
+from mt_eval.settings import CONFIDENCE, RESAMPLES, SEED
 from mt_eval.stats.resampling import iter_resample_counts, resampled_sums
 
 FORMAT = "mt-eval-meta"
@@ -250,9 +251,9 @@ def soft_pairwise_accuracy(gold_p: np.ndarray, metric_p: np.ndarray) -> float:
 # ------------------------------------------------------------------------------ the run
 @dataclass
 class MetaSettings:
-    n_resamples: int = 1000
-    confidence: float = 0.95
-    seed: int | None = 12345
+    n_resamples: int = RESAMPLES
+    confidence: float = CONFIDENCE
+    seed: int | None = SEED
     permutations: int = DEFAULT_PERMUTATIONS
     permutation_seed: int | None = DEFAULT_PERMUTATION_SEED
     spa_resamples: int = DEFAULT_SPA_RESAMPLES

@@ -44,6 +44,8 @@ def _register_all() -> None:
 
     for module in (testset_cmd, translate_cmd, cache_cmd, run_cmd, gate_cmd, humeval_cmd, meta_cmd):
         module.register(app)
+    __import__("mt_eval.cli.merge_cmd", fromlist=["register"]).register(app)  # mt-eval merge (--shard parts)
+    __import__("mt_eval.cli.list_cmd", fromlist=["register"]).register(app)  # mt-eval list (plugins, options)
 
 
 _register_all()

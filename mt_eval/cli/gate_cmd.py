@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from mt_eval.settings import ALPHA, SEED
+
 baseline_app = typer.Typer(help="Baseline files for the CI gate.", no_args_is_help=True)
 
 
@@ -34,7 +36,8 @@ def gate(
     candidate: Annotated[Path, typer.Option("--candidate", "-c", help="Run folder or its results.json.")],
     policy: Annotated[Path | None, typer.Option(
         "--policy", help="TOML policy (tolerances, α, floors).")] = None,
-    alpha: Annotated[float | None, typer.Option("--alpha", help="Significance level (default 0.05).")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha",
+                                                help=f"Significance level (default {ALPHA}).")] = None,
     tolerance: Annotated[list[str] | None, typer.Option(
         "--tolerance", help="METRIC=POINTS, METRIC=PCT% or POINTS for all metrics; repeatable.")] = None,
     min_score: Annotated[list[str] | None, typer.Option(
@@ -43,7 +46,7 @@ def gate(
         "--max-score", help="METRIC=CEILING for lower-is-better metrics (TER); repeatable.")] = None,
     method: Annotated[str | None, typer.Option("--method", help="paired-bs (default) or paired-ar.")] = None,
     resamples: Annotated[int | None, typer.Option("--resamples", min=1, help="Resamples / trials.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed (default 12345).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help=f"Random seed (default {SEED}).")] = None,
     system: Annotated[list[str] | None, typer.Option("--system", help="Only this baseline system.")] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", help="Only this metric key.")] = None,
     system_map: Annotated[list[str] | None, typer.Option(
@@ -84,16 +87,28 @@ def baseline_save(
         "--system", help="Only this system; repeatable.")] = None,
     metric: Annotated[list[str] | None, typer.Option(
         "--metric", help="Only this metric; repeatable.")] = None,
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Gate policy: metrics its primary_metric/family names are kept.")] = None,
+    all_metrics: Annotated[bool, typer.Option(
+        "--all-metrics", help="Keep judges, human and COMET scores too (not in the gate's default"
+        " family).")] = False,
 ) -> None:
     """Save a run's scores and per-segment statistics as a baseline file to commit."""
     from mt_eval.gate.baseline import save_baseline
+    from mt_eval.gate.policy import load_policy
 
-    saved = save_baseline(run, output, systems=system or None, metrics=metric or None)
+    loaded = load_policy(policy) if policy is not None else None
+    saved = save_baseline(run, output, systems=system or None, metrics=metric or None, policy=loaded,
+                          all_metrics=all_metrics)
     size = output.stat().st_size
     pairs = sum(len(s.metrics) for s in saved.systems.values())
     typer.echo(f"wrote {output} ({size / 1024:.1f} KiB): {len(saved.systems)} system(s), {pairs} "
                f"system × metric scores on test set {saved.testset.name or '<unnamed>'} "
                f"({saved.testset.hash[:12]}, {saved.testset.num_segments} segments)")
+    if saved.left_out:
+        typer.echo(f"left out {', '.join(saved.left_out)}: not in the gate's default family (judges, human"
+                   " scores, COMET); keep them with --metric KEY, a --policy family naming them, or"
+                   " --all-metrics")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mt_eval.errors import MtEvalError
+from mt_eval.settings import SEED
 
 humeval_app = typer.Typer(
     name="humeval",
@@ -26,7 +27,7 @@ def export(
     per_batch_words: Annotated[int | None, typer.Option(
         "--per-batch-words", min=1, help="Source words per batch (default: 100 × the mean segment length,"
         " about 100 segments).")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the item order.")] = 12345,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the item order.")] = SEED,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave the reference out of the"
                                                " batches (source-based annotation).")] = False,
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mt_eval.errors import MtEvalError
+from mt_eval.settings import CONFIDENCE, RESAMPLES, SEED
 
 
 def meta(
@@ -18,13 +19,14 @@ def meta(
     human: Annotated[str, typer.Option("--human", help="Metric key of the human scores.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the JSON here.")] = None,
     resamples: Annotated[int, typer.Option("--resamples", min=1,
-                                           help="Bootstrap resamples (segments).")] = 1000,
+                                           help="Bootstrap resamples (segments).")] = RESAMPLES,
     seed: Annotated[int | None, typer.Option("--seed", min=0,
                                              help="Bootstrap seed (default: the run's).")] = None,
-    permutations: Annotated[int, typer.Option("--permutations", min=1, help="Permutations per SPA"
-                                              " p-value.")] = 1000,
-    spa_resamples: Annotated[int, typer.Option("--spa-resamples", min=0, help="Bootstrap resamples for"
-                                               " SPA's CI (each reruns every permutation test).")] = 200,
+    permutations: Annotated[int | None, typer.Option("--permutations", min=1, help="Permutations per SPA"
+                                                     " p-value (default 1000).")] = None,
+    spa_resamples: Annotated[int | None, typer.Option("--spa-resamples", min=0, help="Bootstrap resamples"
+                                                      " for SPA's CI (each reruns every permutation test;"
+                                                      " default 200).")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not write meta.json into the run"
                                           " folder.")] = False,
 ) -> None:
@@ -44,10 +46,11 @@ def meta(
 
     metrics = rebuild_metrics(results)
     stats = folder.all_stats(results)
-    boot_seed = seed if seed is not None else (results.bootstrap.seed if results.bootstrap else 12345)
-    confidence = results.bootstrap.confidence if results.bootstrap else 0.95
-    settings = MetaSettings(n_resamples=resamples, confidence=confidence, seed=boot_seed,
-                            permutations=permutations, spa_resamples=spa_resamples)
+    boot_seed = seed if seed is not None else (results.bootstrap.seed if results.bootstrap else SEED)
+    confidence = results.bootstrap.confidence if results.bootstrap else CONFIDENCE
+    chosen = {key: value for key, value in (("permutations", permutations),
+                                            ("spa_resamples", spa_resamples)) if value is not None}
+    settings = MetaSettings(n_resamples=resamples, confidence=confidence, seed=boot_seed, **chosen)
     result = meta_evaluate(metrics, stats, results.ok_systems, human, settings)
     document = result.to_json(run_name=results.run_name,
                               human_signature=results.metrics[human].signature_string,

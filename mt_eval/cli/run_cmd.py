@@ -1,26 +1,25 @@
 """CLI: ``mt-eval run``, ``score``, ``compare`` and ``report`` — the evaluation half of mt-eval.
 
-Heavy work (metrics, matplotlib, translators) is imported inside the commands, so ``mt-eval --help``
+Heavy work (metrics, translators) is imported inside the commands, so ``mt-eval --help``
 stays instant and never touches torch.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mt_eval.data.readers import load_testset, read_hypotheses
-from mt_eval.errors import MtEvalError, SystemUnavailable
+from mt_eval.data.readers import load_testset
+from mt_eval.errors import MtEvalError
 from mt_eval.metrics.parallel import resolve_workers
+from mt_eval.settings import RESAMPLES, SEED, SMALL_SAMPLE, WORKERS
 
 if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
     from mt_eval.evaluate import RunResult
     from mt_eval.reports.results import Results
-    from mt_eval.translators.base import SystemRun
 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -38,68 +37,31 @@ def _default_testset() -> TestSet:
     return default_testset()
 
 
-def _default_systems() -> list[str]:
-    from mt_eval.translators.registry import DEFAULT_SYSTEMS
-
-    return [s if isinstance(s, str) else str(getattr(s, "spec", s)) for s in DEFAULT_SYSTEMS]
-
-
-def translate_system(testset: TestSet, spec: str, *, name: str | None = None,
-                     options: dict[str, Any] | None = None, strict: bool = False,
-                     allow_skip: bool = False) -> SystemRun:
-    """Translate with one system; an unavailable one becomes a skipped :class:`SystemRun`.
-
-    A system that fails while running (``SystemFailed``) raises, so ``run`` exits 2 naming it, unless
-    ``allow_skip`` records it as failed.
-    """
-    from mt_eval.errors import SystemFailed
-    from mt_eval.translators.base import SystemRun
-    from mt_eval.translators.runner import translate_testset
-
-    if name is None and spec.startswith("file:"):
-        name = Path(spec[5:].split("?")[0]).name or None  # the whole file name: q.en and q.en2 differ
-    try:
-        return translate_testset(testset, spec, options=options or None, name=name, progress=True)
-    except SystemFailed as exc:
-        if not allow_skip:
-            raise
-        return SystemRun(name=name or spec, spec=spec, outputs=[], signature={}, status="failed",
-                         reason=f"failed while running: {exc}")
-    except SystemUnavailable as exc:
-        if strict:
-            raise
-        return SystemRun(name=name or spec, spec=spec, outputs=[], signature={}, status="skipped",
-                         reason=str(exc))
-
-
+# Choosing systems, translating one and naming score's files are library logic: mt_eval.pipeline.
 def _usable_default_metrics(metrics: list[str]) -> list[str]:
-    """Default metrics whose optional package is missing are left out with a note, not an error
-    (asked-for metrics are never dropped: those fail with the install hint)."""
-    from mt_eval.metrics.registry import available_metrics, install_hint
+    """:func:`mt_eval.pipeline.usable_default_metrics`, printing a note for each metric left out."""
+    from mt_eval.pipeline import usable_default_metrics
 
-    available = available_metrics()
-    usable = [m for m in metrics if available.get(m, True)]
-    for missing in (m for m in metrics if m not in usable):
-        _console(stderr=True).print(f"[yellow]metric {missing} left out[/yellow]: its package is not"
-                                    f" installed (pip install {install_hint(missing)})")
+    usable, notes = usable_default_metrics(metrics)
+    for note in notes:
+        _console(stderr=True).print(note, style="yellow", markup=False)
     return usable
-
-
-def _split_named(value: str) -> tuple[str | None, Path]:
-    """``NAME=PATH`` or ``PATH`` (a path that exists as given wins over the ``=`` reading)."""
-    if "=" in value and not Path(value).exists():
-        name, _, path = value.partition("=")
-        if name and "/" not in name:
-            return name, Path(path)
-    return None, Path(value)
 
 
 # ---------------------------------------------------------------------------------------- console
 def print_results(results: Results, path: Path | None = None) -> None:
     """The systems × metrics table (with CIs and significance marks) as a rich table on stdout."""
     from rich.table import Table
+    from rich.text import Text
 
-    from mt_eval.reports.tables import cell, comparison_rows, flag_names, legend_lines, ordered_systems
+    from mt_eval.reports.tables import (
+        cell,
+        comparison_rows,
+        detail_tables,
+        flag_names,
+        legend_lines,
+        ordered_systems,
+    )
 
     console = _console()
     sig = results.significance
@@ -139,6 +101,13 @@ def print_results(results: Results, path: Path | None = None) -> None:
                           f"{p_adj:.4f}", "n/a" if agreement is None else f"{agreement:.0f}%",
                           str(r["verdict"]))
         console.print(tests)
+    for title, header, body in detail_tables(results):  # error spans, judge failures and cost
+        extra = Table(title=title)
+        for column in header:
+            extra.add_column(column)
+        for values in body:
+            extra.add_row(*(Text(v) for v in values))  # names are text, not rich markup
+        console.print(extra)
     for system, reason in results.skipped_systems.items():
         console.print(f"[yellow]skipped[/yellow] {system}: {reason}")
     if path is not None:
@@ -170,14 +139,59 @@ def _finish(run: RunResult) -> None:
 MetricOpt = Annotated[list[str] | None, typer.Option(
     "--metric", "-m",
     help="Metric spec, repeatable (bleu, chrf, chrf++, ter, semantic, 'bleu:tokenize=intl').")]
-ResamplesOpt = Annotated[int | None, typer.Option("--resamples", min=1, help="Bootstrap/AR resamples.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, help="Random seed of resampling.")]
+ResamplesOpt = Annotated[int | None, typer.Option("--resamples", min=1, help="Bootstrap/AR resamples"
+                                                  f" (default {RESAMPLES}, or the config's).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, help=f"Random seed of resampling (default"
+                                             f" {SEED}, or the config's).")]
 MethodOpt = Annotated[str | None, typer.Option(
-    "--method", help="Paired test: paired-bs or paired-ar (default: paired-bs; exact paired-ar below 100 "
-    "segments).")]
+    "--method", help="Paired test: paired-bs or paired-ar (aliases bootstrap, ar; default: paired-bs, exact"
+    f" paired-ar below {SMALL_SAMPLE} segments).")]
 AllPairsOpt = Annotated[bool, typer.Option("--all-pairs", help="Also test every pair of systems.")]
-WorkersOpt = Annotated[str, typer.Option("--workers", help="Processes for statistics extraction: a number,"
-                                         " or auto (the usable cores from 10000 segments on).")]
+WorkersOpt = Annotated[str | None, typer.Option("--workers", help="Processes for statistics extraction: a"
+                                                " number, or auto (the usable cores from 10000 segments"
+                                                f" on; default {WORKERS}).")]
+ShardOpt = Annotated[str | None, typer.Option(
+    "--shard", help="i/N: evaluate only shard i (0-based) of N contiguous slices of the test set, writing a"
+    " partial run folder; join the N parts with `mt-eval merge`.")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", help="Where translation and scoring run: local (this process, default) or ray (a Ray"
+    " cluster; needs mt-eval's ray extra).")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="Ray cluster address for --executor ray (default: $RAY_ADDRESS, else a cluster"
+    " started on this machine with `ray start`, else a new local one).")]
+
+
+def _parse_shard(text: str | None, gate: Path | None = None) -> Any:
+    """``--shard i/N`` → a :class:`~mt_eval.cluster.shards.Shard` (None without the option)."""
+    if text is None:
+        return None
+    from mt_eval.cluster.shards import parse_shard
+
+    part = parse_shard(text)
+    if gate is not None:
+        raise MtEvalError("--gate cannot be used with --shard: gate the merged run (mt-eval merge)")
+    return part
+
+
+def _shard_translator(part: Any, testset: TestSet) -> Any:
+    from functools import partial
+
+    from mt_eval.cluster.shards import translate_system_shard
+
+    part.bounds(len(testset))  # N larger than the test set: an error before any translation
+    return partial(translate_system_shard, part)
+
+
+def _shard_prepare(part: Any, testset: TestSet, **settings: Any) -> Any:
+    from mt_eval.cluster.shards import prepare
+
+    return prepare(part, testset, **settings)
+
+
+def _shard_cut(part: Any, run: Any, num_segments: int) -> Any:
+    from mt_eval.cluster.shards import cut_run
+
+    return cut_run(part, run, num_segments)
 
 
 def run(
@@ -197,16 +211,23 @@ def run(
     seed: SeedOpt = None,
     method: MethodOpt = None,
     all_pairs: AllPairsOpt = False,
-    workers: WorkersOpt = "auto",
+    workers: WorkersOpt = None,
     gate: Annotated[Path | None, typer.Option("--gate", help="Baseline file: gate this run against it"
                                               " (exit 0 pass, 1 regression, 2 cannot compare).")] = None,
     gate_policy: Annotated[Path | None, typer.Option("--gate-policy", help="Gate policy TOML"
                                                      " (tolerances, alpha, floors).")] = None,
+    shard: ShardOpt = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Translate a test set with every system, score, test significance, write tables and a report."""
+    from functools import partial
+
+    from mt_eval.cluster.executor import get_executor, stats_fn
     from mt_eval.config import RunConfig, load_config, validate_run_config
     from mt_eval.evaluate import evaluate
     from mt_eval.fsio import check_input_file
+    from mt_eval.pipeline import systems_to_run, translate_system
     from mt_eval.reports.run_folder import RunFolder
 
     # Check the gate's inputs before spending minutes on translation.
@@ -218,6 +239,7 @@ def run(
                 raise MtEvalError(f"{label} {exc}") from None
     if gate_policy is not None and gate is None:
         raise MtEvalError("--gate-policy needs --gate BASELINE.json")
+    part = _parse_shard(shard, gate)
 
     cfg = load_config(config) if config is not None else RunConfig(name="default")
     explicit_metrics = bool(metric) or "metrics" in cfg.model_fields_set
@@ -231,44 +253,52 @@ def run(
         updates["all_pairs"] = True
     if name is not None:
         updates["name"] = name
+    if executor is not None:
+        updates["executor"] = executor
+    if ray_address is not None:
+        updates["ray_address"] = ray_address
     cfg = validate_run_config({**cfg.model_dump(), **updates}, where="command line")
     run_name = cfg.name or "default"
     out = output or (Path(cfg.output) if cfg.output else Path("results") / run_name)
+    if part is not None and output is None:  # N array jobs must not share one folder
+        out = out.with_name(f"{out.name}-shard-{part.index}-of-{part.count}")
     RunFolder(out).check_writable()  # before minutes of translation, not after
     if not explicit_metrics:
         cfg = cfg.model_copy(update={"metrics": _usable_default_metrics(list(cfg.metrics))})
     ts = load_testset(testset) if testset is not None else (
         load_testset(cfg.testset) if cfg.testset else _default_testset())
-    wanted: list[tuple[str, str | None, dict[str, Any]]]
-    if system:
-        wanted = [(s, None, {}) for s in system]
-    elif cfg.systems is not None:
-        wanted = [(s.spec, s.name, dict(s.options)) for s in cfg.systems]
-    else:
-        wanted = [(s, None, {}) for s in _default_systems()]
-    if not wanted:
-        raise MtEvalError("no system to evaluate")
+    wanted = systems_to_run(system, cfg)
+    if part is not None and cfg.executor != "local":
+        raise MtEvalError("--shard and --executor ray exclude each other (a Ray run shards by itself)")
+    cluster = get_executor(cfg.executor, cfg.ray_address)  # before any translation: Ray missing exits 2
+    translate = (partial(translate_system, executor=cluster) if part is None
+                 else _shard_translator(part, ts))
     runs = []
-    for spec, sys_name, options in wanted:
-        _progress(f"translating with {sys_name or spec}")
-        result = translate_system(ts, spec, name=sys_name, options=options, strict=strict,
-                                  allow_skip=allow_skip)
+    for request in wanted:
+        _progress(f"translating with {request.name or request.spec}")
+        result = translate(ts, request.spec, name=request.name, options=request.options,
+                           strict=strict, allow_skip=allow_skip)
         if result.status != "ok":
             _console(stderr=True).print(f"[yellow]skipped[/yellow] {result.name}: {result.reason}")
         runs.append(result)
     record = cfg.model_dump(mode="json")  # what was actually run, defaults spelled out
     record["testset"] = str(testset or cfg.testset or "builtin:seeds")
-    record["systems"] = [{"spec": spec, "name": r.name, "options": options}
-                         for (spec, _, options), r in zip(wanted, runs, strict=True)]
+    record["systems"] = [{"spec": request.spec, "name": r.name, "options": dict(request.options)}
+                         for request, r in zip(wanted, runs, strict=True)]
     if not any(r.status == "ok" for r in runs):
         raise MtEvalError("no system could be loaded: " + "; ".join(f"{r.name}: {r.reason}" for r in runs))
-    choice = resolve_workers(workers, len(ts))
+    choice = resolve_workers(workers if workers is not None else cfg.workers, len(ts))
     record["workers"] = choice.to_dict()
+    if part is not None:  # --shard: score the slice; config.shard lets `mt-eval merge` redo the rest
+        ts, record["shard"] = _shard_prepare(part, ts, baseline=cfg.baseline, method=cfg.method,
+                                             all_pairs=cfg.all_pairs, n_resamples=cfg.resamples,
+                                             confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
     result_run = evaluate(ts, runs, cfg.metrics, baseline=cfg.baseline, n_resamples=cfg.resamples,
                           confidence=cfg.confidence, seed=cfg.seed, method=cfg.method,
                           all_pairs=cfg.all_pairs, alpha=cfg.alpha, check_options=cfg.checks, output=out,
                           run_name=run_name, config=record,
-                          progress=_progress_after(choice.describe()), workers=choice.workers)
+                          progress=_progress_after(choice.describe()), workers=choice.workers,
+                          stats_fn=stats_fn(cluster))
     _finish(result_run)
     if gate is not None:
         from mt_eval.cli.gate_cmd import gate_after_run
@@ -280,48 +310,59 @@ def run(
 
 def score(
     testset: Annotated[Path, typer.Option("--testset", help="Test-set folder (saved or plain files).")],
-    hyp: Annotated[list[str], typer.Option("--hyp", help="Hypothesis file, one line per segment;"
-                                           " NAME=PATH to name the system (default: file stem).")],
+    hyp: Annotated[list[str], typer.Option("--hyp", help="Hypothesis file, one line per segment (or .jsonl"
+                                           " keyed by segment id); NAME=PATH names the system (default:"
+                                           " the file name without its extension).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder to write.")],
     metric: MetricOpt = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline system name"
-                                                 " (default: copy, else the first --hyp).")] = None,
+                                                 " (default: none; every pair is compared).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run name.")] = None,
     resamples: ResamplesOpt = None,
     seed: SeedOpt = None,
     method: MethodOpt = None,
     all_pairs: AllPairsOpt = False,
-    workers: WorkersOpt = "auto",
+    workers: WorkersOpt = None,
+    shard: ShardOpt = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
-    """Score precomputed outputs against a test set (no translation)."""
-    from mt_eval.config import DEFAULT_METRICS, check_run_name
-    from mt_eval.evaluate import DEFAULT_RESAMPLES, DEFAULT_SEED, evaluate
-    from mt_eval.reports.run_folder import RunFolder
-    from mt_eval.translators.base import SystemRun
+    """Score precomputed outputs against a test set (no translation).
 
+    Each ``--hyp`` is read by the ``file:`` translator (plain text, or JSONL keyed by segment id for
+    ``.jsonl``), so its identity is the file's content hash, as for ``run -s file:PATH``.
+    """
+    from mt_eval.cluster.executor import get_executor, stats_fn
+    from mt_eval.config import check_run_name, validate_run_config
+    from mt_eval.evaluate import evaluate
+    from mt_eval.pipeline import hypothesis_system
+    from mt_eval.reports.run_folder import RunFolder
+
+    part = _parse_shard(shard)
     if name is not None:
         check_run_name(name, "--name")
+    given = {"resamples": resamples, "seed": seed, "method": method, "executor": executor,
+             "ray_address": ray_address}
+    cfg = validate_run_config({k: v for k, v in given.items() if v is not None}, where="command line")
     RunFolder(output).check_writable()
     ts = load_testset(testset)
-    runs = []
-    for value in hyp:
-        sys_name, path = _split_named(value)
-        lines = read_hypotheses(path)
-        if len(lines) != len(ts):
-            raise MtEvalError(f"{path}: {len(lines)} lines but the test set has {len(ts)} segments")
-        digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
-        runs.append(SystemRun(name=sys_name or path.stem or path.name, spec=f"file:{path}", outputs=lines,
-                              signature={"backend": "file", "file": path.name, "sha256": digest}))
-    metrics = list(metric) if metric else _usable_default_metrics(list(DEFAULT_METRICS))
-    choice = resolve_workers(workers, len(ts))
+    runs = [hypothesis_system(ts, value) for value in hyp]
+    cluster = get_executor(cfg.executor, cfg.ray_address)
+    metrics = list(metric) if metric else _usable_default_metrics(list(cfg.metrics))
+    choice = resolve_workers(workers if workers is not None else cfg.workers, len(ts))
+    sharded: dict[str, Any] = {}
+    if part is not None:  # --shard: the hypothesis files cover the whole test set; score one slice
+        runs = [_shard_cut(part, r, len(ts)) for r in runs]
+        ts, sharded["shard"] = _shard_prepare(part, ts, baseline=baseline, method=cfg.method,
+                                              all_pairs=all_pairs, n_resamples=cfg.resamples,
+                                              confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
     run_result = evaluate(
-        ts, runs, metrics, baseline=baseline,
-        n_resamples=resamples or DEFAULT_RESAMPLES, seed=seed if seed is not None else DEFAULT_SEED,
-        method=method, all_pairs=all_pairs, output=output,
+        ts, runs, metrics, baseline=baseline, n_resamples=cfg.resamples, confidence=cfg.confidence,
+        seed=cfg.seed, method=cfg.method, alpha=cfg.alpha, all_pairs=all_pairs, output=output,
         run_name=name or output.resolve().name,
         config={"command": "score", "testset": str(testset), "hyps": hyp, "metrics": metrics,
-                "workers": choice.to_dict()},
-        progress=_progress_after(choice.describe()), workers=choice.workers)
+                "workers": choice.to_dict(), **sharded},
+        progress=_progress_after(choice.describe()), workers=choice.workers, stats_fn=stats_fn(cluster))
     _finish(run_result)
 
 
@@ -340,6 +381,7 @@ def compare(
 ) -> None:
     """Paired tests against a baseline, or between every pair with rank clusters, from saved statistics."""
     from mt_eval.evaluate import rebuild_metrics, significance
+    from mt_eval.pipeline import comparison_settings
     from mt_eval.reports.run_folder import RunFolder, combine_runs
 
     if save and with_runs:
@@ -351,12 +393,10 @@ def compare(
     if baseline is not None and baseline not in ok:
         raise MtEvalError(f"baseline {baseline!r} is not an evaluated system of {run_dir}"
                           f" (have: {', '.join(ok)})")
-    previous = results.significance
-    n = resamples or (previous.n_resamples if previous else 1000)
-    s = seed if seed is not None else (previous.seed if previous else 12345)
-    alpha = previous.alpha if previous else 0.05
-    results.significance = significance(metrics, stats, ok, baseline, method=method, n_resamples=n, seed=s,
-                                        all_pairs=all_pairs, alpha=alpha)
+    chosen = comparison_settings(results.significance, resamples=resamples, seed=seed)
+    results.significance = significance(metrics, stats, ok, baseline, method=method,
+                                        n_resamples=chosen.n_resamples, seed=chosen.seed,
+                                        all_pairs=all_pairs, alpha=chosen.alpha)
     if save:  # results.json, tables and report.html replaced together, in one swap
         RunFolder.open(run_dir).update(results, records)
     print_results(results, run_dir if save else None)

@@ -13,43 +13,35 @@ from mt_eval.translators.outputs import TRANSLATIONS_FILE
 __all__ = ["TRANSLATIONS_FILE", "register", "translate_command"]
 
 
-def _filter_options(backend_fields: dict[str, set[str]],
-                    options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``--opt`` applies to every system whose backend knows the key; a key no system knows is an error."""
-    for key in options:
-        if not any(key in fields for fields in backend_fields.values()):
-            raise MtEvalError(f"--opt {key}: no selected system has this option")
-    return {spec: {k: v for k, v in options.items() if k in fields}
-            for spec, fields in backend_fields.items()}
-
 
 def translate_command(testset: Path, systems: list[str], output: Path, opts: list[str],
                       cache: Path | None, no_cache: bool, strict: bool, quiet: bool,
-                      allow_skip: bool = False) -> dict[str, Any]:
+                      allow_skip: bool = False, shard: str | None = None, executor: str | None = None,
+                      ray_address: str | None = None) -> dict[str, Any]:
+    from mt_eval.cluster.executor import get_executor
     from mt_eval.data.testset import TestSet
-    from mt_eval.reports.layout import slug
+    from mt_eval.pipeline import check_distinct_systems, options_per_system
     from mt_eval.translators.outputs import (
         SystemOutcome,
         check_output_folder,
         translate_systems,
         write_translations,
     )
-    from mt_eval.translators.registry import load_backend, parse_options, parse_spec
+    from mt_eval.translators.registry import parse_options
 
     if not systems:
         raise MtEvalError("translate: give at least one --system")
+    from mt_eval.cluster.shards import parse_shard, testset_for_translate  # --shard i/N (issue 12)
+
+    part = parse_shard(shard) if shard is not None else None
     check_output_folder(output)  # before spending minutes translating
-    seen: dict[str, str] = {}
-    for spec in systems:
-        if slug(spec) in seen:
-            raise MtEvalError(f"translate: system {spec!r} given twice (or shares a file name with "
-                              f"{seen[slug(spec)]!r})")
-        seen[slug(spec)] = spec
+    check_distinct_systems(systems)
     ts = TestSet.load(testset)
+    ts, sharded = testset_for_translate(part, ts, systems) if part is not None else (ts, {})
     options = parse_options(opts)
-    fields = {spec: set(load_backend(parse_spec(spec).backend).Options.model_fields) for spec in systems}
-    per_system = _filter_options(fields, options)
+    per_system = options_per_system(systems, options)
     cache_arg: Any = False if no_cache else (cache if cache is not None else None)
+    cluster = get_executor(executor, ray_address)  # Ray missing: one line, exit 2, before any work
 
     def report(outcome: SystemOutcome) -> None:
         if outcome.run is None:
@@ -62,8 +54,9 @@ def translate_command(testset: Path, systems: list[str], output: Path, opts: lis
                    f"{f', {cut} truncated' if cut else ''})", err=True)
 
     outcomes = translate_systems(ts, systems, options=per_system, cache=cache_arg, strict=strict,
-                                 allow_skip=allow_skip, progress=not quiet, on_outcome=report)
-    summary = write_translations(output, ts, outcomes)
+                                 allow_skip=allow_skip, progress=not quiet, on_outcome=report,
+                                 executor=cluster)
+    summary = write_translations(output, ts, outcomes, extra=sharded)
     for outcome in outcomes:
         if outcome.file:
             typer.echo(f"{outcome.spec} -> {output / outcome.file}", err=True)
@@ -91,11 +84,21 @@ def register(app: typer.Typer) -> None:
             "--allow-skip", help="Record a system that fails while running (server errors after all retries,"
                                  " a crashed backend) as failed and go on, instead of exiting 2.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+        shard: Annotated[str | None, typer.Option(
+            "--shard", help="i/N: translate only shard i (0-based) of N contiguous slices of the test set;"
+            " the N folders' files concatenated in shard order are the whole test set's.")] = None,
+        executor: Annotated[str | None, typer.Option(
+            "--executor", help="Where to translate: local (this process, default) or ray (a Ray cluster;"
+            " needs mt-eval's ray extra).")] = None,
+        ray_address: Annotated[str | None, typer.Option(
+            "--ray-address", help="Ray cluster address for --executor ray (default: $RAY_ADDRESS, else a"
+            " cluster started on this machine with `ray start`, else a new local one).")] = None,
     ) -> None:
         """Translate a test set with each system: one hypothesis file per system plus translations.json."""
         if cache is not None and no_cache:
             raise MtEvalError("translate: --cache and --no-cache exclude each other")
-        translate_command(testset, system, output, opt or [], cache, no_cache, strict, quiet, allow_skip)
+        translate_command(testset, system, output, opt or [], cache, no_cache, strict, quiet, allow_skip,
+                          shard=shard, executor=executor, ray_address=ray_address)
 
     @app.command("convert")
     def convert(

@@ -15,15 +15,18 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from mt_eval.errors import MtEvalError
 from mt_eval.fsio import atomic_write_text, check_output_file, read_input_text
 from mt_eval.reports.results import Results
 from mt_eval.schema import parse_versioned
+
+if TYPE_CHECKING:
+    from mt_eval.gate.policy import GatePolicy
 
 # 2: each system gains its environment fingerprint and per-segment output hashes (version 1 still reads)
 BASELINE_SCHEMA_VERSION = 2
@@ -92,6 +95,13 @@ class Baseline(_Model):
     source_run: str = ""
     testset: BaselineTestset
     systems: dict[str, BaselineSystem]
+    # not written: metrics of the run that `baseline save` left out, with the reason (for its note)
+    _left_out: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def left_out(self) -> dict[str, str]:
+        """Metric key -> why the run's metric is not in this baseline (empty when read from a file)."""
+        return self._left_out
 
     @model_validator(mode="after")
     def _consistent(self) -> Baseline:
@@ -162,9 +172,52 @@ def resolve_run(path: str | Path) -> tuple[Path, Results]:
     return folder.root, folder.results()
 
 
+def family_default(spec: dict[str, Any]) -> bool:
+    """A metric's ``gate_family_default`` (a metric that cannot be rebuilt here counts as a member, as in
+    the gate's verdict)."""
+    from mt_eval.metrics.registry import metric_from_spec
+
+    try:
+        return bool(getattr(metric_from_spec(spec), "gate_family_default", True))
+    except MtEvalError:
+        return True
+
+
+def baseline_metrics(results: Results, *, metrics: Sequence[str] | None = None,
+                     policy: GatePolicy | None = None, all_metrics: bool = False
+                     ) -> tuple[list[str], dict[str, str]]:
+    """The metric keys a baseline keeps, and the ones left out with the reason.
+
+    Named ``metrics`` are kept as asked. Otherwise every metric of the run is kept except those not in
+    the gate's family by default (``gate_family_default = False``: LLM judges, human scores, COMET),
+    unless ``all_metrics`` or the policy's ``primary_metric``/``family`` names them: a baseline of
+    judge scores would make every later gate call the judge, and human scores are not re-collected.
+    """
+    if metrics:
+        return list(metrics), {}
+    named: set[str] = set()
+    if policy is not None:
+        named.update(policy.family or [])
+        if policy.primary_metric:
+            named.add(policy.primary_metric)
+    keys, left_out = [], {}
+    for key, info in results.metrics.items():
+        name = str(info.spec.get("name", key))
+        if all_metrics or key in named or name in named or family_default(info.spec):
+            keys.append(key)
+        else:
+            left_out[key] = "not in the gate's default family"
+    return keys, left_out
+
+
 def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
-                      metrics: Sequence[str] | None = None) -> Baseline:
-    """Build a baseline from a run folder: every ok system × metric, or the ones named."""
+                      metrics: Sequence[str] | None = None, policy: GatePolicy | None = None,
+                      all_metrics: bool = False) -> Baseline:
+    """Build a baseline from a run folder: every ok system × metric, or the ones named.
+
+    Metrics outside the gate's default family are left out unless named (:func:`baseline_metrics`);
+    ``Baseline.left_out`` says which.
+    """
     from mt_eval.reports.run_folder import RunFolder
 
     run_dir, results = resolve_run(run)
@@ -178,7 +231,10 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
                               f"({results.systems[name].reason}); it has no scores to save")
     if not names:
         raise MtEvalError(f"{run_dir}: no system with scores in this run; nothing to save")
-    keys = list(metrics) if metrics else list(results.metrics)
+    keys, left_out = baseline_metrics(results, metrics=metrics, policy=policy, all_metrics=all_metrics)
+    if not keys:
+        raise MtEvalError(f"{run_dir}: every metric of this run ({', '.join(left_out)}) is outside the gate's"
+                          " default family; name the ones to keep with --metric (or --all-metrics)")
     for key in keys:
         if key not in results.metrics:
             raise MtEvalError(f"{run_dir}: no metric {key!r} in this run (has: {', '.join(results.metrics)})")
@@ -204,12 +260,14 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
                                    environment=dict(sysinfo.environment),
                                    output_hashes=output_hashes(outputs))
     ts = results.testset
-    return Baseline(
+    baseline = Baseline(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source_run=results.run_name,
         testset=BaselineTestset(hash=ts.hash, name=ts.name, source_lang=ts.source_lang,
                                 target_lang=ts.target_lang, num_segments=ts.num_segments),
         systems=out)
+    baseline._left_out = left_out
+    return baseline
 
 
 def output_hashes(outputs: Sequence[str]) -> list[str]:
@@ -268,10 +326,13 @@ _MARKER = re.compile(r'"(@@stats:\d+@@)"')
 
 
 def save_baseline(run_dir: str | Path, out: str | Path, systems: Sequence[str] | None = None,
-                  metrics: Sequence[str] | None = None) -> Baseline:
-    """Write ``out`` (atomically) from a run folder; returns the baseline written."""
+                  metrics: Sequence[str] | None = None, *, policy: GatePolicy | None = None,
+                  all_metrics: bool = False) -> Baseline:
+    """Write ``out`` (atomically) from a run folder; returns the baseline written (``left_out``: the
+    run's metrics it does not keep, see :func:`baseline_metrics`)."""
     check_output_file(out, "baseline file")
-    baseline = baseline_from_run(run_dir, systems=systems, metrics=metrics)
+    baseline = baseline_from_run(run_dir, systems=systems, metrics=metrics, policy=policy,
+                                 all_metrics=all_metrics)
     text = dumps_baseline(baseline)
     parse_baseline(json.loads(text), where=str(out))  # the file we write must read back
     atomic_write_text(out, text)

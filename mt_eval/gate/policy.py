@@ -33,19 +33,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.settings import ALPHA, SEED, VerdictSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-DEFAULT_ALPHA = 0.05
-DEFAULT_SEED = 12345
+DEFAULT_ALPHA = ALPHA  # kept for importers; the defaults live in mt_eval.settings
+DEFAULT_SEED = SEED
 
 
 class _Model(BaseModel):
@@ -65,28 +66,16 @@ class MetricPolicy(_Model):
         return max(self.tolerance, self.relative_tolerance * abs(baseline_score))
 
 
-class GatePolicy(_Model):
-    alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=1.0)
-    method: Literal["paired-bs", "paired-ar"] | None = None  # None: chosen by test-set size
-    n_resamples: int | None = Field(default=None, ge=1)
-    seed: int | None = DEFAULT_SEED
-    correction: Literal["holm", "none"] = "holm"
-    primary_metric: str | None = None
-    family: list[str] | None = None
-    min_human_agreement: float | None = Field(default=None, ge=50.0, le=100.0)
-    require_same_environment: bool = False
+class GatePolicy(VerdictSettings):
+    """The verdict settings (α, method, resamples, seed, correction, primary metric, family, human
+    agreement, same environment: :class:`mt_eval.settings.VerdictSettings`) plus what is gated and
+    the per-metric tolerances and floors."""
+
     systems: list[str] | None = None
     metrics: list[str] | None = None
     ignore_signature_fields: list[str] = Field(default_factory=list)
     default: MetricPolicy = Field(default_factory=MetricPolicy)
     metric: dict[str, MetricPolicy] = Field(default_factory=dict)
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _method_alias(cls, value: Any) -> Any:
-        aliases = {"bs": "paired-bs", "bootstrap": "paired-bs", "ar": "paired-ar",
-                   "approximate-randomization": "paired-ar"}
-        return aliases.get(value, value) if isinstance(value, str) else value
 
     def for_metric(self, key: str) -> MetricPolicy:
         """The default policy with this metric's explicitly set fields on top."""
@@ -96,11 +85,6 @@ class GatePolicy(_Model):
         merged = self.default.model_dump()
         merged.update(own.model_dump(include=own.model_fields_set))
         return MetricPolicy(**merged)
-
-    def resamples(self, method: str | None = None) -> int:
-        if self.n_resamples is not None:
-            return self.n_resamples
-        return 1000 if (method or self.method or "paired-bs") == "paired-bs" else 10000
 
     def in_family(self, key: str, metric_name: str, default: bool) -> bool:
         """Whether a metric's comparisons can fail the gate (and so enter the Holm family)."""

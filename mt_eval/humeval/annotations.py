@@ -35,6 +35,7 @@ from mt_eval.humeval.export import KEY_FILE, KEY_FORMAT, sha256_text
 from mt_eval.humeval.metric import HumanMetric
 from mt_eval.reports.results import MetricInfo, Results, ScoreEntry, Significance
 from mt_eval.reports.run_folder import RunFolder
+from mt_eval.settings import ALPHA, CONFIDENCE, RESAMPLES, SEED
 from mt_eval.spans import WMT_WEIGHTS, Span, make_span, mqm_penalty, set_record_spans, span_from_quote
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -343,9 +344,9 @@ def _add_metric(results: Results, name: str, metric: HumanMetric, stats: Mapping
     from mt_eval.evaluate import confidence_intervals, significance
 
     boot = results.bootstrap
-    n_resamples = boot.n_resamples if boot is not None else 1000
-    confidence = boot.confidence if boot is not None else 0.95
-    seed = boot.seed if boot is not None else 12345
+    n_resamples = boot.n_resamples if boot is not None else RESAMPLES
+    confidence = boot.confidence if boot is not None else CONFIDENCE
+    seed = boot.seed if boot is not None else SEED
     signature = metric.signature()
     signature_string = metric.signature_string()
     results.metrics[name] = MetricInfo(spec=metric.spec(), signature=signature,
@@ -362,7 +363,7 @@ def _add_metric(results: Results, name: str, metric: HumanMetric, stats: Mapping
                        n_resamples=previous.n_resamples if previous else n_resamples,
                        seed=previous.seed if previous else seed,
                        all_pairs=bool(previous and previous.baseline is not None and previous.pairs),
-                       alpha=previous.alpha if previous else 0.05)
+                       alpha=previous.alpha if previous else ALPHA)
     if previous is None:
         results.significance = new
         return

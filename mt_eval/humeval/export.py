@@ -24,6 +24,7 @@ import numpy as np
 from mt_eval.errors import MtEvalError
 from mt_eval.fsio import atomic_directory, check_output_folder
 from mt_eval.reports.run_folder import RunFolder
+from mt_eval.settings import SEED
 
 KEY_FILE = "key.json"
 KEY_FORMAT = "mt-eval-humeval-key"
@@ -77,7 +78,7 @@ def plan_batches(words: Sequence[int], per_batch_words: int) -> list[list[int]]:
 
 
 def export_batches(run_dir: str | Path, out_dir: str | Path, *, per_batch_words: int | None = None,
-                   seed: int = 12345, with_reference: bool = True) -> ExportSummary:
+                   seed: int = SEED, with_reference: bool = True) -> ExportSummary:
     """Write annotation batches and the key of a run folder's outputs into ``out_dir`` (atomically)."""
     folder = RunFolder.open(run_dir)
     results = folder.results()

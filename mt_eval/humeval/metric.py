@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import MeanOfSegmentsMetric
@@ -31,12 +31,13 @@ from mt_eval.spans import WMT_WEIGHTS, check_weights
 class HumanOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    protocol: Literal["direct", "mqm"] = "direct"
-    # severity weights of the mqm protocol ("minor", "major", "critical")
-    weights: dict[str, float] = dict(WMT_WEIGHTS)
-    # sha256 of the imported annotation files (sorted by content), the scores' provenance
-    annotations: str = ""
-    items: int = 0
+    protocol: Literal["direct", "mqm"] = Field("direct", description="direct: a 0-100 score per segment"
+                                               " (ESA/DA); mqm: minus the weighted error-span count")
+    weights: dict[str, float] = Field(default_factory=lambda: dict(WMT_WEIGHTS), description="severity"
+                                      " weights of the mqm protocol (minor, major, critical)")
+    annotations: str = Field("", description="sha256 of the imported annotation files (sorted by"
+                             " content): the scores' provenance")
+    items: int = Field(0, ge=0, description="number of judged items imported")
 
     @field_validator("weights")
     @classmethod

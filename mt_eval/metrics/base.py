@@ -77,6 +77,11 @@ class Metric(ABC):
         # per-segment details of the last ``segment_stats`` call, for metrics with ``reports_details``
         self.details: list[SegmentDetail] | None = None
 
+    # Whether a segment's statistics are the same whatever other segments are computed with it. Lexical
+    # metrics are; neural ones that embed texts in batches (semantic, COMET) are not bit for bit (BLAS
+    # picks kernels by matrix size), so shards, merges and clusters compute them over the whole test set.
+    batch_invariant: ClassVar[bool] = True
+
     # Metrics that set ``self.details`` (one SegmentDetail per segment) in ``segment_stats``: error
     # spans, judge failures and usage, which the run writes to segments.jsonl and results.json.
     reports_details: ClassVar[bool] = False

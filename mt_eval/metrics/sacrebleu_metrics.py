@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import sacrebleu
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sacrebleu.metrics.base import Metric as _SbMetric
 
 from mt_eval.errors import MtEvalError
@@ -52,39 +52,54 @@ def arabic_normalize(text: str, *, remove_diacritics: bool, normalize_alef: bool
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ar_remove_diacritics: bool = False
-    ar_normalize_alef: bool = False
+    ar_remove_diacritics: bool = Field(False, description="drop Arabic diacritics (harakat, tanween,"
+                                       " shadda, tatweel, Quranic marks) from outputs and references")
+    ar_normalize_alef: bool = Field(False, description="write hamza/madda/wasla alef forms (أ إ آ ٱ) as"
+                                    " bare alef (ا) in outputs and references")
 
 
 class BLEUOptions(_Options):
-    tokenize: str | None = None
-    lowercase: bool = False
-    smooth_method: Literal["none", "floor", "add-k", "exp"] = "exp"
-    smooth_value: float | None = None
-    max_ngram_order: int = 4
-    effective_order: bool = False
-    trg_lang: str = ""
-    force: bool = True
+    tokenize: str | None = Field(None, description="sacrebleu tokenizer: 13a, intl, none, char, zh, ja-mecab,"
+                                 " ko-mecab, spm, flores101, flores200 (default: 13a, or by trg_lang)")
+    lowercase: bool = Field(False, description="lowercase outputs and references (case-insensitive BLEU)")
+    smooth_method: Literal["none", "floor", "add-k", "exp"] = Field(
+        "exp", description="smoothing of zero n-gram precisions (sacrebleu's; exp is its default)")
+    smooth_value: float | None = Field(None, ge=0.0, description="value for floor (0.1) or add-k (1)"
+                                       " smoothing (default: sacrebleu's)")
+    max_ngram_order: int = Field(4, ge=1, le=10, description="highest n-gram order")
+    effective_order: bool = Field(False, description="leave out n-gram orders with no match (for"
+                                  " sentence-level BLEU)")
+    trg_lang: str = Field("", description="target language code, picks the default tokenizer (zh, ja, ko)")
+    force: bool = Field(True, description="accept outputs that look already tokenized without a warning")
 
 
 class CHRFOptions(_Options):
-    char_order: int = 6
-    word_order: int = 0
-    beta: int = 2
-    lowercase: bool = False
-    whitespace: bool = False
-    eps_smoothing: bool = False
+    char_order: int = Field(6, ge=0, le=20, description="character n-gram order (0: word n-grams only)")
+    word_order: int = Field(0, ge=0, le=10, description="word n-gram order (2: chrF++)")
+    beta: int = Field(2, ge=0, le=10, description="recall weight in the F-score (2: recall twice as"
+                      " important as precision)")
+    lowercase: bool = Field(False, description="lowercase outputs and references")
+    whitespace: bool = Field(False, description="keep whitespace in character n-grams")
+    eps_smoothing: bool = Field(False, description="sacrebleu's epsilon smoothing of zero precisions"
+                                " (the chrF++.py reference behaviour)")
+
+
+    @model_validator(mode="after")
+    def _some_order(self) -> CHRFOptions:
+        if self.char_order + self.word_order < 1:
+            raise ValueError("char_order + word_order must be at least 1")
+        return self
 
 
 class CHRFPPOptions(CHRFOptions):
-    word_order: int = 2
+    word_order: int = Field(2, ge=0, le=10, description="word n-gram order (2: chrF++)")
 
 
 class TEROptions(_Options):
-    normalized: bool = False
-    no_punct: bool = False
-    asian_support: bool = False
-    case_sensitive: bool = False
+    normalized: bool = Field(False, description="Moses-style normalisation and tokenisation of punctuation")
+    no_punct: bool = Field(False, description="remove punctuation before scoring")
+    asian_support: bool = Field(False, description="split CJK characters and Japanese/Korean punctuation")
+    case_sensitive: bool = Field(False, description="distinguish upper and lower case (sacrebleu: off)")
 
 
 # Set in the parent right before forking workers; children read it instead of receiving strings.

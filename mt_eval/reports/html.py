@@ -1,125 +1,24 @@
 """The self-contained ``report.html``: score chart with CIs, sentence-score distributions, a sortable
 per-segment side-by-side view and the output-check flags.
 
-Everything is embedded (charts as base64 PNG, data as JSON, a few lines of inline JS), so the file
-opens offline and can be attached to an issue or e-mail as is. matplotlib is imported only here,
-lazily, with the non-interactive Agg backend.
+Everything is embedded (charts as base64 SVG from :mod:`mt_eval.reports.charts`, data as JSON, a few
+lines of inline JS), so the file opens offline and can be attached to an issue or e-mail as is.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mt_eval.fsio import atomic_write_text
+from mt_eval.reports.charts import distribution_chart, score_chart
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results
 from mt_eval.reports.tables import cell, comparison_rows, flag_names, legend_lines, ordered_systems
 
 TEMPLATE_NAME = "report.html.j2"
-
-
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def score_chart(results: Results) -> str | None:
-    """One panel per metric: corpus score per system with its CI as an error bar (base64 PNG)."""
-    systems = [s for s in ordered_systems(results) if s in results.scores]
-    metrics = list(results.metrics)
-    if not systems or not metrics:
-        return None
-    plt = _pyplot()
-    size = (max(4.0, 3.2 * len(metrics)), 0.45 * len(systems) + 1.6)
-    fig, axes = plt.subplots(1, len(metrics), figsize=size, squeeze=False, sharey=True)
-    try:
-        for ax, key in zip(axes[0], metrics, strict=True):
-            ys, xs, lo, hi, colors = [], [], [], [], []
-            for y, system in enumerate(systems):
-                c = cell(results, system, key)
-                if c.score is None or not math.isfinite(c.score):
-                    continue
-                ys.append(y)
-                xs.append(c.score)
-                lo.append(c.score - c.ci_low if c.ci_low is not None else 0.0)
-                hi.append(c.ci_high - c.score if c.ci_high is not None else 0.0)
-                colors.append(_point_colour(c))
-            ax.errorbar(xs, ys, xerr=[lo, hi], fmt="none", ecolor="0.4", capsize=3)
-            ax.scatter(xs, ys, c=colors, zorder=3)
-            ax.set_title(key + ("" if results.metrics[key].higher_is_better else " (lower is better)"),
-                         fontsize=10)
-            ax.grid(axis="x", alpha=0.3)
-        axes[0][0].set_yticks(range(len(systems)))
-        axes[0][0].set_yticklabels(systems)
-        axes[0][0].set_ylim(-0.5, len(systems) - 0.5)
-        axes[0][0].invert_yaxis()
-        fig.tight_layout()
-        return _png(fig)
-    finally:
-        plt.close(fig)
-
-
-_CLUSTER_COLOURS = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
-
-
-def _point_colour(c: Any) -> str:
-    """Green/red against a baseline; otherwise one colour per rank cluster."""
-    if c.mark:
-        return "tab:green" if c.better else "tab:red"
-    if c.cluster is not None:
-        return _CLUSTER_COLOURS[(c.cluster - 1) % len(_CLUSTER_COLOURS)]
-    return "tab:blue"
-
-
-def distribution_chart(results: Results, records: Sequence[Mapping[str, Any]]) -> str | None:
-    """Box plots of sentence scores, one panel per metric (base64 PNG)."""
-    systems = [s for s in ordered_systems(results) if s in results.scores]
-    metrics = list(results.metrics)
-    if not systems or not metrics or not records:
-        return None
-    plt = _pyplot()
-    size = (max(4.0, 3.2 * len(metrics)), 0.45 * len(systems) + 1.6)
-    fig, axes = plt.subplots(1, len(metrics), figsize=size, squeeze=False, sharey=True)
-    try:
-        for ax, key in zip(axes[0], metrics, strict=True):
-            data = []
-            for system in systems:
-                values = [r["scores"].get(system, {}).get(key) for r in records]
-                data.append([v for v in values if v is not None])
-            ax.boxplot(data, showmeans=True, **_horizontal())
-            ax.set_title(key, fontsize=10)
-            ax.grid(axis="x", alpha=0.3)
-        axes[0][0].set_yticks(range(1, len(systems) + 1))
-        axes[0][0].set_yticklabels(systems)
-        axes[0][0].invert_yaxis()
-        fig.tight_layout()
-        return _png(fig)
-    finally:
-        plt.close(fig)
-
-
-def _horizontal() -> dict[str, Any]:
-    """``orientation=`` replaced ``vert=`` in matplotlib 3.10."""
-    import matplotlib
-
-    major, minor = (int(p) for p in matplotlib.__version__.split(".")[:2])
-    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
 def _safe_json(obj: Any) -> str:
@@ -182,8 +81,12 @@ def select_segments(records: Sequence[Mapping[str, Any]], metric: str | None, sy
 
 
 def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
-                  max_segments: int = MAX_SEGMENTS) -> str:
-    """The report as one HTML string (the side-by-side view holds at most ``max_segments`` rows)."""
+                  max_segments: int = MAX_SEGMENTS, meta: Mapping[str, Any] | None = None) -> str:
+    """The report as one HTML string (the side-by-side view holds at most ``max_segments`` rows);
+    ``meta`` is the run's ``meta.json`` (``mt-eval meta``), shown as a "Meta-evaluation" section."""
+    from mt_eval.reports.spans_view import meta_view, span_cells, span_sources_of
+    from mt_eval.reports.tables import failure_rows, span_count_rows, usage_names
+
     all_records = records
     systems = [s for s in ordered_systems(results) if s in results.scores]
     metrics = list(results.metrics)
@@ -225,10 +128,18 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
         scores_json=_safe_json(scores_json),
         default_a=baseline,
         default_b=other,
+        # error spans, judge failures and cost (schema 3), meta-evaluation
+        span_sources=span_sources_of(all_records),
+        span_cells=span_cells(records, systems),
+        span_rows=span_count_rows(results),
+        failure_rows=failure_rows(results),
+        usage_names=usage_names(results),
+        meta=meta_view(meta, results),
     )
 
 
-def write_report(results: Results, records: Sequence[Mapping[str, Any]], root: str | Path) -> Path:
+def write_report(results: Results, records: Sequence[Mapping[str, Any]], root: str | Path, *,
+                 meta: Mapping[str, Any] | None = None) -> Path:
     path = RunLayout.of(root).report_html
-    atomic_write_text(path, render_report(results, records))
+    atomic_write_text(path, render_report(results, records, meta=meta))
     return path

@@ -108,6 +108,10 @@ class RunLayout:
     def stats_path(self, system: str, metric_key: str) -> Path:
         return self.stats_dir / slug(system) / f"{slug(metric_key)}.npy"
 
+    def details_path(self, system: str, metric_key: str) -> Path:
+        """Per-segment details (spans, failures, usage) of a metric, beside its statistics."""
+        return self.stats_dir / slug(system) / f"{slug(metric_key)}.details.json"
+
     def legacy_output_path(self, system: str) -> Path:
         """Where run folders written before the reversible slugs kept this system's outputs."""
         return self.outputs_dir / f"{legacy_slug(system)}.txt"

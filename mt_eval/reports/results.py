@@ -7,23 +7,30 @@ clear message instead of being half-understood.
 
 from __future__ import annotations
 
+import json
 import platform
+import re
+import secrets
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_write_json, read_input_json
+from mt_eval.fsio import atomic_write_text, dumps_json, read_input_json
 from mt_eval.reports.layout import RunLayout
 from mt_eval.schema import parse_versioned
+from mt_eval.settings import ALPHA
 
 # 2: significance gains Holm-adjusted p-values, human agreement, rank clusters, small-sample warnings and
 #    a baseline that may be absent (every pair compared); systems gain an environment fingerprint.
 #    Version-1 files still read.
-SCHEMA_VERSION = 2
+# 3: error spans per system (``spans``, columnar), ``span_counts``, ``judge_failures`` and ``usage`` of
+#    metrics that report per-segment details (LLM judges, xCOMET, human annotations). Versions 1 and 2
+#    read with these empty.
+SCHEMA_VERSION = 3
 
 
 class _Model(BaseModel):
@@ -94,7 +101,7 @@ class Significance(_Model):
     method: str
     n_resamples: int
     seed: int | None = None
-    alpha: float = 0.05
+    alpha: float = ALPHA
     correction: str = "none"  # "holm" since schema 2
     n_segments: int | None = None
     warnings: list[str] = Field(default_factory=list)
@@ -116,6 +123,46 @@ class Significance(_Model):
         return (found, True) if found is not None else None
 
 
+class SpanTable(_Model):
+    """One system's error spans, column by column (one entry per span in every list).
+
+    Columnar, so that a 100k-segment run does not repeat every key a million times. ``segment_id``
+    names the test segment; ``start``/``end`` are code-point offsets in its hypothesis (``None`` for
+    an unlocated span); ``text`` is kept for unlocated spans only (the quote), since a located span's
+    text is ``outputs[start:end]`` (and is in ``segments.jsonl``).
+    """
+
+    segment_id: list[str] = Field(default_factory=list)
+    start: list[int | None] = Field(default_factory=list)
+    end: list[int | None] = Field(default_factory=list)
+    severity: list[Literal["minor", "major", "critical"]] = Field(default_factory=list)
+    category: list[str | None] = Field(default_factory=list)
+    source: list[str] = Field(default_factory=list)
+    text: list[str | None] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> SpanTable:
+        lengths = {name: len(getattr(self, name)) for name in SPAN_COLUMNS}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"span columns differ in length: {lengths}")
+        for start, end in zip(self.start, self.end, strict=True):
+            if (start is None) != (end is None) or (start is not None and end is not None
+                                                    and not 0 <= start <= end):
+                raise ValueError(f"bad span offsets {start}..{end}")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.segment_id)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The spans as dicts (``segment_id``, ``start``, ``end``, ``severity``, ...)."""
+        columns = [getattr(self, name) for name in SPAN_COLUMNS]
+        return [dict(zip(SPAN_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+SPAN_COLUMNS = ("segment_id", "start", "end", "severity", "category", "source", "text")
+
+
 class BootstrapInfo(_Model):
     n_resamples: int
     confidence: float
@@ -135,6 +182,14 @@ class Results(_Model):
     bootstrap: BootstrapInfo | None = None
     environment: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
+    # schema 3: error spans of judges/annotators (system -> columns), their counts
+    # (system -> source -> minor/major/critical/unlocated -> n), segments a metric could not judge
+    # (system -> metric key -> n; the raw judge output is in segments.jsonl) and summed cost
+    # counters of metrics that report them (system -> metric key -> counter -> total)
+    spans: dict[str, SpanTable] = Field(default_factory=dict)
+    span_counts: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
+    judge_failures: dict[str, dict[str, int]] = Field(default_factory=dict)
+    usage: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -164,9 +219,28 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+def dumps_results(results: Results) -> str:
+    """``results.json`` text in the current schema (an older run re-written is upgraded: every field
+    it lacked has its empty default). Indented, except that each span column is one line: a million
+    spans would otherwise take a line per value."""
+    data = results.model_dump(mode="json")
+    data["schema_version"] = SCHEMA_VERSION
+    compact: dict[str, str] = {}
+    nonce = secrets.token_hex(8)  # a marker no string of the run can spell by accident
+    for table in data.get("spans", {}).values():
+        for name, column in table.items():
+            marker = f"@@column:{nonce}:{len(compact)}@@"
+            compact[marker] = json.dumps(column, ensure_ascii=False, separators=(",", ":"))
+            table[name] = marker
+    text = dumps_json(data)
+    if compact:
+        text = re.sub(r'"(@@column:[0-9a-f]+:\d+@@)"', lambda m: compact.get(m.group(1), m.group(0)), text)
+    return text
+
+
 def write_results(results: Results, path: str | Path) -> None:
-    """Write ``results.json`` atomically."""
-    atomic_write_json(path, results.model_dump(mode="json"))
+    """Write ``results.json`` atomically (:func:`dumps_results`)."""
+    atomic_write_text(path, dumps_results(results))
 
 
 def parse_results(obj: Any, *, where: str = "results.json") -> Results:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import logging
 import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from mt_eval.errors import IncompatibleError, MtEvalError
 from mt_eval.fsio import (
     atomic_directory,
     atomic_write_json,
+    atomic_write_text,
     check_input_folder,
     check_output_folder,
     make_tree_readable,
@@ -36,6 +39,11 @@ from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results, parse_results, write_results
 from mt_eval.reports.segments import parse_segments, write_segments
 
+if TYPE_CHECKING:
+    from mt_eval.metrics.base import SegmentDetail
+
+log = logging.getLogger(__name__)
+
 META_FILE = "meta.json"  # written by `mt-eval meta`, dropped by RunFolder.add_scores
 
 
@@ -45,6 +53,7 @@ class RunLike(Protocol):
     results: Results
     records: list[dict[str, Any]]
     stats: dict[str, dict[str, np.ndarray]]
+    # ``details[system][metric key]``: per-segment details of metrics that report them (may be absent)
 
 
 class RunFolder:
@@ -134,6 +143,34 @@ class RunFolder:
         return {system: {key: self.stats(system, key, n) for key in results.metrics}
                 for system in results.ok_systems}
 
+    def details(self, system: str, metric_key: str, num_segments: int) -> list[SegmentDetail] | None:
+        """``stats/<system>/<metric>.details.json`` (spans, failures, usage), or ``None`` if absent."""
+        from mt_eval.reports.details import parse_details_document
+
+        path = self.layout.details_path(system, metric_key)
+        if not path.exists() and not path.is_symlink():
+            return None
+        return parse_details_document(read_input_json(path, "details file"), num_segments, where=str(path))
+
+    def meta(self, results: Results | None = None) -> dict[str, Any] | None:
+        """``meta.json`` when it belongs to this run (``results``): its human metric and every metric it
+        rates have the signatures they have in the run. Stale or unreadable: ``None`` (and a log line)."""
+        path = self.meta_json
+        if not path.exists():
+            return None
+        try:
+            document = read_input_json(path, "meta.json")
+        except MtEvalError as exc:
+            log.warning("%s", exc)
+            return None
+        if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
+            log.warning("%s: not a meta-evaluation; left out of the report", path)
+            return None
+        if results is not None and not meta_matches(document, results):
+            log.warning("%s: computed from other scores than the run has now; left out of the report", path)
+            return None
+        return document
+
     def stats_index(self) -> dict[str, Any]:
         """Cache keys of the saved statistics; an unreadable index only means "recompute"."""
         try:
@@ -170,6 +207,7 @@ class RunFolder:
             for name, per_metric in run.stats.items():
                 for key, arr in per_metric.items():
                     _save_npy(layout.stats_path(name, key), arr)
+            _save_details(layout, getattr(run, "details", None) or {})
             index = dict(stats_index) if stats_index is not None else {
                 f"{name}\t{key}": {"key": "", "signature": run.results.metrics[key].signature}
                 for name, per_metric in run.stats.items() for key in per_metric}
@@ -186,6 +224,7 @@ class RunFolder:
 
         Everything else (outputs, statistics, segments, gate verdicts) is carried over unchanged.
         """
+        from mt_eval.reports.details import summarize_records
         from mt_eval.reports.html import write_report
         from mt_eval.reports.tables import write_tables
 
@@ -195,11 +234,15 @@ class RunFolder:
         regenerated = {self.layout.report_html, self.layout.tables_dir}
         if results is not None:
             regenerated.add(self.layout.results_json)
+            results = summarize_records(results, records)
+        # tables and report count the spans the records hold (an older results.json may lack them)
+        shown = results or summarize_records(current, records)
+        meta = self.meta(shown)
         with self._staged(keep=lambda p: p not in regenerated) as layout:
             if results is not None:
                 write_results(results, layout.results_json)
-            tables = write_tables(results or current, layout.root)
-            report = write_report(results or current, records, layout.root)
+            tables = write_tables(shown, layout.root)
+            report = write_report(shown, records, layout.root, meta=meta)
         return [self.root / p.relative_to(layout.root) for p in (*tables, report)]
 
     # ------------------------------------------------------------------ scores added after the run
@@ -217,10 +260,12 @@ class RunFolder:
         ``stats/`` with an index entry that never matches a computed cache key (they cannot be
         recomputed), and ``meta.json``, computed from the previous scores, is dropped as stale.
         """
+        from mt_eval.reports.details import summarize_records
         from mt_eval.reports.html import write_report
         from mt_eval.reports.tables import write_tables
 
         self.results()  # a readable run folder, or a one-line error before anything is staged
+        results = summarize_records(results, records)
         index = self.stats_index()
         new_stats = {self.layout.stats_path(name, key) for name, per_metric in stats.items()
                      for key in per_metric}
@@ -239,9 +284,17 @@ class RunFolder:
         return [self.root / p.relative_to(layout.root) for p in (*tables, report)]
 
     def write_meta(self, document: Mapping[str, Any]) -> Path:
-        """Write ``meta.json`` atomically (the other files of the run are left as they are)."""
-        self.results()
-        atomic_write_json(self.meta_json, dict(document))
+        """Write ``meta.json`` and re-render ``report.html`` with its "Meta-evaluation" section, in one
+        swap (the other files of the run are carried over unchanged)."""
+        from mt_eval.reports.html import write_report
+
+        results = self.results()
+        records = self.segments(results)
+        regenerated = {self.meta_json, self.layout.report_html}
+        with self._staged(keep=lambda p: p not in regenerated) as layout:
+            atomic_write_json(layout.root / META_FILE, dict(document))
+            write_report(results, records, layout.root,
+                         meta=dict(document) if meta_matches(document, results) else None)
         return self.meta_json
 
     def write_gate(self, files: Mapping[str, str]) -> list[Path]:
@@ -286,6 +339,38 @@ def read_stats_file(path: str | Path, num_segments: int | None = None) -> np.nda
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise MtEvalError(f"{file}: counts overflow int64")
     return arr.astype(np.int64, copy=False)
+
+
+def meta_matches(document: Mapping[str, Any], results: Results) -> bool:
+    """Whether a meta-evaluation was computed from this run's scores: its human metric and every metric
+    it rates are in the run with the signatures it recorded (where it recorded them)."""
+    human = document.get("human")
+    metrics = document.get("metrics")
+    if not isinstance(human, str) or human not in results.metrics or not isinstance(metrics, Mapping):
+        return False
+    recorded = document.get("human_signature")
+    if recorded and recorded != results.metrics[human].signature_string:
+        return False
+    for key, entry in metrics.items():
+        if key not in results.metrics or not isinstance(entry, Mapping):
+            return False
+        signature = entry.get("signature")
+        if signature and signature != results.metrics[key].signature_string:
+            return False
+    systems = document.get("systems")
+    return not isinstance(systems, list) or set(systems) <= set(results.ok_systems)
+
+
+def _save_details(layout: RunLayout, details: Mapping[str, Mapping[str, Sequence[SegmentDetail]]]) -> None:
+    from mt_eval.reports.details import details_document
+
+    for name, per_metric in details.items():
+        for key, per_segment in per_metric.items():
+            path = layout.details_path(name, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # a cache file, not for reading by eye: compact (a 100k-segment run has 100k entries)
+            atomic_write_text(path, json.dumps(details_document(per_segment), ensure_ascii=False,
+                                               separators=(",", ":")) + "\n")
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -339,6 +424,16 @@ class StatsCache:
         except MtEvalError:
             return None  # a damaged cache entry is recomputed, not trusted
 
+    def get_details(self, system: str, metric_key: str, num_segments: int) -> list[SegmentDetail] | None:
+        """The details saved with a cached entry; ``None`` (recompute) when absent or damaged."""
+        if self.folder is None:
+            return None
+        try:
+            return self.folder.details(system, metric_key, num_segments)
+        except MtEvalError as exc:
+            log.warning("%s; recomputing", exc)
+            return None
+
 
 def _check_output_folder(root: Path) -> None:
     RunFolder(root).check_writable()
@@ -389,12 +484,24 @@ def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Result
                                       if k in results.metrics}
             if system in other.flags:
                 results.flags[system] = other.flags[system]
+            for field in ("usage", "judge_failures"):
+                theirs = getattr(other, field).get(system)
+                if theirs is not None:
+                    getattr(results, field)[system] = {k: v for k, v in theirs.items()
+                                                       if k in results.metrics}
             stats[system] = {k: other_stats[system][k] for k in results.metrics}
             for mine, theirs in zip(records, other_records, strict=True):
                 mine["outputs"][system] = theirs["outputs"].get(system, "")
                 mine["scores"][system] = {k: v for k, v in theirs["scores"].get(system, {}).items()
                                           if k in results.metrics}
                 mine["flags"][system] = theirs["flags"].get(system, [])
+                for field in ("spans", "failures"):
+                    if system in (theirs.get(field) or {}):
+                        mine.setdefault(field, {})[system] = theirs[field][system]
+    if others:
+        from mt_eval.reports.details import summarize_records
+
+        results = summarize_records(results, records)  # span counts of the joined systems too
     return results, records, stats
 
 

@@ -160,6 +160,95 @@ def legend_lines(results: Results) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------ error spans, judge failures, cost
+SPAN_COLUMNS = ("minor", "major", "critical", "unlocated")
+USAGE_LABELS = {"prompt_tokens": "prompt tokens", "completion_tokens": "completion tokens",
+                "seconds": "seconds"}
+
+
+def span_count_rows(results: Results) -> list[dict[str, object]]:
+    """One row per evaluated system × span source: spans by severity (and how many are unlocated).
+
+    Every system is listed for every source (zeros included), so "no error found" shows as 0s.
+    """
+    sources: list[str] = []
+    for per_source in results.span_counts.values():
+        sources += [src for src in per_source if src not in sources]
+    rows = []
+    for source in sources:
+        for system in ordered_systems(results):
+            if system not in results.scores and system not in results.span_counts:
+                continue
+            counts = results.span_counts.get(system, {}).get(source, {})
+            rows.append({"system": system, "source": source,
+                         **{sev: int(counts.get(sev, 0)) for sev in SPAN_COLUMNS},
+                         "total": sum(int(counts.get(sev, 0)) for sev in SPAN_COLUMNS[:3])})
+    return rows
+
+
+def usage_names(results: Results) -> list[str]:
+    """The cost counters any metric reported (prompt/completion tokens and seconds first)."""
+    names = [n for n in USAGE_LABELS if any(n in per for s in results.usage.values() for per in s.values())]
+    for per_metric in results.usage.values():
+        for per in per_metric.values():
+            names += [n for n in per if n not in names]
+    return names
+
+
+def failure_rows(results: Results) -> list[dict[str, object]]:
+    """One row per system × metric that reports per-segment details: segments it could not judge and
+    its summed cost counters (tokens, seconds)."""
+    keys: list[str] = []
+    for source in (results.judge_failures, results.usage):
+        for per_metric in source.values():
+            keys += [k for k in per_metric if k not in keys]
+    n = results.testset.num_segments
+    rows = []
+    for key in keys:
+        for system in ordered_systems(results):
+            if system not in results.judge_failures and system not in results.usage:
+                continue
+            rows.append({"system": system, "metric": key,
+                         "failures": int(results.judge_failures.get(system, {}).get(key, 0)), "segments": n,
+                         "usage": dict(results.usage.get(system, {}).get(key, {}))})
+    return rows
+
+
+def _fmt_usage(value: float | None, name: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f}" if name == "seconds" else f"{value:.0f}"
+
+
+def _details_markdown(results: Results) -> str:
+    """The "Error spans" and "Judge failures and cost" sections (empty for runs without them)."""
+    out = []
+    spans = span_count_rows(results)
+    if spans:
+        out += ["## Error spans", "", "| system | source | minor | major | critical | total | unlocated |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        out += ["| " + " | ".join(_md_escape(str(r[c])) for c in ("system", "source", "minor", "major",
+                                                                  "critical", "total", "unlocated")) + " |"
+                for r in spans]
+        out += ["", "- spans by severity in each system's outputs, per judge or annotator (source); "
+                "unlocated: quoted errors not found exactly once in the output (counted in their severity)."]
+    failures = failure_rows(results)
+    if failures:
+        names = usage_names(results)
+        out += ([""] if out else []) + ["## Judge failures and cost", "",
+                                        "| system | metric | failed segments | "
+                                        + " | ".join(USAGE_LABELS.get(n, n) for n in names) + " |",
+                                        "| --- | --- | --- |" + " --- |" * len(names)]
+        for r in failures:
+            usage: dict[str, float] = r["usage"]  # type: ignore[assignment]
+            cells = [str(r["system"]), str(r["metric"]), f"{r['failures']} of {r['segments']}",
+                     *(_fmt_usage(usage.get(n), n) for n in names)]
+            out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        out += ["", "- failed segments: the metric could not judge them (e.g. unparseable judge output);"
+                " they are listed with the raw output in segments.jsonl (`failures`) and the report."]
+    return "\n" + "\n".join(out) + "\n" if out else ""
+
+
 def _comparisons_markdown(results: Results) -> str:
     rows = comparison_rows(results)
     if not rows:
@@ -194,7 +283,7 @@ def to_markdown(results: Results) -> str:
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     legend = "\n".join(f"- {' '.join(line.split())}" for line in legend_lines(results))
     return (f"# {results.run_name}\n\n" + "\n".join(lines) + "\n\n" + legend + "\n"
-            + _comparisons_markdown(results))
+            + _comparisons_markdown(results) + _details_markdown(results))
 
 
 def _md_escape(text: str) -> str:
@@ -211,6 +300,11 @@ def to_csv(results: Results) -> str:
         header += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_p_value", f"{key}_significant",
                    f"{key}_direction", f"{key}_cluster"]
     header += [f"flag_{f}" for f in flags]
+    span_sources = list(dict.fromkeys(str(r["source"]) for r in span_count_rows(results)))
+    header += [f"spans_{src}_{sev}" for src in span_sources for sev in SPAN_COLUMNS]
+    failed_keys = list(dict.fromkeys(str(r["metric"]) for r in failure_rows(results)))
+    names = usage_names(results)
+    header += [f"{key}_{col}" for key in failed_keys for col in ("failures", *names)]
     writer.writerow(header)
     baseline = results.significance.baseline if results.significance else None
     for system in ordered_systems(results):
@@ -223,6 +317,13 @@ def to_csv(results: Results) -> str:
                     "" if c.p_value is None else int(c.significant), direction,
                     "" if c.cluster is None else c.cluster]
         row += [results.flags.get(system, {}).get(f, "") for f in flags]
+        counts = results.span_counts.get(system)
+        row += [("" if system not in results.scores else (counts or {}).get(src, {}).get(sev, 0))
+                for src in span_sources for sev in SPAN_COLUMNS]
+        for key in failed_keys:
+            failed = results.judge_failures.get(system, {}).get(key)
+            usage = results.usage.get(system, {}).get(key, {})
+            row += ["" if failed is None else failed, *(_num(usage.get(n)) for n in names)]
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -262,7 +363,28 @@ def to_latex(results: Results) -> str:
         lines.append(" & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     comments = [f"% {line.replace('`', '')}" for line in legend_lines(results)]
-    return "\n".join(comments + lines) + "\n"
+    return "\n".join(comments + lines + _details_latex(results)) + "\n"
+
+
+def _details_latex(results: Results) -> list[str]:
+    """Error spans by severity and judge failures as a second tabular (nothing for runs without them)."""
+    spans, failures = span_count_rows(results), failure_rows(results)
+    if not spans and not failures:
+        return []
+    lines = ["", "% error spans by severity (per judge/annotator) and segments each metric could not judge",
+             r"\begin{tabular}{llrrrrr}", r"\toprule"]
+    if spans:
+        lines += [r"System & Source & Minor & Major & Critical & Total & Unlocated \\", r"\midrule"]
+        lines += [" & ".join([tex_escape(str(r["system"])), tex_escape(str(r["source"])),
+                              *(str(r[c]) for c in ("minor", "major", "critical", "total", "unlocated"))])
+                  + r" \\" for r in spans]
+    if failures:
+        lines += ([r"\midrule"] if spans else []) + [
+            r"System & Metric & \multicolumn{5}{l}{Failed segments} \\", r"\midrule"]
+        lines += [f"{tex_escape(str(r['system']))} & {tex_escape(str(r['metric']))} & "
+                  rf"\multicolumn{{5}}{{l}}{{{r['failures']} of {r['segments']}}} \\" for r in failures]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return lines
 
 
 RENDERERS = {"md": to_markdown, "csv": to_csv, "tex": to_latex}
@@ -277,3 +399,24 @@ def write_tables(results: Results, root: str | Path) -> list[Path]:
         atomic_write_text(path, render(results))
         paths.append(path)
     return paths
+
+
+def detail_tables(results: Results) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The error-span and judge-failure tables as (title, header, rows) of plain strings (for the CLI)."""
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+    spans = span_count_rows(results)
+    if spans:
+        out.append(("error spans by severity", ["system", "source", *SPAN_COLUMNS[:3], "total", "unlocated"],
+                    [[str(r[c]) for c in ("system", "source", *SPAN_COLUMNS[:3], "total", "unlocated")]
+                     for r in spans]))
+    failures = failure_rows(results)
+    if failures:
+        names = usage_names(results)
+        rows = []
+        for r in failures:
+            usage: dict[str, float] = r["usage"]  # type: ignore[assignment]
+            rows.append([str(r["system"]), str(r["metric"]), f"{r['failures']} of {r['segments']}",
+                         *(_fmt_usage(usage.get(n), n) for n in names)])
+        out.append(("judge failures and cost", ["system", "metric", "failed segments",
+                                                *(USAGE_LABELS.get(n, n) for n in names)], rows))
+    return out

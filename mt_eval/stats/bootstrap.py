@@ -10,10 +10,12 @@ import numpy as np
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import Metric
+from mt_eval.settings import CONFIDENCE, RESAMPLES, SEED
 from mt_eval.stats.resampling import DEFAULT_CHUNK_BYTES, StatsSummer, iter_resample_counts
 
-DEFAULT_SEED = 12345  # sacrebleu's default SACREBLEU_SEED, so seeded runs match its resamples
-DEFAULT_BOOTSTRAP = 1000
+# sacrebleu's default SACREBLEU_SEED and resamples (defined once, in mt_eval.settings)
+DEFAULT_SEED = SEED
+DEFAULT_BOOTSTRAP = RESAMPLES
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def bootstrap_scores(items: Sequence[tuple[Metric, np.ndarray]], n_resamples: in
 
 
 def bootstrap_ci(metric: Metric, stats: np.ndarray, n_resamples: int = DEFAULT_BOOTSTRAP,
-                 confidence: float = 0.95, seed: int | None = DEFAULT_SEED, *,
+                 confidence: float = CONFIDENCE, seed: int | None = DEFAULT_SEED, *,
                  max_bytes: int = DEFAULT_CHUNK_BYTES) -> ConfidenceInterval:
     """Percentile bootstrap CI of the corpus score (segments resampled with replacement)."""
     if not 0.0 < confidence < 1.0:

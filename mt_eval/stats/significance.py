@@ -30,19 +30,19 @@ import numpy as np
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import Metric, summed_stats
+from mt_eval.settings import ALPHA, AR_TRIALS, PAIRED_BS, SMALL_SAMPLE
+from mt_eval.settings import canonical_method as _canonical
 from mt_eval.stats.bootstrap import DEFAULT_BOOTSTRAP, DEFAULT_SEED, bootstrap_scores
 from mt_eval.stats.resampling import DEFAULT_CHUNK_BYTES, StatsSummer, iter_sign_masks
 
-DEFAULT_AR_TRIALS = 10000  # sacrebleu's default for --paired-ar
+DEFAULT_AR_TRIALS = AR_TRIALS  # sacrebleu's default for --paired-ar (defined in mt_eval.settings)
 # Calibration (scripts/calibrate_tests.py → results/bench/calibration.json, α = 0.05): the paired
 # bootstrap's type-I error is 6.4–9.9% at N ≤ 30 segments and 5.1–5.4% at 50–100, while AR stays at
 # 3.0–5.1% at every N. Below 100 segments (a margin over the hard limit of ~50) the default method is
 # therefore AR, whose exact enumeration needs no large-sample argument, and every verdict warns.
-SMALL_SAMPLE = 100
+# (SMALL_SAMPLE itself is defined in mt_eval.settings, with the other defaults)
 PValueRule = Literal["centered", "sacrebleu"]
-_METHOD_ALIASES = {"paired-bs": "paired-bs", "bs": "paired-bs", "bootstrap": "paired-bs",
-                   "paired_bootstrap": "paired-bs", "paired-ar": "paired-ar", "ar": "paired-ar",
-                   "approximate_randomization": "paired-ar", "approximate-randomization": "paired-ar"}
+
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class PairedTestResult:
     system_ci_low: float | None = None
     system_ci_high: float | None = None
 
-    def significant(self, alpha: float = 0.05) -> bool:
+    def significant(self, alpha: float = ALPHA) -> bool:
         return self.p_value < alpha
 
     def signature(self) -> dict[str, str]:
@@ -82,14 +82,15 @@ class PairedTestResult:
 
 
 def _normalise_method(method: str) -> str:
-    key = _METHOD_ALIASES.get(method.strip().lower())
-    if key is None:
-        raise MtEvalError(f"unknown significance method {method!r} (paired-bs or paired-ar)")
-    return key
+    try:
+        return _canonical(method)
+    except ValueError as exc:
+        raise MtEvalError(str(exc)) from None
 
 
 def canonical_method(method: str) -> str:
-    """``paired-bs`` or ``paired-ar`` for any accepted spelling (``bootstrap``, ``ar``, …)."""
+    """``paired-bs`` or ``paired-ar`` for any accepted spelling (``bootstrap``, ``ar``, …); the
+    vocabulary is :data:`mt_eval.settings.METHOD_ALIASES`."""
     return _normalise_method(method)
 
 
@@ -305,7 +306,7 @@ def approximate_randomization(metric: Metric, baseline_stats: np.ndarray, system
 
 
 def compare_to_baseline(metric: Metric, stats_by_system: Mapping[str, np.ndarray], baseline: str, *,
-                        method: str = "paired-bs", all_pairs: bool = False, n_resamples: int | None = None,
+                        method: str = PAIRED_BS, all_pairs: bool = False, n_resamples: int | None = None,
                         seed: int | None = DEFAULT_SEED, p_value_rule: PValueRule = "centered",
                         max_bytes: int = DEFAULT_CHUNK_BYTES) -> dict[tuple[str, str], PairedTestResult]:
     """Test every system against ``baseline`` and, with ``all_pairs``, every other pair too.
@@ -329,7 +330,7 @@ def _pairs(names: Sequence[str], baseline: str, all_pairs: bool) -> list[tuple[s
 
 
 def compare_metrics_to_baseline(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str, np.ndarray]],
-                                baseline: str, *, method: str = "paired-bs", all_pairs: bool = False,
+                                baseline: str, *, method: str = PAIRED_BS, all_pairs: bool = False,
                                 n_resamples: int | None = None, seed: int | None = DEFAULT_SEED,
                                 p_value_rule: PValueRule = "centered", max_bytes: int = DEFAULT_CHUNK_BYTES,
                                 ) -> dict[str, dict[tuple[str, str], PairedTestResult]]:

@@ -458,6 +458,12 @@ class ClaimQueue:
         self.close()
 
 
+def storable_rows(rows: Sequence[Row]) -> list[Row]:
+    """The rows to commit: an empty output for a non-empty source is returned but not cached, so a
+    rerun asks again."""
+    return [r for r in rows if r[1] or not r[0]]
+
+
 # ---------------------------------------------------------------------------------------- wrapper
 class CachingTranslator(Translator):
     """Any translator behind the cache: only sources missing from it reach the backend.
@@ -519,6 +525,15 @@ class CachingTranslator(Translator):
     def close(self) -> None:
         self.inner.close()
 
+    def environment(self) -> dict[str, Any]:
+        """The fingerprint of the machine that translates (the inner backend's; a cluster's worker's)."""
+        return self.inner.environment()
+
+    def translate_rows(self, batch: list[str]) -> list[Row]:
+        """Translate one batch with the inner backend, checked, as cache rows (no cache access): what
+        a worker elsewhere runs for a driver that owns the cache (``mt_eval.cluster``)."""
+        return self._run_batch(batch)
+
     # ------------------------------------------------------------------ the work
     def _run_batch(self, batch: list[str]) -> list[Row]:
         inner = self.inner
@@ -568,7 +583,7 @@ class CachingTranslator(Translator):
 
         def take_pending() -> list[Row]:
             nonlocal pending, last_commit
-            storable = [r for r in pending if r[1] or not r[0]]  # an empty output is not cached
+            storable = storable_rows(pending)
             pending = []
             last_commit = time.monotonic()
             return storable

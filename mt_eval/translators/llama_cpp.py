@@ -32,6 +32,13 @@ from pydantic import Field
 from mt_eval.errors import MtEvalError, SystemUnavailable
 from mt_eval.fsio import atomic_write_text
 from mt_eval.translators.base import Translator, TranslatorOptions, file_sha256, library_version
+from mt_eval.translators.completion import (
+    TRANSCRIPT_STOP,
+    Completion,
+    Conversation,
+    messages_to_text,
+    usage_int,
+)
 from mt_eval.translators.prompts import (
     DEFAULT_FEW_SHOT,
     DEFAULT_HEADER,
@@ -223,6 +230,44 @@ class LlamaCppTranslator(Translator):
         self.last_output_tokens = counts
         self.last_truncated = truncated
         return outputs
+
+    def complete(self, prompts: Sequence[Conversation], *, max_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Completion]:
+        """Free completion of chat conversations (LLM judges): the GGUF's chat template when it has one,
+        else the flattened transcript of :func:`messages_to_text`. The cached prefix is reset per prompt,
+        so an answer never depends on the one before it; ``temperature`` 0 is greedy."""
+        if not prompts:
+            return []
+        self.load()
+        o = self.opts
+        template = (getattr(self._llm, "metadata", None) or {}).get("tokenizer.chat_template")
+        sampling: dict[str, Any] = ({"temperature": 0.0, "top_k": 1, "top_p": 1.0} if temperature == 0
+                                    else {"temperature": temperature})
+        answers = []
+        for messages in prompts:
+            self._llm.reset()
+            text = messages_to_text(messages)
+            n_prompt = len(self._llm.tokenize(text.encode("utf-8")))
+            if n_prompt + 8 > o.n_ctx:
+                raise MtEvalError(f"llama-cpp: judge prompt of about {n_prompt} tokens does not fit"
+                                  f" n_ctx={o.n_ctx}; raise it in the judge spec, e.g. ?n_ctx=8192")
+            limit = max(1, min(max_tokens, o.n_ctx - n_prompt))
+            if template:
+                result = self._llm.create_chat_completion(
+                    messages=[dict(m) for m in messages], max_tokens=limit, seed=seed,
+                    repeat_penalty=o.repeat_penalty, **sampling)
+                choice = result["choices"][0]
+                out = (choice.get("message") or {}).get("content") or ""
+            else:
+                result = self._llm.create_completion(text, max_tokens=limit, seed=seed, stop=TRANSCRIPT_STOP,
+                                                     repeat_penalty=o.repeat_penalty, **sampling)
+                choice = result["choices"][0]
+                out = str(choice.get("text") or "")
+            usage = result.get("usage") or {}
+            answers.append(Completion(text=str(out), prompt_tokens=usage_int(usage.get("prompt_tokens")),
+                                      completion_tokens=usage_int(usage.get("completion_tokens")),
+                                      finish_reason=choice.get("finish_reason")))
+        return answers
 
     def count_tokens(self, outputs: Sequence[str]) -> int:
         if self._llm is None:

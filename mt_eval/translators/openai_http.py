@@ -31,6 +31,13 @@ from pydantic import Field
 
 from mt_eval.errors import MtEvalError, SystemFailed
 from mt_eval.translators.base import Translator, TranslatorOptions
+from mt_eval.translators.completion import (
+    TRANSCRIPT_STOP,
+    Completion,
+    Conversation,
+    messages_to_text,
+    usage_int,
+)
 from mt_eval.translators.prompts import (
     CHARS_PER_TOKEN_ESTIMATE,
     DEFAULT_FEW_SHOT,
@@ -61,6 +68,10 @@ class OpenAIOptions(TranslatorOptions):
     max_retries: int = Field(5, ge=0, le=100, description="retries after the first attempt")
     backoff: float = Field(0.5, ge=0, le=600, description="first retry delay in seconds (doubles, jittered)")
     max_backoff: float = Field(20.0, ge=0, le=3600, description="longest delay, also caps Retry-After")
+    server_failures: int = Field(3, ge=1, le=1000, description="several base URLs: consecutive failed"
+                                 " requests that set a server aside for server_cooldown seconds")
+    server_cooldown: float = Field(30.0, ge=0, le=3600, description="several base URLs: seconds a failing"
+                                   " server gets no requests while the others take its work")
     max_tokens: int | None = Field(None, ge=1, description="output cap; None derives it from the source")
     max_tokens_ratio: float = Field(DEFAULT_MAX_TOKENS_RATIO, gt=0, le=100,
                                     description="derived cap: output tokens per estimated source token")
@@ -132,23 +143,55 @@ def retry_delay(attempt: int, *, backoff: float, max_backoff: float, retry_after
     return base / 2 + rng.uniform(0, base / 2)
 
 
+class _Server:
+    """One base URL of ``openai:URL1,URL2,...``: its own pooled client (the key goes to its origin only)
+    and its health: ``failures`` in a row; set aside until ``down_until`` (``time.monotonic``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.where = _redact(self.url)
+        self.client: Any = None
+        self.failures = 0
+        self.down_until = 0.0
+        self.requests = 0
+
+
+def _base_urls(target: str) -> list[str]:
+    """``URL`` or ``URL1,URL2,...`` (one server per URL, e.g. one vLLM server per GPU node)."""
+    urls = [u.strip().rstrip("/") for u in target.split(",")]
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise MtEvalError(f"system 'openai:{_redact(url) or target}': needs a base URL, e.g. "
+                              "openai:http://127.0.0.1:8000/v1?model=NAME (several: URL1,URL2)")
+    twice = sorted({_redact(u) for u in urls if urls.count(u) > 1})
+    if twice:
+        raise MtEvalError(f"system 'openai:...': base URL {twice[0]} is listed twice")
+    return urls
+
+
 class OpenAITranslator(Translator):
-    """One request per segment, ``concurrency`` at a time; greedy (temperature 0) by default."""
+    """One request per segment, ``concurrency`` at a time; greedy (temperature 0) by default.
+
+    With several base URLs (``openai:URL1,URL2?model=M``) the requests go round robin over the servers
+    that are up; a server whose requests fail ``server_failures`` times in a row (connection errors,
+    timeouts, retryable HTTP statuses) is set aside for ``server_cooldown`` seconds and the others take
+    its work, while each request keeps its retries and ``Retry-After``. The servers must serve the same
+    model: the signature names the model and request, not a server (the URLs are in ``environment()``).
+    """
 
     backend: ClassVar[str] = "openai"
     Options: ClassVar[type[TranslatorOptions]] = OpenAIOptions
 
     def __init__(self, target: str, options: TranslatorOptions | None = None, **kwargs: Any) -> None:
         super().__init__(target, options, **kwargs)
-        if not target.startswith(("http://", "https://")):
-            raise MtEvalError(f"system 'openai:{_redact(target)}': needs a base URL, e.g. "
-                              "openai:http://127.0.0.1:8000/v1?model=NAME")
+        urls = _base_urls(target)
         if not self.opts.model:
-            raise MtEvalError(f"system 'openai:{_redact(target)}': needs a model, e.g. ?model=NAME")
-        self.base_url = target.rstrip("/")
-        self.where = _redact(self.base_url)
+            raise MtEvalError(f"system 'openai:{_redact(urls[0])}': needs a model, e.g. ?model=NAME")
+        self._servers = [_Server(url) for url in urls]
+        self._turn = 0  # round robin
+        self.base_url = urls[0]
+        self.where = ",".join(s.where for s in self._servers)
         self.requests_sent = 0
-        self._client: Any = None
         self._lock = threading.Lock()
         self._rng = random.Random()
         self._secrets: list[str] = []
@@ -206,12 +249,16 @@ class OpenAITranslator(Translator):
         return text[:_MESSAGE_CHARS]
 
     def client(self) -> Any:
-        """The pooled HTTP client (created once; closed by :meth:`close`)."""
+        """The pooled HTTP client of the first server (created once; closed by :meth:`close`)."""
+        return self._client_of(self._servers[0])
+
+    def _client_of(self, server: _Server) -> Any:
+        """``server``'s pooled HTTP client, created once; its requests carry the key to its origin only."""
         with self._lock:
-            if self._client is None:
+            if server.client is None:
                 import httpx
 
-                home = _origin(self.base_url)
+                home = _origin(server.url)
 
                 def keep_key_home(request: Any) -> None:
                     # httpx already drops Authorization on a cross-origin redirect; this makes it a rule
@@ -220,26 +267,67 @@ class OpenAITranslator(Translator):
                         request.headers.pop("Authorization", None)
 
                 n = self.opts.concurrency
-                self._client = httpx.Client(
+                server.client = httpx.Client(
                     timeout=httpx.Timeout(self.opts.timeout),
                     limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
                     follow_redirects=True, max_redirects=5, trust_env=False,
                     event_hooks={"request": [keep_key_home]},
                 )
-            return self._client
+            return server.client
+
+    def _pick(self) -> _Server:
+        """The next server round robin among those not set aside (all set aside: the one back soonest)."""
+        with self._lock:
+            now, count = time.monotonic(), len(self._servers)
+            for step in range(count):
+                server = self._servers[(self._turn + step) % count]
+                if server.down_until <= now:
+                    self._turn = (self._turn + step + 1) % count
+                    break
+            else:
+                server = min(self._servers, key=lambda s: s.down_until)
+            server.requests += 1
+            return server
+
+    def _health(self, server: _Server, ok: bool) -> None:
+        """Count failures in a row; ``server_failures`` of them set a server aside (several URLs only)."""
+        if len(self._servers) < 2:
+            return
+        with self._lock:
+            if ok:
+                server.failures = 0
+                return
+            server.failures += 1
+            if server.failures >= self.opts.server_failures:
+                server.failures = 0
+                server.down_until = time.monotonic() + self.opts.server_cooldown
 
     def _post_once(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """One attempt on the next server (see :meth:`_pick`); the outcome counts for that server's health."""
+        server = self._pick()
+        try:
+            reply = self._post_to(server, path, body, headers)
+        except _Retryable as exc:
+            self._health(server, ok=False)
+            if len(self._servers) > 1:  # say which server failed
+                raise _Retryable(f"{server.where}: {exc}", exc.retry_after) from None
+            raise
+        self._health(server, ok=True)
+        return reply
+
+    def _post_to(self, server: _Server, path: str, body: dict[str, Any],
+                 headers: dict[str, str]) -> dict[str, Any]:
         import httpx
 
         with self._lock:
             self.requests_sent += 1
         try:
-            response = self.client().post(self.base_url + path, content=json.dumps(body).encode("utf-8"),
-                                          headers=headers)
+            response = self._client_of(server).post(server.url + path,
+                                                    content=json.dumps(body).encode("utf-8"), headers=headers)
         except httpx.TimeoutException:
             raise _Retryable(f"timed out after {self.opts.timeout:g} s") from None
         except httpx.TooManyRedirects:
-            raise SystemFailed(f"openai {self.where}{path}: too many redirects") from None
+            raise SystemFailed(f"openai {server.where}{path}: too many redirects") from None
         except (httpx.TransportError, OSError) as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from None
         status = response.status_code
@@ -248,7 +336,8 @@ class OpenAITranslator(Translator):
             if status in RETRY_STATUS:
                 raise _Retryable(f"HTTP {status}{': ' + message if message else ''}",
                                  parse_retry_after(response.headers.get("Retry-After")))
-            raise SystemFailed(f"openai {self.where}{path}: HTTP {status}{': ' + message if message else ''}")
+            raise SystemFailed(f"openai {server.where}{path}: HTTP {status}"
+                               f"{': ' + message if message else ''}")
         try:
             data = response.json()
         except ValueError:
@@ -328,10 +417,96 @@ class OpenAITranslator(Translator):
         self.last_output_tokens = counts if len(counts) == len(replies) else None
         return [text for text, _ in replies]
 
+    # ------------------------------------------------------------------ free completion (LLM judges)
+    def complete(self, prompts: Sequence[Conversation], *, max_tokens: int, temperature: float = 0.0,
+                 seed: int | None = 0) -> list[Completion]:
+        """Chat conversations → answers, ``concurrency`` at a time, with the retries of :meth:`translate`.
+
+        Transport faults, errors and replies without choices are retried and finally fail the whole call
+        (:class:`SystemFailed`); a reply whose content is null or empty is an *answer* (``text=""``, the
+        server's ``finish_reason`` kept): the judge records it as a failed judgement.
+        """
+        if not prompts:
+            return []
+        headers = self._headers()
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=min(self.opts.concurrency, len(prompts))) as pool:
+            futures = [pool.submit(self._complete_one, p, max_tokens, temperature, seed, headers, stop)
+                       for p in prompts]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise cast(BaseException, failed.exception())
+            return [f.result() for f in futures]
+
+    def _complete_one(self, messages: Conversation, max_tokens: int, temperature: float, seed: int | None,
+                      headers: dict[str, str], stop: threading.Event) -> Completion:
+        o = self.opts
+        body: dict[str, Any] = {"model": o.model, "temperature": temperature, "max_tokens": max_tokens}
+        if seed is not None:
+            body["seed"] = seed
+        if o.endpoint == "chat":
+            path, body["messages"] = "/chat/completions", [dict(m) for m in messages]
+        else:
+            path, body["prompt"], body["stop"] = "/completions", messages_to_text(messages), TRANSCRIPT_STOP
+        last = ""
+        for attempt in range(o.max_retries + 1):
+            if stop.is_set():
+                raise SystemFailed(f"openai {self.where}{path}: cancelled after another request failed")
+            try:
+                reply = self._post_once(path, body, headers)
+                error = _error_message(reply)
+                if error is not None:
+                    raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
+                choices = reply.get("choices")
+                if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+                    raise _Retryable("HTTP 200 without choices")
+                choice = choices[0]
+                message = choice.get("message")
+                text = message.get("content") if isinstance(message, dict) else choice.get("text")
+                used = reply.get("usage")
+                usage: dict[str, Any] = used if isinstance(used, dict) else {}
+                reason = choice.get("finish_reason")
+                return Completion(text=text if isinstance(text, str) else "",
+                                  prompt_tokens=usage_int(usage.get("prompt_tokens")),
+                                  completion_tokens=usage_int(usage.get("completion_tokens")),
+                                  finish_reason=str(reason) if reason is not None else None)
+            except _Retryable as exc:
+                last = str(exc)
+                retry_after = exc.retry_after
+            if attempt < o.max_retries:
+                delay = retry_delay(attempt, backoff=o.backoff, max_backoff=o.max_backoff,
+                                    retry_after=retry_after, rng=self._rng)
+                if stop.wait(delay):
+                    break
+        raise SystemFailed(f"openai {self.where}{path}: gave up after {o.max_retries + 1} attempts ({last})")
+
+    def served_model(self) -> dict[str, Any]:
+        """What the server's ``GET /models`` says about this model (id, root, owner, llama.cpp's meta), for a
+        judge's signature; ``{}`` when it does not list it. The volatile ``created`` field is left out."""
+        import httpx
+
+        try:
+            response = self.client().get(self.base_url + "/models", headers=self._headers())
+            data = response.json() if response.status_code == 200 else {}
+        except ValueError:  # not JSON: a server without the listing
+            data = {}
+        except (httpx.HTTPError, OSError) as exc:
+            raise SystemFailed(f"openai {self.where}/models: connection failed"
+                               f" ({type(exc).__name__})") from None
+        entries = data.get("data") if isinstance(data, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("id") == self.opts.model:
+                return {k: entry[k] for k in ("id", "root", "owned_by", "meta") if k in entry}
+        return {}
+
     def signature(self) -> dict[str, Any]:
         path, body = self._payload("{source}", None)
         body.pop("model", None)
-        return {
+        signature = {
             "backend": "openai",
             "url": self.where + path,
             "model": self.opts.model,
@@ -339,12 +514,25 @@ class OpenAITranslator(Translator):
             "generation": {**self.bounds.describe(),
                            "source_tokens": f"chars / {CHARS_PER_TOKEN_ESTIMATE:g}"},
         }
+        if len(self._servers) > 1:  # any server may answer any segment: the model is the identity
+            signature["url"] = f"<several servers>{path}"
+        return signature
+
+    def environment(self) -> dict[str, Any]:
+        """The host's fingerprint, plus the servers' URLs when there are several (not in the signature)."""
+        env = super().environment()
+        if len(self._servers) > 1:
+            env["servers"] = [s.where for s in self._servers]
+        return env
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            clients = [s.client for s in self._servers]
+            for server in self._servers:
+                server.client = None
+        for client in clients:
+            if client is not None:
+                client.close()
 
 
 def _error_message(data: Any) -> str | None:

@@ -68,8 +68,9 @@ def check_output_folder(output: Path) -> Path:
 def translate_systems(testset: TestSet, specs: Sequence[str], *,
                       options: Mapping[str, Mapping[str, Any]] | None = None, cache: CacheArg = None,
                       strict: bool = False, allow_skip: bool = False, progress: bool = True,
-                      on_outcome: Callable[[SystemOutcome], None] | None = None) -> list[SystemOutcome]:
-    """Translate with each system in turn.
+                      on_outcome: Callable[[SystemOutcome], None] | None = None,
+                      executor: Any = None) -> list[SystemOutcome]:
+    """Translate with each system in turn (``executor``: where, see ``mt_eval.cluster``; None = here).
 
     A system that is unavailable here is skipped (``strict`` raises instead); one that fails while
     running raises :class:`SystemFailed` unless ``allow_skip``, which records it as failed.
@@ -80,7 +81,7 @@ def translate_systems(testset: TestSet, specs: Sequence[str], *,
     for spec in specs:
         try:
             run = translate_testset(testset, spec, options=(options or {}).get(spec), cache=cache,
-                                    progress=progress)
+                                    progress=progress, executor=executor)
             outcome = SystemOutcome(spec=spec, run=run)
         except SystemFailed as exc:
             if not allow_skip:
@@ -101,8 +102,10 @@ def truncation_record(testset: TestSet, run: SystemRun) -> dict[str, str]:
     return {seg_id: reason for seg_id, reason in zip(testset.ids, run.truncated, strict=False) if reason}
 
 
-def write_translations(output: Path, testset: TestSet, outcomes: Sequence[SystemOutcome]) -> dict[str, Any]:
-    """Replace ``output`` with one ``<slug>.txt`` per translated system plus ``translations.json``."""
+def write_translations(output: Path, testset: TestSet, outcomes: Sequence[SystemOutcome],
+                       extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Replace ``output`` with one ``<slug>.txt`` per translated system plus ``translations.json``
+    (``extra``: more top-level keys, e.g. the ``shard`` of ``translate --shard``)."""
     from mt_eval.fsio import atomic_directory, dumps_json
     from mt_eval.reports.layout import slug
 
@@ -111,6 +114,7 @@ def write_translations(output: Path, testset: TestSet, outcomes: Sequence[System
         "testset": {"name": testset.name, "hash": testset.content_hash, "num_segments": len(testset),
                     "source_lang": testset.source_lang, "target_lang": testset.target_lang},
         "systems": {},
+        **dict(extra or {}),
     }
     files: dict[str, list[str]] = {}
     for outcome in outcomes:

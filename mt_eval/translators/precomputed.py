@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from mt_eval.errors import MtEvalError
-from mt_eval.translators.base import Translator, TranslatorOptions, file_sha256
+from mt_eval.fsio import decode_text, read_input_bytes, split_text_lines
+from mt_eval.translators.base import Translator, TranslatorOptions
 
 if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
@@ -18,16 +20,8 @@ if TYPE_CHECKING:
 _OUTPUT_KEYS = ("hypothesis", "translation", "output", "hyp")
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines ended by ``\n`` (a final one optional, one ``\r`` before it dropped), and nothing else.
-
-    ``str.splitlines`` also splits on U+2028, U+0085, form feeds and more, which may occur inside a
-    segment; a hypothesis file is one segment per ``\n``-terminated line, as sacrebleu reads it.
-    """
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+# one line reader for every hypothesis file: ``\n`` only (never U+2028/U+0085), as sacrebleu reads it
+split_lines = split_text_lines
 
 
 class FileOptions(TranslatorOptions):
@@ -48,11 +42,14 @@ class FileTranslator(Translator):
             raise MtEvalError("system 'file': needs a path, e.g. file:outputs/sysA.txt")
         self.path = Path(target)
         self._ids: list[str] | None = None
+        self._data: bytes | None = None
+        #: how messages name the file: the system spec; ``score --hyp`` sets the plain path
+        self.where = f"file:{self.path}"
 
     def _format(self) -> str:
         fmt = str(getattr(self.options, "format", "auto"))
         if fmt not in ("auto", "text", "jsonl"):
-            raise MtEvalError(f"file:{self.path}: format must be auto, text or jsonl, not {fmt!r}")
+            raise MtEvalError(f"{self.where}: format must be auto, text or jsonl, not {fmt!r}")
         if fmt == "auto":
             return "jsonl" if self.path.suffix.lower() in (".jsonl", ".ndjson") else "text"
         return fmt
@@ -60,24 +57,26 @@ class FileTranslator(Translator):
     def bind(self, testset: TestSet) -> None:
         self._ids = testset.ids
 
-    def _check_file(self) -> None:
-        """Refuse folders, FIFOs and devices before opening (reading a FIFO would block for ever)."""
-        if not self.path.exists():
-            raise MtEvalError(f"file:{self.path}: not found")
-        if not self.path.is_file():
-            raise MtEvalError(f"file:{self.path}: not a regular file")
+    def _bytes(self) -> bytes:
+        """The file's bytes, read once (the signature hashes exactly what is scored).
+
+        The project's one input reader (:func:`mt_eval.fsio.read_input_bytes`) refuses folders, FIFOs and
+        devices before opening, so a FIFO never blocks; its message is prefixed with ``file:``.
+        """
+        if self._data is None:
+            try:
+                self._data = read_input_bytes(self.path, "hypothesis file")
+            except MtEvalError as exc:
+                text = str(exc)
+                detail = text[len(str(self.path)) + 2:] if text.startswith(f"{self.path}: ") else text
+                if detail.startswith("is "):  # a folder, a FIFO, a device
+                    detail = f"not a regular file ({detail})"
+                raise MtEvalError(f"{self.where}: {detail}") from None
+        return self._data
 
     def _read(self) -> str:
-        self._check_file()
-        try:
-            with open(self.path, encoding="utf-8", newline="") as handle:  # no universal-newline rewriting
-                return handle.read()
-        except FileNotFoundError:
-            raise MtEvalError(f"file:{self.path}: not found") from None
-        except UnicodeDecodeError as exc:
-            raise MtEvalError(f"file:{self.path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-        except OSError as exc:
-            raise MtEvalError(f"file:{self.path}: cannot read ({exc.strerror or exc})") from None
+        """Strict UTF-8 (a BOM dropped); a bad byte or a NUL names the line, as every reader does."""
+        return decode_text(self._bytes(), f"{self.where}")
 
     def translate(self, sources: Sequence[str]) -> list[str]:
         text = self._read()
@@ -85,7 +84,7 @@ class FileTranslator(Translator):
             lines = split_lines(text)
             if len(lines) != len(sources):
                 raise MtEvalError(
-                    f"file:{self.path}: {len(lines)} lines but the test set has {len(sources)} segments"
+                    f"{self.where}: {len(lines)} lines but the test set has {len(sources)} segments"
                 )
             return lines
         by_id: dict[str, str] = {}
@@ -100,18 +99,18 @@ class FileTranslator(Translator):
                 output = next(obj[k] for k in _OUTPUT_KEYS if k in obj)
             except (ValueError, KeyError, TypeError, StopIteration):
                 raise MtEvalError(
-                    f"file:{self.path}:{lineno}: expected a JSON object with 'id' and one of "
+                    f"{self.where}:{lineno}: expected a JSON object with 'id' and one of "
                     f"{', '.join(_OUTPUT_KEYS)}"
                 ) from None
             if seg_id in by_id:
-                raise MtEvalError(f"file:{self.path}:{lineno}: duplicate id {seg_id!r}")
+                raise MtEvalError(f"{self.where}:{lineno}: duplicate id {seg_id!r}")
             if not isinstance(output, str):
-                raise MtEvalError(f"file:{self.path}:{lineno}: the output of id {seg_id!r} is "
+                raise MtEvalError(f"{self.where}:{lineno}: the output of id {seg_id!r} is "
                                   f"{'null' if output is None else type(output).__name__}, not text")
             by_id[seg_id] = output
         ids = self._ids if self._ids is not None else [str(i) for i in range(1, len(sources) + 1)]
         if len(ids) != len(sources):
-            raise MtEvalError(f"file:{self.path}: bound test set does not match the sources given")
+            raise MtEvalError(f"{self.where}: bound test set does not match the sources given")
         missing = [i for i in ids if i not in by_id]
         extra = sorted(set(by_id) - set(ids))
         if missing or extra:
@@ -120,10 +119,11 @@ class FileTranslator(Translator):
                 parts.append(f"{len(missing)} test-set ids missing (first: {missing[0]!r})")
             if extra:
                 parts.append(f"{len(extra)} ids not in the test set (first: {extra[0]!r})")
-            raise MtEvalError(f"file:{self.path}: " + "; ".join(parts))
+            raise MtEvalError(f"{self.where}: " + "; ".join(parts))
         return [by_id[i] for i in ids]
 
     def signature(self) -> dict[str, Any]:
-        self._check_file()
-        return {"backend": "file", "path": str(self.path), "sha256": file_sha256(self.path),
+        """The identity is the content (sha256 of the file's bytes) and how it is read, never the
+        path: the same outputs moved or renamed compare equal in the gate and in caches."""
+        return {"backend": "file", "sha256": hashlib.sha256(self._bytes()).hexdigest(),
                 "format": self._format()}

@@ -31,12 +31,13 @@ def _open_cache(cache: CacheArg) -> tuple[TranslationCache | None, bool]:
 
 def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any] | None = None,
                       cache: CacheArg = None, name: str | None = None, progress: bool = True,
-                      translator: Translator | None = None) -> SystemRun:
+                      translator: Translator | None = None, executor: Any = None) -> SystemRun:
     """Translate every segment; only sources missing from the cache reach the backend.
 
     The work (length-sorted batches, claims shared with concurrent runs, commits) is done by
-    :class:`~mt_eval.translators.cache.CachingTranslator`. Throughput is the original measurement
-    stored with each cached segment. Raises ``SystemUnavailable`` when the system cannot be loaded
+    :class:`~mt_eval.translators.cache.CachingTranslator`, or by the wrapper an ``executor``
+    (``mt_eval.cluster``) makes to send the batches to workers elsewhere. Throughput is the original
+    measurement stored with each cached segment. Raises ``SystemUnavailable`` when the system cannot be loaded
     here and ``SystemFailed`` when it fails while translating.
     """
     own_translator = translator is None
@@ -62,14 +63,17 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
                              environment=translator.environment())
         unique = list(dict.fromkeys(testset.sources))
         with _progress(progress, label, len(unique)) as advance:
-            wrapper = CachingTranslator(translator, store, name=label, spec=spec, progress=advance)
+            wrapper = (CachingTranslator(translator, store, name=label, spec=spec, progress=advance)
+                       if executor is None else
+                       executor.wrap(translator, store, name=label, spec=spec, options=options,
+                                     progress=advance))
             records = wrapper.translate_records(unique)
         outputs = [records[s].output for s in testset.sources]
         truncated = [records[s].truncated for s in testset.sources]
         # the fingerprint of the machine that produced the outputs: this one if it translated any,
         # else the one the cache recorded when they were translated
         if wrapper.translated or store is None:
-            environment = translator.environment()
+            environment = wrapper.environment()
             if store is not None:
                 store.remember_environment(wrapper.sig_key(), environment)
         else:

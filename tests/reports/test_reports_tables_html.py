@@ -82,7 +82,7 @@ def test_latex_table_escapes(run: ev.RunResult) -> None:
 def test_html_report_is_self_contained_and_escaped(run: ev.RunResult) -> None:
     html = render_report(run.results, run.records)
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", html)  # nothing fetched from the network
-    assert html.count("data:image/png;base64,") == 2  # score chart and distributions
+    assert html.count("data:image/svg+xml;base64,") == 2  # score chart and distributions
     assert "<script>alert(1)</script>" not in html
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
     payload = re.search(r'<script type="application/json" id="segment-scores">(.*?)</script>', html, re.S)

@@ -1,0 +1,149 @@
+"""What can be used here: every translator backend and metric, with its typed options.
+
+``mt-eval list`` prints this catalog. It reads the registries (entry points plus run-time
+registrations) and each plugin's options model — type, default, bounds, description — by importing
+the plugin's module only: backend and metric modules import torch, transformers, ctranslate2 or
+llama_cpp inside their methods, never at module level, so listing stays fast and never loads a model.
+A plugin whose module cannot be imported is listed with the reason instead of its options.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from mt_eval.errors import MtEvalError
+
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "length ≥"),
+           ("max_length", "length ≤"))
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One option of a backend or metric."""
+
+    name: str
+    type: str
+    default: Any
+    description: str = ""
+    bounds: dict[str, Any] = field(default_factory=dict)
+    choices: list[Any] | None = None
+    run_only: bool = False  # changes how the metric runs (threads, batch size), never its scores
+
+    def bounds_text(self) -> str:
+        """``≥ 1``, ``> 0, ≤ 10`` or ``one of: a, b``; empty when unbounded."""
+        if self.choices is not None:
+            return "one of: " + ", ".join(str(c) for c in self.choices)
+        return ", ".join(f"{sign} {self.bounds[key]}" for key, sign in _BOUNDS if key in self.bounds)
+
+
+@dataclass
+class PluginInfo:
+    """A backend or a metric: where it comes from, whether it is usable here, its options."""
+
+    kind: str  # "backend" or "metric"
+    name: str
+    target: str  # "module:Class"
+    available: bool = True
+    note: str = ""  # why it is not usable here, or what it needs
+    aliases: list[str] = field(default_factory=list)
+    options: list[OptionInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = [{**asdict(o), "bounds_text": o.bounds_text()} for o in self.options]
+        return data  # type: ignore[no-any-return]
+
+
+def _type_name(annotation: Any) -> tuple[str, list[Any] | None]:
+    """A readable type and, for ``Literal``, its choices."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "choice", list(typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type_name(arg) for arg in typing.get_args(annotation)]
+        choices = [c for _, cs in parts if cs for c in cs] or None
+        return " | ".join("null" if p == "NoneType" else p for p, _ in parts), choices
+    if origin is not None:
+        args = ", ".join(_type_name(a)[0] for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]", None
+    if isinstance(annotation, type):
+        return ("null" if annotation is type(None) else annotation.__name__), None
+    return str(annotation).replace("typing.", ""), None
+
+
+def describe_options(model: type[BaseModel] | None,
+                     run_only: frozenset[str] = frozenset()) -> list[OptionInfo]:
+    """The fields of an options model, in declaration order."""
+    if model is None:
+        return []
+    out = []
+    for name, info in model.model_fields.items():
+        type_name, choices = _type_name(info.annotation)
+        bounds: dict[str, Any] = {}
+        for item in info.metadata:
+            for key, _ in _BOUNDS:
+                value = getattr(item, key, None)
+                if value is not None:
+                    bounds[key] = value
+        default = info.get_default(call_default_factory=True)
+        out.append(OptionInfo(name=name, type=type_name, default=json.loads(json.dumps(default, default=str)),
+                              description=info.description or "", bounds=bounds, choices=choices,
+                              run_only=name in run_only))
+    return out
+
+
+def list_backends() -> list[PluginInfo]:
+    """Every translator backend (entry points and run-time registrations) with its options."""
+    from mt_eval.translators.registry import available_backends, load_backend
+
+    found = []
+    for name, target in available_backends().items():
+        entry = PluginInfo(kind="backend", name=name, target=target)
+        try:
+            cls = load_backend(name)
+        except MtEvalError as exc:  # SystemUnavailable included: a missing extra
+            entry.available, entry.note = False, str(exc)
+        except Exception as exc:  # a broken third-party plugin must not hide the others
+            entry.available, entry.note = False, f"cannot be loaded ({type(exc).__name__}: {exc})"
+        else:
+            entry.options = describe_options(cls.Options)
+            entry.note = _first_line(cls.__doc__)
+        found.append(entry)
+    return found
+
+
+def list_metrics() -> list[PluginInfo]:
+    """Every metric (built-ins, entry points, run-time registrations) with its options."""
+    from mt_eval.metrics import registry
+
+    installed = registry.available_metrics()
+    aliases: dict[str, list[str]] = {}
+    for alias, key in registry.metric_aliases().items():
+        aliases.setdefault(key, []).append(alias)
+    found = []
+    for name, target in registry.metric_targets().items():
+        entry = PluginInfo(kind="metric", name=name, target=target, aliases=sorted(aliases.get(name, [])))
+        try:
+            cls = registry.load_metric_class(name)
+        except MtEvalError as exc:
+            entry.available, entry.note = False, str(exc)
+        except Exception as exc:
+            entry.available, entry.note = False, f"cannot be loaded ({type(exc).__name__}: {exc})"
+        else:
+            entry.options = describe_options(cls.options_model, frozenset(cls.run_only_options))
+            entry.note = _first_line(cls.__doc__)
+            if not installed.get(name, True):
+                entry.available = False
+                entry.note = f"needs: pip install {registry.install_hint(name)}"
+        found.append(entry)
+    return found
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0].strip().replace("``", "")

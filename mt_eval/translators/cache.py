@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 #: A claim lapses this many seconds after its owner's last heartbeat (sent every third of it).
 CLAIM_TTL_S = 30.0
+#: Per connection: a 32 MiB page cache (a large transaction does not spill to the WAL half-done)
+#: and a WAL checkpoint every 64 MiB instead of 4 MiB (fewer fsyncs; readers see the WAL anyway).
+_PRAGMAS = ("PRAGMA cache_size = -32768", "PRAGMA wal_autocheckpoint = 16384")
 #: Bound variables per ``IN (...)`` query: under SQLite's smallest compiled-in limit (999).
 IN_CHUNK = 500
 _INSERT_TRANSLATION = ("INSERT OR IGNORE INTO translations (sig_key, source_hash, source, output, seconds,"
@@ -165,6 +168,10 @@ class TranslationCache:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA journal_mode = WAL")
+            # a run's claims and rows fit in memory, and the WAL is folded back into the file at close
+            # rather than every 4 MB mid-run (each fold is an fsync): see _PRAGMAS
+            for pragma in _PRAGMAS:
+                self._conn.execute(pragma)
             if self._schema_version() != SCHEMA_VERSION:  # a current cache is opened without writing
                 with self._transaction():
                     for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):

@@ -261,6 +261,8 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun],
     if duplicates:
         raise MtEvalError(f"system name(s) used twice: {', '.join(duplicates)}; give each a unique name")
     resolved = resolve_metrics(metrics)
+    for metric in resolved.values():  # e.g. an LLM judge names the test set's languages in its prompt
+        metric.use_languages(testset.source_lang, testset.target_lang)
     ok = [s for s in systems if s.status == "ok"]
     skipped = {s.name: s.reason for s in systems if s.status != "ok"}
     for system in ok:

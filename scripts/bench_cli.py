@@ -134,23 +134,26 @@ def _mt_eval_scores(run_dir: Path, decimals: int) -> dict[str, dict[str, str]]:
             for system, per in data["scores"].items()}
 
 
-def _in_process_breakdown(corpus: dict[str, list[str]]) -> dict[str, float]:
-    """Output checks and BLEU+chrF statistics for A and B, timed in this process (seconds)."""
+def _in_process_breakdown(corpus: dict[str, list[str]], workers: str) -> dict[str, float]:
+    """Output checks and BLEU+chrF statistics for A and B, timed in this process (seconds), with the
+    worker count ``mt-eval score --workers`` resolves to for this size (as the command runs them)."""
     from mt_eval.checks import check_outputs
+    from mt_eval.metrics.parallel import resolve_workers
     from mt_eval.metrics.registry import get_metric
 
     refs = [[r] for r in corpus["refs"]]
+    n = resolve_workers(workers, len(refs)).workers
     start = time.perf_counter()
     for name in ("A", "B"):
-        check_outputs(corpus["sources"], corpus[name], target_lang="en", references=refs)
+        check_outputs(corpus["sources"], corpus[name], target_lang="en", references=refs, workers=n)
     checks = time.perf_counter() - start
     start = time.perf_counter()
     for key in ("bleu", "chrf"):
         metric = get_metric(key)
         for name in ("A", "B"):
-            metric.segment_stats(corpus[name], refs)
+            metric.segment_stats(corpus[name], refs, workers=n)
     stats = time.perf_counter() - start
-    return {"checks_s": checks, "stats_s": stats}
+    return {"checks_s": checks, "stats_s": stats, "workers": n}
 
 
 def _slopes(sizes: list[int], times: list[float]) -> dict[str, Any]:
@@ -223,7 +226,7 @@ def main() -> None:
             best = {tool: min(rs, key=lambda r: r["wall_s"]) for tool, rs in runs.items()}
             identical = all(r["scores"] == best["sacrebleu"]["scores"] for r in runs["mt_eval"]) and \
                 bool(best["sacrebleu"]["scores"])
-            breakdown = _in_process_breakdown(corpus)
+            breakdown = _in_process_breakdown(corpus, args.workers)
             mt_best = best["mt_eval"]["wall_s"]
             report["sizes"][str(n)] = {
                 "segments": n,

@@ -120,6 +120,11 @@ class Metric(ABC):
     def signature_string(self) -> str:
         return "|".join(f"{k}:{v}" for k, v in self.signature().items())
 
+    def use_languages(self, source_lang: str, target_lang: str) -> None:
+        """The test set's languages, given by a run before computing; metrics that depend on them
+        (LLM judges name them in the prompt) take them unless their options name others."""
+        return None  # most metrics do not depend on the languages
+
     def spec(self) -> dict[str, Any]:
         """Enough to rebuild this metric through the registry: ``{"name": ..., "options": {...}}``."""
         return {"name": self.name, "options": dict(self.options)}

@@ -67,8 +67,10 @@ class JudgeOptions(BaseModel):
     seed: int = Field(0, ge=0, description="sampling seed of sample 0 (sample k: seed + k)")
     max_tokens: int = Field(512, ge=1, le=65536, description="longest answer; a cut answer is a failure")
     reference: bool = Field(False, description="show the judge the first reference (GEMBA is reference-free)")
-    source_lang: str = Field("ar", min_length=1, description="source language code, named in the prompt")
-    target_lang: str = Field("en", min_length=1, description="target language code, named in the prompt")
+    source_lang: str | None = Field(None, min_length=1,
+                                    description="source language in the prompt (default: the test set's)")
+    target_lang: str | None = Field(None, min_length=1,
+                                    description="target language in the prompt (default: the test set's)")
     cache: bool = Field(True, description="keep answers in the translation cache")
     cache_path: str | None = Field(None, description="cache file (default: $MT_EVAL_CACHE or .mt-eval-cache)")
     batch_size: int = Field(16, ge=1, le=100_000, description="requests per cache commit")
@@ -112,12 +114,27 @@ class JudgeMetric(Metric):
                               " variable with ?api_key_env=NAME")
         self._client: JudgeClient | None = None
 
+    # ------------------------------------------------------------------ languages
+    def use_languages(self, source_lang: str, target_lang: str) -> None:
+        """The test set's languages, for the prompt, unless the spec names them (a run calls this)."""
+        updates = {key: value for key, value in (("source_lang", source_lang), ("target_lang", target_lang))
+                   if getattr(self.config, key) is None and value}
+        if updates:
+            self.config = self.config.model_copy(update=updates)
+            self.options.update(updates)
+            self._client = None
+
+    def languages(self) -> tuple[str, str]:
+        """(source, target) named in the prompt: the spec's, the test set's, else Arabic→English."""
+        return self.config.source_lang or "ar", self.config.target_lang or "en"
+
     # ------------------------------------------------------------------ judge plumbing
     def client(self) -> JudgeClient:
         if self._client is None:
             c = self.config
-            self._client = JudgeClient(c.judge, name=self.name, source_lang=c.source_lang,
-                                       target_lang=c.target_lang, max_tokens=c.max_tokens,
+            source_lang, target_lang = self.languages()
+            self._client = JudgeClient(c.judge, name=self.name, source_lang=source_lang,
+                                       target_lang=target_lang, max_tokens=c.max_tokens,
                                        temperature=c.temperature, seed=c.seed, cache=None,
                                        batch_size=c.batch_size)
         return self._client
@@ -238,7 +255,7 @@ class JudgeMetric(Metric):
         sig.update({
             "prompt": f"{self.name}/{prompts.template_hash(self.name)}",
             "ref": "yes" if c.reference else "no",
-            "langs": f"{c.source_lang}-{c.target_lang}",
+            "langs": "-".join(self.languages()),
             "samples": str(c.samples), "temperature": f"{c.temperature:g}", "seed": str(c.seed),
             "max_tokens": str(c.max_tokens), "failures": "excluded",
         })
@@ -261,7 +278,7 @@ class GembaESA(JudgeMetric):
     def _judge(self, client: JudgeClient, sources: list[str], hyps: list[str],
                refs: list[str | None]) -> tuple[list[list[_Sample]], list[dict[str, float]]]:
         c = self.config
-        langs = {"source_lang": c.source_lang, "target_lang": c.target_lang}
+        langs = dict(zip(("source_lang", "target_lang"), self.languages(), strict=True))
         n, k = len(hyps), c.samples
         step1 = client.ask([JudgeRequest(prompts.esa_span_messages(sources[i], hyps[i], self._ref(refs[i]),
                                                                    **langs), s)
@@ -300,9 +317,10 @@ class GembaMQM(JudgeMetric):
                refs: list[str | None]) -> tuple[list[list[_Sample]], list[dict[str, float]]]:
         c = self.config
         n, k = len(hyps), c.samples
+        source_lang, target_lang = self.languages()
         answers = client.ask([JudgeRequest(prompts.mqm_messages(sources[i], hyps[i], self._ref(refs[i]),
-                                                                source_lang=c.source_lang,
-                                                                target_lang=c.target_lang), s)
+                                                                source_lang=source_lang,
+                                                                target_lang=target_lang), s)
                               for i in range(n) for s in range(k)])
         samples = []
         for i in range(n):

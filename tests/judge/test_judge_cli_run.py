@@ -76,3 +76,33 @@ def test_run_with_a_judge_metric(capsys, setup: tuple[Path, FakeJudge]) -> None:
                            "--resamples", "100", "-o", files / "again")
     assert code == 0, err
     assert len(server.posts) == asked
+
+
+def test_the_judge_is_told_the_test_sets_languages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An en→ar test set: the prompt names English→Arabic (not the ar→en default), the spec and the
+    signature record it, and a spec that names languages keeps them."""
+    import mt_eval.evaluate as ev
+    from mt_eval.translators.base import SystemRun
+
+    monkeypatch.setenv("MT_EVAL_CACHE", str(tmp_path / "cache.sqlite"))
+    ts = TestSet.from_pairs([(r, [s]) for s, r in zip(SOURCES, REFS, strict=True)], source_lang="en",
+                            target_lang="ar", name="en-ar")
+    server = FakeJudge(model="judge-x")
+    try:
+        for src in SOURCES:
+            server.answers[src] = {"spans": "Major:\nno-error\nMinor:\nno-error", "score": "90"}
+        key = f"gemba-mqm:judge={server.spec(max_retries='0')}"
+        named = f"gemba-mqm:source_lang=fr,target_lang=ar,judge={server.spec(max_retries='0')}"
+        result = ev.evaluate(ts, [SystemRun("sys", "file:x", list(SOURCES), {})], [key, named],
+                             n_resamples=20)
+        metrics = result.results.metrics
+        assert metrics[key].spec["options"]["source_lang"] == "en"
+        assert metrics[key].spec["options"]["target_lang"] == "ar"
+        assert metrics[key].signature["langs"] == "en-ar"
+        assert metrics[named].signature["langs"] == "fr-ar"
+        asked = [body["messages"][-1]["content"] for body in server.posts]  # the segment, after the shots
+        assert len(asked) == 2 * len(SOURCES)
+        assert sum("English source" in a and "Arabic translation" in a for a in asked) == len(SOURCES)
+        assert sum("French source" in a and "Arabic translation" in a for a in asked) == len(SOURCES)
+    finally:
+        server.close()

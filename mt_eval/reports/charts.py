@@ -35,6 +35,7 @@ ROW_HEIGHT = 26
 TOP = 30  # title band
 BOTTOM = 26  # tick labels
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+TITLE_CHARS = 40  # a panel title longer than this (a long metric spec) is cut, so panels never overlap
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ def _panel(title: str, rows: Sequence[_Row | None], x0: int) -> list[str]:
     """One metric's panel: title, grid, ticks and, per system row, the error bar or box."""
     values = [v for r in rows if r is not None for v in (r.low, r.high)]
     height = TOP + ROW_HEIGHT * len(rows)
+    shown = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"  # full key on hover
     parts = [f'<text x="{x0 + PANEL_WIDTH / 2:.1f}" y="16" text-anchor="middle" {FONT} '
-             f'font-weight="600">{escape(title)}</text>']
+             f'font-weight="600"><title>{escape(title)}</title>{escape(shown)}</text>']
     if not values:
         return parts
     low, high = min(values), max(values)

@@ -74,8 +74,11 @@ def test_score_chart_is_valid_svg_with_escaped_names(hostile_run: ev.RunResult) 
     assert "<script>" not in decoded and "&lt;script&gt;" in decoded
     root = ET.fromstring(decoded)
     assert root.tag == f"{SVG}svg"
-    titles = [t.text for t in root.iter(f"{SVG}title")]
-    assert sorted(titles) == sorted(["copy", HOSTILE])  # the full name survives escaping
+    labels = [t.find(f"{SVG}title") for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert sorted(t.text for t in labels if t is not None) == sorted(["copy", HOSTILE])  # names intact
+    panel_titles = [t.find(f"{SVG}title").text for t in root.iter(f"{SVG}text")  # type: ignore[union-attr]
+                    if t.get("font-weight") == "600"]
+    assert panel_titles == ["bleu", "ter (lower is better)"]
     circles = list(root.iter(f"{SVG}circle"))
     assert len(circles) == 2 * 2  # one point per system and metric
     assert "ter (lower is better)" in decoded
@@ -89,3 +92,15 @@ def test_distribution_chart_draws_one_box_per_system_and_metric(hostile_run: ev.
     boxes = [r for r in root.iter(f"{SVG}rect") if r.get("fill") == "#dbe8f5"]
     assert len(boxes) == 2 * 2
     assert distribution_chart(results, []) is None
+
+
+def test_long_metric_keys_are_cut_in_panel_titles_but_kept_on_hover() -> None:
+    from mt_eval.reports.charts import TITLE_CHARS, _panel, _Row
+
+    key = "gemba-esa:judge=openai:http://127.0.0.1:8000/v1?model=a-rather-long-model-name"
+    parts = "".join(_panel(key, [_Row(low=1.0, high=2.0, marks=((1.5, "#000"),))], 0))
+    root = ET.fromstring(f'<svg xmlns="http://www.w3.org/2000/svg">{parts}</svg>')
+    title = next(t for t in root.iter(f"{SVG}text") if t.get("font-weight") == "600")
+    assert title.find(f"{SVG}title").text == key  # type: ignore[union-attr]
+    shown = "".join(title.itertext())[len(key):]
+    assert len(shown) == TITLE_CHARS and shown.endswith("…")

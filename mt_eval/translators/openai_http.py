@@ -22,9 +22,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
@@ -85,6 +85,9 @@ class OpenAIOptions(TranslatorOptions):
     header: str = Field(DEFAULT_HEADER, description="completions: first line of the prompt")
     template: str = Field(DEFAULT_TEMPLATE, description="completions: one example ({source})")
     stop: list[str] = Field(default_factory=lambda: ["\n"], description="completions: stop strings")
+
+
+_T = TypeVar("_T")
 
 
 class _Retryable(Exception):
@@ -380,14 +383,19 @@ class OpenAITranslator(Translator):
         return " ".join(text.split()), tokens
 
     def _request(self, source: str, headers: dict[str, str], stop: threading.Event) -> tuple[str, int | None]:
-        o = self.opts
         path, body = self._payload(source, self.max_tokens_for(source))
+        return self._with_retries(path, stop, lambda: self._extract(self._post_once(path, body, headers)))
+
+    def _with_retries(self, path: str, stop: threading.Event, attempt_once: Callable[[], _T]) -> _T:
+        """``attempt_once()`` until it returns, retrying :class:`_Retryable` failures with jittered
+        backoff (``Retry-After`` honoured); ``SystemFailed`` when they run out or ``stop`` is set."""
+        o = self.opts
         last = ""
         for attempt in range(o.max_retries + 1):
             if stop.is_set():
                 raise SystemFailed(f"openai {self.where}{path}: cancelled after another request failed")
             try:
-                return self._extract(self._post_once(path, body, headers))
+                return attempt_once()
             except _Retryable as exc:
                 last = str(exc)
                 retry_after = exc.retry_after
@@ -452,37 +460,26 @@ class OpenAITranslator(Translator):
             path, body["messages"] = "/chat/completions", [dict(m) for m in messages]
         else:
             path, body["prompt"], body["stop"] = "/completions", messages_to_text(messages), TRANSCRIPT_STOP
-        last = ""
-        for attempt in range(o.max_retries + 1):
-            if stop.is_set():
-                raise SystemFailed(f"openai {self.where}{path}: cancelled after another request failed")
-            try:
-                reply = self._post_once(path, body, headers)
-                error = _error_message(reply)
-                if error is not None:
-                    raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
-                choices = reply.get("choices")
-                if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-                    raise _Retryable("HTTP 200 without choices")
-                choice = choices[0]
-                message = choice.get("message")
-                text = message.get("content") if isinstance(message, dict) else choice.get("text")
-                used = reply.get("usage")
-                usage: dict[str, Any] = used if isinstance(used, dict) else {}
-                reason = choice.get("finish_reason")
-                return Completion(text=text if isinstance(text, str) else "",
-                                  prompt_tokens=usage_int(usage.get("prompt_tokens")),
-                                  completion_tokens=usage_int(usage.get("completion_tokens")),
-                                  finish_reason=str(reason) if reason is not None else None)
-            except _Retryable as exc:
-                last = str(exc)
-                retry_after = exc.retry_after
-            if attempt < o.max_retries:
-                delay = retry_delay(attempt, backoff=o.backoff, max_backoff=o.max_backoff,
-                                    retry_after=retry_after, rng=self._rng)
-                if stop.wait(delay):
-                    break
-        raise SystemFailed(f"openai {self.where}{path}: gave up after {o.max_retries + 1} attempts ({last})")
+        return self._with_retries(path, stop, lambda: self._completion(self._post_once(path, body, headers)))
+
+    def _completion(self, reply: dict[str, Any]) -> Completion:
+        """A completion reply's text and token counts; an error body or no choices is retried."""
+        error = _error_message(reply)
+        if error is not None:
+            raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
+        choices = reply.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise _Retryable("HTTP 200 without choices")
+        choice = choices[0]
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else choice.get("text")
+        used = reply.get("usage")
+        usage: dict[str, Any] = used if isinstance(used, dict) else {}
+        reason = choice.get("finish_reason")
+        return Completion(text=text if isinstance(text, str) else "",
+                          prompt_tokens=usage_int(usage.get("prompt_tokens")),
+                          completion_tokens=usage_int(usage.get("completion_tokens")),
+                          finish_reason=str(reason) if reason is not None else None)
 
     def served_model(self) -> dict[str, Any]:
         """What the server's ``GET /models`` says about this model (id, root, owner, llama.cpp's meta), for a

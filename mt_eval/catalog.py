@@ -82,6 +82,9 @@ def describe_options(model: type[BaseModel] | None,
     """The fields of an options model, in declaration order."""
     if model is None:
         return []
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise MtEvalError(f"cannot be listed: its options model is {type(model).__name__} {model!r},"
+                          " not a pydantic model")
     out = []
     for name, info in model.model_fields.items():
         type_name, choices = _type_name(info.annotation)
@@ -107,12 +110,13 @@ def list_backends() -> list[PluginInfo]:
         entry = PluginInfo(kind="backend", name=name, target=target)
         try:
             cls = load_backend(name)
+            options = describe_options(getattr(cls, "Options", None))
         except MtEvalError as exc:  # SystemUnavailable included: a missing extra
             entry.available, entry.note = False, str(exc)
-        except Exception as exc:  # a broken third-party plugin must not hide the others
-            entry.available, entry.note = False, f"cannot be loaded ({type(exc).__name__}: {exc})"
+        except (Exception, SystemExit) as exc:  # a broken third-party plugin must not hide the others
+            entry.available, entry.note = False, _broken(exc)
         else:
-            entry.options = describe_options(cls.Options)
+            entry.options = options
             entry.note = _first_line(cls.__doc__)
         found.append(entry)
     return found
@@ -131,18 +135,26 @@ def list_metrics() -> list[PluginInfo]:
         entry = PluginInfo(kind="metric", name=name, target=target, aliases=sorted(aliases.get(name, [])))
         try:
             cls = registry.load_metric_class(name)
+            options = describe_options(getattr(cls, "options_model", None),
+                                       frozenset(getattr(cls, "run_only_options", ())))
         except MtEvalError as exc:
             entry.available, entry.note = False, str(exc)
-        except Exception as exc:
-            entry.available, entry.note = False, f"cannot be loaded ({type(exc).__name__}: {exc})"
+        except (Exception, SystemExit) as exc:  # a broken third-party plugin must not hide the others
+            entry.available, entry.note = False, _broken(exc)
         else:
-            entry.options = describe_options(cls.options_model, frozenset(cls.run_only_options))
+            entry.options = options
             entry.note = _first_line(cls.__doc__)
             if not installed.get(name, True):
                 entry.available = False
                 entry.note = f"needs: pip install {registry.install_hint(name)}"
         found.append(entry)
     return found
+
+
+def _broken(exc: BaseException) -> str:
+    """Why a plugin cannot be loaded, in one line (a plugin that calls ``sys.exit`` on import included)."""
+    text = " ".join(str(exc).split())
+    return f"cannot be loaded ({type(exc).__name__}{': ' + text if text else ''})"
 
 
 def _first_line(doc: str | None) -> str:

@@ -50,6 +50,9 @@ VERSION = 1
 DEFAULT_PERMUTATIONS = 1000
 DEFAULT_PERMUTATION_SEED = 4  # mt-metrics-eval's pce.compute_pairwise_p_values default
 DEFAULT_SPA_RESAMPLES = 200
+#: upper bounds of the options: beyond them a run takes days (a typo, not a wish for precision)
+MAX_META_RESAMPLES = 1_000_000
+MAX_SPA_RESAMPLES = 10_000
 STATISTICS = ("pairwise_accuracy", "spa", "pearson", "acc_eq", "acc23")
 _REL_TOL = 1e-9  # an exactly equal permuted difference must count as ">=" despite float rounding
 
@@ -266,6 +269,11 @@ class MetaSettings:
                 raise MtEvalError(f"{name} must be at least 1")
         if self.spa_resamples < 0:
             raise MtEvalError("spa_resamples must be >= 0")
+        for name, most in (("n_resamples", MAX_META_RESAMPLES), ("permutations", MAX_META_RESAMPLES),
+                           ("spa_resamples", MAX_SPA_RESAMPLES)):
+            if getattr(self, name) > most:  # a typo must not run for days (SPA reruns every permutation)
+                flag = "--" + name.replace("n_", "").replace("_", "-")
+                raise MtEvalError(f"{flag} {getattr(self, name)}: at most {most}")
 
 
 @dataclass

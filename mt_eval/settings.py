@@ -40,6 +40,9 @@ ALPHA = 0.05
 DEFAULT_METRICS: tuple[str, ...] = ("bleu", "chrf", "chrf++", "ter", "semantic")
 #: processes for statistics extraction: a number, or ``auto`` (the usable cores from 10,000 segments on)
 WORKERS: Literal["auto"] = "auto"
+#: upper bounds that catch a typo before it forks a million processes or loops for days
+MAX_WORKERS = 1024
+MAX_RESAMPLES = 10_000_000
 #: multiple-testing correction of the paired tests and of the gate's family
 CORRECTION: Literal["holm", "none"] = "holm"
 
@@ -96,7 +99,8 @@ class EvalSettings(_TestSettings):
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS),
                                description="metric specs, e.g. bleu or 'chrf:word_order=2'")
     baseline: str | None = Field(default=None, description="baseline system (None: every pair is compared)")
-    resamples: int = Field(default=RESAMPLES, ge=1, description="bootstrap resamples (CIs and paired-bs)")
+    resamples: int = Field(default=RESAMPLES, ge=1, le=MAX_RESAMPLES,
+                           description="bootstrap resamples (CIs and paired-bs)")
     confidence: float = Field(default=CONFIDENCE, gt=0.0, lt=1.0, description="coverage of the CIs")
     all_pairs: bool = Field(default=False, description="with a baseline, also test every pair of systems")
     workers: int | Literal["auto"] = Field(default=WORKERS, description="processes for statistics "
@@ -109,18 +113,26 @@ class EvalSettings(_TestSettings):
             raise ValueError("at least one metric is needed")
         return value
 
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # TOML ``workers = true`` is not 1 process
+            raise ValueError("workers must be a whole number ≥ 1 or auto, not a boolean")
+        return value
+
     @field_validator("workers")
     @classmethod
     def _positive_workers(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("workers must be ≥ 1 or auto")
+        if isinstance(value, int) and not 1 <= value <= MAX_WORKERS:
+            raise ValueError(f"workers must be from 1 to {MAX_WORKERS}, or auto")
         return value
 
 
 class VerdictSettings(_TestSettings):
     """How the CI gate judges a candidate against a baseline (the statistics part of its policy)."""
 
-    n_resamples: int | None = Field(default=None, ge=1, description="resamples or trials (None: "
+    n_resamples: int | None = Field(default=None, ge=1, le=MAX_RESAMPLES,
+                                    description="resamples or trials (None: "
                                     f"{RESAMPLES} for paired-bs, {AR_TRIALS} for paired-ar)")
     correction: Literal["holm", "none"] = Field(default=CORRECTION, description="multiple-testing "
                                                 "correction over the family")

@@ -161,39 +161,6 @@ RayAddressOpt = Annotated[str | None, typer.Option(
     " started on this machine with `ray start`, else a new local one).")]
 
 
-def _parse_shard(text: str | None, gate: Path | None = None) -> Any:
-    """``--shard i/N`` → a :class:`~mt_eval.cluster.shards.Shard` (None without the option)."""
-    if text is None:
-        return None
-    from mt_eval.cluster.shards import parse_shard
-
-    part = parse_shard(text)
-    if gate is not None:
-        raise MtEvalError("--gate cannot be used with --shard: gate the merged run (mt-eval merge)")
-    return part
-
-
-def _shard_translator(part: Any, testset: TestSet) -> Any:
-    from functools import partial
-
-    from mt_eval.cluster.shards import translate_system_shard
-
-    part.bounds(len(testset))  # N larger than the test set: an error before any translation
-    return partial(translate_system_shard, part)
-
-
-def _shard_prepare(part: Any, testset: TestSet, **settings: Any) -> Any:
-    from mt_eval.cluster.shards import prepare
-
-    return prepare(part, testset, **settings)
-
-
-def _shard_cut(part: Any, run: Any, num_segments: int) -> Any:
-    from mt_eval.cluster.shards import cut_run
-
-    return cut_run(part, run, num_segments)
-
-
 def run(
     config: Annotated[Path | None, typer.Argument(help="TOML run config (default: seed test set,"
                                                        " built-in systems).")] = None,
@@ -224,6 +191,7 @@ def run(
     from functools import partial
 
     from mt_eval.cluster.executor import get_executor, stats_fn
+    from mt_eval.cluster.shards import prepare, shard_option, shard_translator
     from mt_eval.config import RunConfig, load_config, validate_run_config
     from mt_eval.evaluate import evaluate
     from mt_eval.fsio import check_input_file
@@ -239,7 +207,7 @@ def run(
                 raise MtEvalError(f"{label} {exc}") from None
     if gate_policy is not None and gate is None:
         raise MtEvalError("--gate-policy needs --gate BASELINE.json")
-    part = _parse_shard(shard, gate)
+    part = shard_option(shard, with_gate=gate is not None)
 
     cfg = load_config(config) if config is not None else RunConfig(name="default")
     explicit_metrics = bool(metric) or "metrics" in cfg.model_fields_set
@@ -272,7 +240,7 @@ def run(
         raise MtEvalError("--shard and --executor ray exclude each other (a Ray run shards by itself)")
     cluster = get_executor(cfg.executor, cfg.ray_address)  # before any translation: Ray missing exits 2
     translate = (partial(translate_system, executor=cluster) if part is None
-                 else _shard_translator(part, ts))
+                 else shard_translator(part, ts))
     runs = []
     for request in wanted:
         _progress(f"translating with {request.name or request.spec}")
@@ -290,9 +258,9 @@ def run(
     choice = resolve_workers(workers if workers is not None else cfg.workers, len(ts))
     record["workers"] = choice.to_dict()
     if part is not None:  # --shard: score the slice; config.shard lets `mt-eval merge` redo the rest
-        ts, record["shard"] = _shard_prepare(part, ts, baseline=cfg.baseline, method=cfg.method,
-                                             all_pairs=cfg.all_pairs, n_resamples=cfg.resamples,
-                                             confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
+        ts, record["shard"] = prepare(part, ts, baseline=cfg.baseline, method=cfg.method,
+                                      all_pairs=cfg.all_pairs, n_resamples=cfg.resamples,
+                                      confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
     result_run = evaluate(ts, runs, cfg.metrics, baseline=cfg.baseline, n_resamples=cfg.resamples,
                           confidence=cfg.confidence, seed=cfg.seed, method=cfg.method,
                           all_pairs=cfg.all_pairs, alpha=cfg.alpha, check_options=cfg.checks, output=out,
@@ -333,12 +301,13 @@ def score(
     ``.jsonl``), so its identity is the file's content hash, as for ``run -s file:PATH``.
     """
     from mt_eval.cluster.executor import get_executor, stats_fn
+    from mt_eval.cluster.shards import cut_run, prepare, shard_option
     from mt_eval.config import check_run_name, validate_run_config
     from mt_eval.evaluate import evaluate
     from mt_eval.pipeline import hypothesis_system
     from mt_eval.reports.run_folder import RunFolder
 
-    part = _parse_shard(shard)
+    part = shard_option(shard)
     if name is not None:
         check_run_name(name, "--name")
     given = {"resamples": resamples, "seed": seed, "method": method, "executor": executor,
@@ -352,10 +321,10 @@ def score(
     choice = resolve_workers(workers if workers is not None else cfg.workers, len(ts))
     sharded: dict[str, Any] = {}
     if part is not None:  # --shard: the hypothesis files cover the whole test set; score one slice
-        runs = [_shard_cut(part, r, len(ts)) for r in runs]
-        ts, sharded["shard"] = _shard_prepare(part, ts, baseline=baseline, method=cfg.method,
-                                              all_pairs=all_pairs, n_resamples=cfg.resamples,
-                                              confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
+        runs = [cut_run(part, r, len(ts)) for r in runs]
+        ts, sharded["shard"] = prepare(part, ts, baseline=baseline, method=cfg.method,
+                                       all_pairs=all_pairs, n_resamples=cfg.resamples,
+                                       confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
     run_result = evaluate(
         ts, runs, metrics, baseline=baseline, n_resamples=cfg.resamples, confidence=cfg.confidence,
         seed=cfg.seed, method=cfg.method, alpha=cfg.alpha, all_pairs=all_pairs, output=output,

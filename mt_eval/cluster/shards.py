@@ -23,6 +23,7 @@ the parts belong together and writes the run folder an unsharded run would have 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from mt_eval.reports.run_folder import RunFolder
     from mt_eval.translators.base import SystemRun
 
+_SHARD_DIGITS = 18  # below int64, and far below Python's 4,300-digit int() limit
+_SHARD_TEXT = re.compile(rf"\s*([0-9]{{1,{_SHARD_DIGITS}}})\s*/\s*([0-9]{{1,{_SHARD_DIGITS}}})\s*")
 RULE = "contiguous: shard i of N holds segments floor(i*n/N) .. floor((i+1)*n/N)-1"
 SHARD_KEY = "shard"  # the key of results.json's ``config`` that makes a run folder a partial one
 # config keys that may differ between shards (the machine's cores) and are not compared
@@ -82,10 +85,12 @@ class Shard:
 
 def parse_shard(text: str, where: str = "--shard") -> Shard:
     """``"i/N"`` → :class:`Shard`; anything else is a one-line error."""
-    index_text, sep, count_text = str(text).strip().partition("/")
-    if not sep or not index_text.strip().isdigit() or not count_text.strip().isdigit():
-        raise MtEvalError(f"{where} {text!r}: expected i/N with whole numbers 0 <= i < N, e.g. 0/4")
-    index, count = int(index_text), int(count_text)
+    match = _SHARD_TEXT.fullmatch(str(text).strip())
+    if match is None:  # ASCII digits only: "²/³" passes str.isdigit() but not int()
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise MtEvalError(f"{where} {shown!r}: expected i/N with whole numbers 0 <= i < N (at most"
+                          f" {_SHARD_DIGITS} digits), e.g. 0/4")
+    index, count = int(match[1]), int(match[2])
     if count < 1:
         raise MtEvalError(f"{where} {text}: N must be at least 1")
     if index >= count:
@@ -179,6 +184,25 @@ def translate_system_shard(shard: Shard, testset: TestSet, spec: str, **kwargs: 
     return translate_system(shard.testset(testset), spec, **kwargs)
 
 
+def shard_option(text: str | None, *, with_gate: bool = False) -> Shard | None:
+    """The ``--shard`` option of ``run``/``score``: ``None`` without it; a shard cannot be gated (gate the
+    merged run instead)."""
+    if text is None:
+        return None
+    shard = parse_shard(text)
+    if with_gate:
+        raise MtEvalError("--gate cannot be used with --shard: gate the merged run (mt-eval merge)")
+    return shard
+
+
+def shard_translator(shard: Shard, testset: TestSet) -> Callable[..., SystemRun]:
+    """``translate_system`` for ``shard``; an N larger than the test set is an error before any work."""
+    from functools import partial
+
+    shard.bounds(len(testset))
+    return partial(translate_system_shard, shard)
+
+
 # ---------------------------------------------------------------------------------------- merge
 class _TestsetRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -245,8 +269,9 @@ def _load_part(path: Path) -> _Part:
     if record.rule != RULE:
         raise MtEvalError(f"{path}: shard cut by another rule ({record.rule!r}); this mt-eval cuts by"
                           f" {RULE!r}")
-    if not 0 <= record.index < record.count:
-        raise MtEvalError(f"{path}: shard {record.index}/{record.count} is not a valid shard")
+    if not 0 <= record.index < record.count <= record.testset.num_segments:
+        raise MtEvalError(f"{path}: shard {record.index}/{record.count} is not a valid shard of a test set of"
+                          f" {record.testset.num_segments} segments (config.shard was edited?)")
     expected = Shard(record.index, record.count).bounds(record.testset.num_segments)
     if (record.start, record.stop) != expected or results.testset.num_segments != record.stop - record.start:
         raise MtEvalError(f"{path}: shard {record.index}/{record.count} holds {results.testset.num_segments}"
@@ -495,6 +520,8 @@ __all__ = [
     "merge_parts",
     "parse_shard",
     "prepare",
+    "shard_option",
+    "shard_translator",
     "testset_for_translate",
     "translate_system_shard",
 ]

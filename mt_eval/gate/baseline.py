@@ -193,6 +193,8 @@ def baseline_metrics(results: Results, *, metrics: Sequence[str] | None = None,
     unless ``all_metrics`` or the policy's ``primary_metric``/``family`` names them: a baseline of
     judge scores would make every later gate call the judge, and human scores are not re-collected.
     """
+    if metrics and all_metrics:
+        raise MtEvalError("--all-metrics keeps every metric of the run; do not combine it with --metric")
     if metrics:
         return list(metrics), {}
     named: set[str] = set()
@@ -200,6 +202,11 @@ def baseline_metrics(results: Results, *, metrics: Sequence[str] | None = None,
         named.update(policy.family or [])
         if policy.primary_metric:
             named.add(policy.primary_metric)
+    known = {*results.metrics, *(str(info.spec.get("name", key)) for key, info in results.metrics.items())}
+    unknown = sorted(named - known)
+    if unknown:  # the gate would later say "cannot compare": say it now, before a baseline is written
+        raise MtEvalError(f"--policy names metric {unknown[0]!r} (primary_metric/family), which the run does"
+                          f" not have (have: {', '.join(results.metrics)})")
     keys, left_out = [], {}
     for key, info in results.metrics.items():
         name = str(info.spec.get("name", key))

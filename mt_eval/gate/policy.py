@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.fsio import read_input_text
 from mt_eval.settings import ALPHA, SEED, VerdictSettings
 
 if sys.version_info >= (3, 11):
@@ -103,14 +104,15 @@ def _one_line(exc: ValidationError, where: str) -> MtEvalError:
 def load_policy(path: str | Path) -> GatePolicy:
     """Read a policy from TOML: a ``[gate]`` table, ``[tool.mt-eval.gate]``, or top-level keys."""
     file = Path(path)
+    text = read_input_text(file, "policy file")  # a FIFO or folder refused; bad UTF-8 names line and byte
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MtEvalError(f"{file}: policy file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise MtEvalError(f"{file}: malformed TOML ({exc})") from None
     if "tool" in data:
-        table = data["tool"].get("mt-eval", {}).get("gate")
+        tool = data["tool"]
+        mte = tool.get("mt-eval") if isinstance(tool, dict) else None
+        table = mte.get("gate") if isinstance(mte, dict) else None
         if table is None:
             raise MtEvalError(f"{file}: no [tool.mt-eval.gate] table")
     else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import re
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import read_input_bytes, read_input_json
+from mt_eval.fsio import decode_text, read_input_bytes, read_input_json
 from mt_eval.humeval.export import KEY_FILE, KEY_FORMAT, sha256_text
 from mt_eval.humeval.metric import HumanMetric
 from mt_eval.reports.results import MetricInfo, Results, ScoreEntry, Significance
@@ -69,14 +70,10 @@ def read_rows(path: str | Path) -> list[Row]:
     """Rows of one annotation file (``.tsv`` with a header, or ``.jsonl``); bad rows name file:line."""
     file = Path(path)
     suffix = file.suffix.lower()
+    data = read_input_bytes(file, "annotation file")  # a FIFO or a folder is refused before any suffix rule
     if suffix not in (".tsv", ".jsonl"):
         raise MtEvalError(f"{file}: annotation files must end in .tsv or .jsonl")
-    data = read_input_bytes(file, "annotation file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise MtEvalError(f"{file}:{line}: not UTF-8 text") from None
+    text = decode_text(data, str(file))  # strict UTF-8 (BOM dropped); bad bytes and NUL name line and offset
     return _read_tsv(file, text) if suffix == ".tsv" else _read_jsonl(file, text)
 
 
@@ -97,7 +94,7 @@ def _read_jsonl(file: Path, text: str) -> list[Row]:
 
 
 def _read_tsv(file: Path, text: str) -> list[Row]:
-    reader = csv.reader(text.splitlines(keepends=True), delimiter="\t")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")  # records end at \n, not U+2028
     try:
         header = next(reader)
     except StopIteration:

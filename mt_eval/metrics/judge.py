@@ -41,6 +41,7 @@ A judge metric is never a default metric and is not in the CI gate's family unle
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,9 @@ from mt_eval.judges.client import JudgeAnswer, JudgeClient, JudgeRequest
 from mt_eval.judges.parsing import ErrorItem, JudgeParseError, parse_error_list, parse_score
 from mt_eval.metrics.base import Metric, SegmentDetail
 from mt_eval.spans import GEMBA_WEIGHTS, WMT_WEIGHTS, Span, mqm_penalty, span_from_quote
+
+#: judge spec options that would carry a credential (``api_key_env`` names a variable and is fine)
+_SECRET_KEY = re.compile(r"key|token|secret|pass|auth|bearer|credential")
 
 
 class JudgeOptions(BaseModel):
@@ -109,9 +113,13 @@ class JudgeMetric(Metric):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if "@" in self.config.judge.split("?", 1)[0]:
-            raise MtEvalError(f"metric {self.name}: put no credentials in the judge URL; name an environment"
-                              " variable with ?api_key_env=NAME")
+        base, _, query = self.config.judge.partition("?")
+        keys = [pair.partition("=")[0].strip().lower() for pair in query.split("&") if pair]
+        secret = next((k for k in keys if k != "api_key_env" and _SECRET_KEY.search(k)), None)
+        if "@" in base or secret is not None:  # never echoed: the spec is printed and stored in results.json
+            where = "URL" if "@" in base else f"options ({secret}=…)"
+            raise MtEvalError(f"metric {self.name}: put no credentials in the judge {where}; name an"
+                              " environment variable with ?api_key_env=NAME")
         self._client: JudgeClient | None = None
 
     # ------------------------------------------------------------------ languages
@@ -169,6 +177,10 @@ class JudgeMetric(Metric):
         client.cache = store
         try:
             samples, usage = self._judge(client, srcs, hyps, [prompts.first_reference(r) for r in refs])
+        except MtEvalError as exc:  # the server's failure, named as this metric's judge
+            text = str(exc)
+            exc.args = (f"metric {self.name}: {'' if text.startswith('judge') else 'judge '}{text}",)
+            raise
         finally:
             client.cache = None
             if store is not None:

@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mt_eval.errors import MtEvalError
+from mt_eval.fsio import check_input_file, read_input_text
 from mt_eval.metrics.base import MeanOfSegmentsMetric, SegmentDetail
 from mt_eval.spans import SEVERITIES, Span, make_span
 
@@ -129,6 +130,14 @@ class _Checkpoint:
     encoder_identity: str
 
 
+def _check_file(path: Path, what: str) -> None:
+    """A regular file, else one line naming it (a FIFO would block ``torch.load`` and the hash)."""
+    try:
+        check_input_file(path, what)
+    except MtEvalError as exc:
+        raise MtEvalError(f"metric comet: {exc}") from None
+
+
 def _looks_like_path(model: str) -> bool:
     return (model.startswith((".", "/", "~")) or model.endswith(".ckpt") or model.count("/") > 1
             or "\\" in model or Path(model).expanduser().exists())
@@ -147,9 +156,17 @@ def resolve_comet_checkpoint(model: str, revision: str | None = None) -> _Checkp
         if revision is not None:
             raise MtEvalError(f"metric comet: revision= is for hub ids, not the local checkpoint {model}")
         ckpt = local / "checkpoints" / "model.ckpt" if local.is_dir() else local
-        if not ckpt.is_file():
+        if not ckpt.exists():
             raise MtEvalError(f"metric comet: checkpoint {ckpt} not found (model= takes a .ckpt file, a "
                               "folder with checkpoints/model.ckpt and hparams.yaml, or a hub id)")
+        _check_file(ckpt, "COMET checkpoint")  # a FIFO or a folder: refused at once, never read
+        with open(ckpt, "rb") as handle:
+            head = handle.read(64)
+        if not head:
+            raise MtEvalError(f"metric comet: checkpoint {ckpt} is empty (0 bytes)")
+        if head.startswith(b"version https://git-lfs"):
+            raise MtEvalError(f"metric comet: cannot read checkpoint {ckpt} (a Git LFS pointer, not the file:"
+                              " fetch it with git lfs pull)")
         identity = "sha256:" + _file_hash(ckpt)
     else:
         folder = _hub_snapshot(model, revision, ["checkpoints/model.ckpt", "hparams.yaml"], "model")
@@ -159,12 +176,14 @@ def resolve_comet_checkpoint(model: str, revision: str | None = None) -> _Checkp
         snapshot = _snapshot_id(folder)
         identity = f"hub:{model}@{snapshot}" if snapshot else "sha256:" + _file_hash(ckpt)
     hparams_file = ckpt.resolve().parents[1] / "hparams.yaml" if len(ckpt.resolve().parents) > 1 else None
-    if hparams_file is None or not hparams_file.is_file():
+    if hparams_file is None or not hparams_file.exists():
         raise MtEvalError(f"metric comet: {hparams_file or ckpt.parent / 'hparams.yaml'} not found "
                           f"(COMET reads a checkpoint's hparams.yaml from two folders above {ckpt.name})")
     try:
-        hparams = yaml.safe_load(hparams_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        hparams = yaml.safe_load(read_input_text(hparams_file, "hparams.yaml"))
+    except MtEvalError as exc:
+        raise MtEvalError(f"metric comet: {exc}") from None
+    except yaml.YAMLError as exc:
         raise MtEvalError(f"metric comet: {hparams_file}: not readable YAML ({type(exc).__name__})") from None
     if not isinstance(hparams, dict) or not isinstance(hparams.get("class_identifier"), str):
         raise MtEvalError(f"metric comet: {hparams_file}: no class_identifier")

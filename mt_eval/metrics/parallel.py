@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mt_eval.errors import MtEvalError
+from mt_eval.settings import MAX_WORKERS
 
 __all__ = ["AUTO_MIN_SEGMENTS", "WorkerChoice", "resolve_workers", "usable_cores"]
 
@@ -61,4 +62,6 @@ def resolve_workers(requested: int | str | None, num_segments: int) -> WorkerCho
         workers = 0
     if workers < 1:
         raise MtEvalError(f"--workers: expected a positive integer or 'auto', got {requested!r}")
+    if workers > MAX_WORKERS:  # a typo must not fork a million processes
+        raise MtEvalError(f"--workers {workers}: at most {MAX_WORKERS}")
     return WorkerChoice(text, workers, "as requested")

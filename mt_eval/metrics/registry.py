@@ -98,6 +98,9 @@ def load_metric_class(name: str) -> type[Metric]:
     except ImportError as exc:
         raise MtEvalError(f"metric {key!r} cannot be imported ({exc}); install the package that"
                           f" provides it (pip install {install_hint(key)})") from None
+    except Exception as exc:  # a broken plugin module: name it, never an internal error
+        raise MtEvalError(f"metric {key!r}: importing {module_name} failed ({type(exc).__name__}: {exc})"
+                          ) from None
     cls = getattr(module, attr, None) if attr else None
     if not (isinstance(cls, type) and issubclass(cls, Metric)):
         raise MtEvalError(f"metric {key!r}: {target!r} is not a Metric class")

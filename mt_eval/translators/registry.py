@@ -72,6 +72,9 @@ def load_backend(name: str) -> type[Translator]:
             f"backend {name!r} cannot be imported ({exc}); install the extra it needs, e.g. "
             f"pip install 'mt-eval[all]'"
         ) from None
+    except Exception as exc:  # a broken plugin module: name it, never an internal error
+        raise MtEvalError(f"backend {name!r}: importing {module_name} failed ({type(exc).__name__}: {exc})"
+                          ) from None
     cls = getattr(module, attr, None) if attr else None
     if not (isinstance(cls, type) and issubclass(cls, Translator)):
         raise MtEvalError(f"backend {name!r}: {target!r} is not a Translator class")
@@ -137,11 +140,20 @@ def build_options(cls: type[Translator], options: Mapping[str, Any], *, where: s
         raise MtEvalError(f"{where}: option {loc}: {msg}") from None
 
 
+def _shown_spec(spec: str) -> str:
+    """The spec for a message: option values and URL credentials left out (a key put in by mistake
+    must not reach the console or a CI log); the message names the option at fault anyway."""
+    head, sep, query = spec.partition("?")
+    head = re.sub(r"//[^/@?#]*@", "//***@", head)
+    keys = "&".join(pair.partition("=")[0] + "=…" for pair in query.split("&") if pair)
+    return head + (sep + keys if sep else "")
+
+
 def create_translator(spec: str, options: Mapping[str, Any] | None = None, *, source_lang: str = "ar",
                       target_lang: str = "en") -> Translator:
     """Build a translator from a spec string plus extra options (``options`` win over the spec's)."""
     parsed = parse_spec(spec)
     cls = load_backend(parsed.backend)
     merged = {**parsed.options, **(options or {})}
-    opts = build_options(cls, merged, where=f"system {spec!r}")
+    opts = build_options(cls, merged, where=f"system {_shown_spec(spec)!r}")
     return cls(parsed.target, opts, source_lang=source_lang, target_lang=target_lang)

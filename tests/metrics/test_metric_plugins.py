@@ -168,6 +168,19 @@ def test_bad_registrations_and_broken_plugins_are_clear_errors() -> None:
         registry.unregister_metric("not-a-metric")
 
 
+def test_a_plugin_module_that_raises_on_import_is_a_one_line_error(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "exploding_metric_plugin.py").write_text("raise RuntimeError('boom at import')\n",
+                                                         encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.register_metric("exploding", "exploding_metric_plugin:Metric")
+    try:
+        with pytest.raises(MtEvalError, match=r"metric 'exploding': importing exploding_metric_plugin failed"
+                                              r" \(RuntimeError: boom at import\)"):
+            registry.get_metric("exploding")
+    finally:
+        registry.unregister_metric("exploding")
+
+
 def test_a_line_added_to_the_builtin_table_registers_without_an_entry_point(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Helpers adding a built-in to ``_METRICS`` get a working metric even before pyproject is updated."""

@@ -80,3 +80,17 @@ def test_import_and_registry_stay_light() -> None:
             "print(sorted(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_backend_module_that_raises_on_import_is_a_one_line_error(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mt_eval.translators.registry import register_backend, unregister_backend
+
+    (tmp_path / "exploding_backend_plugin.py").write_text("raise RuntimeError('boom at import')\n",
+                                                          encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    register_backend("exploding", "exploding_backend_plugin:Backend")
+    try:
+        with pytest.raises(MtEvalError, match=r"'exploding': importing exploding_backend_plugin failed"):
+            load_backend("exploding")
+    finally:
+        unregister_backend("exploding")

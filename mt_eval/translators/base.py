@@ -7,6 +7,7 @@ cache and every score can name exactly what produced a hypothesis.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -93,8 +94,10 @@ def signature_key(signature: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
 def library_version(name: str) -> str:
-    """Installed distribution version (``""`` when absent), for signatures."""
+    """Installed distribution version (``""`` when absent), for signatures; read once per process
+    (each lookup scans the installed distributions: 3–7 ms per signature otherwise)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

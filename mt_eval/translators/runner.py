@@ -63,7 +63,8 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
                              environment=translator.environment())
         unique = list(dict.fromkeys(testset.sources))
         with _progress(progress, label, len(unique)) as advance:
-            wrapper = (CachingTranslator(translator, store, name=label, spec=spec, progress=advance)
+            wrapper = (CachingTranslator(translator, store, name=label, spec=spec, progress=advance,
+                                         signature=signature)
                        if executor is None else
                        executor.wrap(translator, store, name=label, spec=spec, options=options,
                                      progress=advance))

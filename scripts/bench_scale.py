@@ -61,6 +61,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,7 @@ for extra in (ROOT, ROOT / "scripts", TRANSLATOR_TESTS):
 from bench_cli import synthetic_corpus  # noqa: E402
 
 from mt_eval.fsio import atomic_write_json  # noqa: E402
+from mt_eval.translators.cache import storable_rows  # noqa: E402
 
 OUT = ROOT / "results" / "bench" / "scale.json"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -206,7 +209,7 @@ def _run(
             proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    result = {**meter.result, "timed_out": killed}
+    result: dict[str, Any] = {**meter.result, "timed_out": killed}
     if killed:
         result["wall_s"] = None
         result["killed_after_s"] = round(meter.wall, 1)
@@ -308,7 +311,12 @@ def _translation_sources(tiny: Any, n: int) -> list[str]:
     return list(dict.fromkeys(big))[:n]
 
 
-def _fit(rows: list[tuple[float, ...]], times: list[float]) -> tuple[list[float], float]:
+def _commit(queue: Any, rows: Any) -> None:
+    """What a run does with a finished chunk: commit it to the cache at once."""
+    queue.commit(storable_rows(rows))
+
+
+def _fit(rows: Sequence[Sequence[float]], times: Sequence[float]) -> tuple[list[float], float]:
     """Least squares ``times ~ rows @ coef``; returns the coefficients and the RMS residual (s)."""
     x, y = np.array(rows, dtype=float), np.array(times, dtype=float)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
@@ -463,7 +471,7 @@ def main() -> None:
                     f"  (other work: {result['other_work_cores']} cores)",
                     flush=True,
                 )
-        best_tr = {k: _best(v) for k, v in tr_runs.items()}
+        best_tr: dict[str, Any] = {k: _best(v) for k, v in tr_runs.items()}
         local_tr = [v for k, v in best_tr.items() if k.startswith("local") and v is not None]
         report["translation_bound"] = {
             "workload": f"mt-eval translate, {len(sources)} segments, tiny MarianMT"
@@ -500,7 +508,7 @@ def main() -> None:
                     f"score {key:<16} {result['wall_s']} s  (other work: {result['other_work_cores']} cores)",
                     flush=True,
                 )
-        best_sc = {k: _best(v) for k, v in sc_runs.items()}
+        best_sc: dict[str, Any] = {k: _best(v) for k, v in sc_runs.items()}
         # the part of the command that can run in parallel at all: BLEU+chrF statistics of A and B
         from mt_eval.metrics.registry import get_metric
 
@@ -533,7 +541,7 @@ def main() -> None:
 
         # -------------------------------------------------------------- overheads, in this process
         from mt_eval.cluster.ray_executor import RayCachingTranslator, RayExecutor, _ActorPool
-        from mt_eval.translators.cache import ClaimQueue, TranslationCache, storable_rows
+        from mt_eval.translators.cache import ClaimQueue, TranslationCache
         from mt_eval.translators.registry import create_translator, register_backend, unregister_backend
         from mt_eval.translators.runner import translate_testset
 
@@ -577,7 +585,7 @@ def main() -> None:
                         queue = ClaimQueue(cache, wrapper.sig_key())
                         mine, _ = queue.claim(sources[:n])
                         t = time.perf_counter()
-                        pool.run(mine, lambda rows, q=queue: q.commit(storable_rows(rows)))
+                        pool.run(mine, partial(_commit, queue))
                         wall = time.perf_counter() - t
                         queue.close()
                     chunks = math.ceil(n / k)
@@ -684,7 +692,7 @@ def main() -> None:
         from ray.cluster_utils import Cluster
 
         two_dir = tempfile.mkdtemp(prefix="mte-bsc-", dir="/tmp")
-        small = {"num_cpus": 1, "object_store_memory": 100_000_000, "temp_dir": two_dir}
+        small: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 100_000_000, "temp_dir": two_dir}
         two_runs = []
         with _address_file_kept():
             t0 = time.perf_counter()

@@ -534,7 +534,12 @@ def main() -> None:
             "speedup_vs_local_1_worker": round(best_sc["local_workers1"] / best_sc["ray_2cpus"], 3),
             "statistics_s_one_process": round(stats_s, 2),
             "statistics_run": meter.result,
-            "amdahl_max_speedup_2_cores": round(best_sc["local_workers1"] / (serial_s + stats_s / 2), 3),
+            "statistics_share_of_1_worker_wall": round(stats_s / best_sc["local_workers1"], 3),
+            # Amdahl with only the statistics on 2 cores (what Ray shards); the output checks also run in
+            # a local process pool with --workers 2 (and on the Ray driver), so local can beat this
+            "speedup_if_only_statistics_parallel_2_cores": round(
+                best_sc["local_workers1"] / (serial_s + stats_s / 2), 3
+            ),
             "goal": "Ray (2 CPUs) within 10% of the best local time, and >= 1.8x faster than local"
             " with 1 worker",
         }

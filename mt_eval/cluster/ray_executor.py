@@ -138,6 +138,7 @@ class TranslationWorker:
             for backend, target in plugins.items():  # backends the driver registered at run time
                 register_backend(backend, target)
             translator = create_translator(spec, options, source_lang=source_lang, target_lang=target_lang)
+            fit_threads(translator, ray.get_runtime_context().get_assigned_resources().get("CPU", 1))
             self.wrapper = CachingTranslator(translator, None, name=name, spec=spec)
         except Exception as exc:
             self.error = _error_tuple(exc)
@@ -185,6 +186,18 @@ def _stats_shard(spec: dict[str, Any], identity: dict[str, Any], hyps: list[str]
 
 
 # ---------------------------------------------------------------------------------------- resources
+def fit_threads(translator: Any, cpus: float) -> None:
+    """An unset ``threads`` option becomes the actor's CPUs. Torch (Marian/HF) defaults to every core
+    of the node, so two 1-CPU actors on 2 cores each ran 2 threads: 5,040 segments took over 90 s
+    instead of 23 s (scripts/bench_scale.py). ``threads`` is a run-only option: the signature, and so
+    the cache key, do not change."""
+    options = getattr(translator, "options", None)
+    fields = getattr(type(options), "model_fields", {})
+    if options is None or "threads" not in fields or getattr(options, "threads", None):
+        return
+    translator.options = options.model_copy(update={"threads": max(1, int(cpus))})
+
+
 def worker_resources(options: Any) -> dict[str, float]:
     """Ray resources of one translation actor, from the backend's options: CPU threads
     (``threads``/``n_threads``, default 1) and one GPU where the backend runs on one (``device=cuda``,

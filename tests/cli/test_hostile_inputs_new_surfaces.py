@@ -463,7 +463,7 @@ CASES: list[Any] = [
     case("list/unknown-kind", nothing, "list nope", "'nope' is not one of"),
     case("list/traversal-kind", nothing, "list ../metrics", "is not one of"),
     case("list/broken-metric-import-error", plugin("metric", "raise RuntimeError('plugin is broken')\n"),
-         "list metrics --json", "cannot be", code=0),
+         "list metrics --json", "failed (RuntimeError: plugin is broken)", code=0),
     case("list/broken-metric-options-not-a-model",
          plugin("metric", "from mt_eval.metrics.base import Metric\n"
                           "class Broken(Metric):\n    '''A broken plugin.'''\n    name = 'broken'\n"
@@ -475,7 +475,7 @@ CASES: list[Any] = [
                            "class Broken(Translator):\n    '''A broken plugin.'''\n    backend = 'broken'\n"
                            "    Options = 42\n"), "list backends", "cannot be", code=0),
     case("list/broken-backend-syntax-error", plugin("backend", "def (:\n"), "list backends --json",
-         "cannot be", code=0),
+         "failed (SyntaxError", code=0),
     # --------------------------------------------------------------- judge metric specs
     case("judge/credentials-in-url", nothing,
          score_m(f"gemba-esa:judge=openai:http://user:{SECRET}@127.0.0.1:9/v1?model=m"), "no credentials",

@@ -363,17 +363,8 @@ class RayCachingTranslator(CachingTranslator):
         return self._environment or super().environment()
 
     def translate_records(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
-        unique = list(dict.fromkeys(sources))
-        done: dict[str, CachedTranslation] = {}
+        done, queue, missing = self._start_records(sources)
         advance = self.progress or (lambda n: None)
-        queue: ClaimQueue | None = None
-        if self.cache is not None:
-            queue = ClaimQueue(self.cache, self.sig_key())
-            done.update(queue.lookup(unique))
-        self.cached = len(done)
-        self.translated = 0
-        advance(self.cached)
-        missing = sorted((s for s in unique if s not in done), key=len, reverse=True)
         if not missing:
             if queue is not None:
                 queue.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import Metric
+from mt_eval.plugins import load_target
 
 # The built-in metrics: key -> "module:Class" (imported lazily). pyproject.toml declares the same
 # names in [project.entry-points."mt_eval.metrics"] (tests/metrics/test_metric_plugins.py keeps the
@@ -92,19 +93,9 @@ def load_metric_class(name: str) -> type[Metric]:
     target = _plugins.get(key) or metric_targets()[key]
     if not isinstance(target, str):
         return target
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MtEvalError(f"metric {key!r} cannot be imported ({exc}); install the package that"
-                          f" provides it (pip install {install_hint(key)})") from None
-    except Exception as exc:  # a broken plugin module: name it, never an internal error
-        raise MtEvalError(f"metric {key!r}: importing {module_name} failed ({type(exc).__name__}: {exc})"
-                          ) from None
-    cls = getattr(module, attr, None) if attr else None
-    if not (isinstance(cls, type) and issubclass(cls, Metric)):
-        raise MtEvalError(f"metric {key!r}: {target!r} is not a Metric class")
-    return cls
+    return load_target(target, f"metric {key!r}", Metric, lambda exc: MtEvalError(
+        f"metric {key!r} cannot be imported ({exc}); install the package that provides it"
+        f" (pip install {install_hint(key)})"))
 
 
 def get_metric(name: str, **options: Any) -> Metric:

@@ -683,19 +683,26 @@ class CachingTranslator(Translator):
         return [(src, out, each, int(tok), cut[i] if cut else "")
                 for i, (src, out, tok) in enumerate(zip(batch, outs, counts, strict=True))]
 
-    def translate_records(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
-        """Every unique source -> its translation record (from the cache or translated now)."""
+    def _start_records(self, sources: Sequence[str]
+                       ) -> tuple[dict[str, CachedTranslation], ClaimQueue | None, list[str]]:
+        """What the cache already holds, the claim queue (None without a cache), and the sources still
+        to translate, longest first (as every translating path batches them)."""
         unique = list(dict.fromkeys(sources))
         done: dict[str, CachedTranslation] = {}
-        advance = self.progress or (lambda n: None)
         queue: ClaimQueue | None = None
         if self.cache is not None:
             queue = ClaimQueue(self.cache, self.sig_key())
             done.update(queue.lookup(unique))
         self.cached = len(done)
         self.translated = 0
-        advance(self.cached)
+        (self.progress or (lambda n: None))(self.cached)
         missing = sorted((s for s in unique if s not in done), key=len, reverse=True)
+        return done, queue, missing
+
+    def translate_records(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
+        """Every unique source -> its translation record (from the cache or translated now)."""
+        done, queue, missing = self._start_records(sources)
+        advance = self.progress or (lambda n: None)
         pending: list[Row] = []
         last_commit = time.monotonic()
 

@@ -8,7 +8,6 @@ add backends at run time with :func:`register_backend`.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from urllib.parse import parse_qsl
 from pydantic import ValidationError
 
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.plugins import load_target
 from mt_eval.translators.base import Translator
 
 ENTRY_POINT_GROUP = "mt_eval.translators"
@@ -62,23 +62,11 @@ def load_backend(name: str) -> type[Translator]:
         raise MtEvalError(f"unknown translator backend {name!r} (known: {known})")
     if not isinstance(target, str):
         return target
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        from mt_eval.errors import SystemUnavailable
+    from mt_eval.errors import SystemUnavailable
 
-        raise SystemUnavailable(
-            f"backend {name!r} cannot be imported ({exc}); install the extra it needs, e.g. "
-            f"pip install 'mt-eval[all]'"
-        ) from None
-    except Exception as exc:  # a broken plugin module: name it, never an internal error
-        raise MtEvalError(f"backend {name!r}: importing {module_name} failed ({type(exc).__name__}: {exc})"
-                          ) from None
-    cls = getattr(module, attr, None) if attr else None
-    if not (isinstance(cls, type) and issubclass(cls, Translator)):
-        raise MtEvalError(f"backend {name!r}: {target!r} is not a Translator class")
-    return cls
+    return load_target(target, f"backend {name!r}", Translator, lambda exc: SystemUnavailable(
+        f"backend {name!r} cannot be imported ({exc}); install the extra it needs, e.g."
+        " pip install 'mt-eval[all]'"))
 
 
 @dataclass(frozen=True)

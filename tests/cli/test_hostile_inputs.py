@@ -21,15 +21,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from hostile_guard import run_guarded, temporaries
+from mini_corpus import GOOD, REFS, SOURCES
 
 from mt_eval.cli import main
 from mt_eval.data.testset import TestSet
@@ -37,8 +36,6 @@ from mt_eval.data.testset import TestSet
 WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "000_3f6bb7e6e5b2fcec.txt"
 STATS = "run/stats/good/bleu.npy"
-TEMP_MARK = "~mte-"
-HANG_SECONDS = float(os.environ.get("MT_EVAL_TEST_HANG_SECONDS", "20"))
 
 
 # ------------------------------------------------------------------------------------ workspace
@@ -446,44 +443,12 @@ CASES: list[Case] = [
 
 
 # ------------------------------------------------------------------------------------ the checks
-def _temporaries(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if TEMP_MARK in p.name or p.name.endswith((".tmp", ".old"))]
-
-
-def _run_guarded(capsys: pytest.CaptureFixture[str], root: Path,
-                 args: Sequence[str]) -> tuple[int, str, str, bool]:
-    """Run in-process; a reader blocked on a FIFO for 20 s is unblocked and the run reported as hung."""
-    done = threading.Event()
-    hung: list[Path] = []
-
-    def watchdog() -> None:
-        if done.wait(HANG_SECONDS):
-            return
-        for path in root.rglob("*"):
-            if stat.S_ISFIFO(path.lstat().st_mode):
-                try:  # succeeds only when someone is blocked reading; closing gives them EOF
-                    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:
-                    continue
-                hung.append(path)
-                os.close(fd)
-
-    thread = threading.Thread(target=watchdog, daemon=True)
-    thread.start()
-    try:
-        code, out, err = run_cli(capsys, *args)
-    finally:
-        done.set()
-        thread.join()
-    return code, out, err, bool(hung)
-
-
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_hostile_input(c: Case, ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c.prep(ws)
     args = [a.replace("{ws}", str(ws)) for a in c.args]
-    before = set(_temporaries(ws))
-    code, out, err, hung = _run_guarded(capsys, ws, args)
+    before = set(temporaries(ws))
+    code, out, err, hung = run_guarded(capsys, ws, args)
     assert not hung, f"{c.id}: blocked reading a FIFO"
     assert "Traceback" not in err and "Traceback" not in out, err
     assert code == c.code, f"{c.id}: exit {code}, expected {c.code}\nstderr: {err}"
@@ -493,7 +458,7 @@ def test_hostile_input(c: Case, ws: Path, capsys: pytest.CaptureFixture[str]) ->
         assert errors[0].startswith("mt-eval: error: "), errors
         assert c.fragment in errors[0], f"{c.id}: {c.fragment!r} not in {errors[0]!r}"
         assert "internal error" not in errors[0]
-    assert set(_temporaries(ws)) <= before, f"{c.id}: left {set(_temporaries(ws)) - before}"
+    assert set(temporaries(ws)) <= before, f"{c.id}: left {set(temporaries(ws)) - before}"
     for rel in c.absent:
         assert not (ws / rel).exists(), f"{c.id}: {rel} was written"
     if c.id.startswith("gate/") and (ws / "verdict.json").exists():

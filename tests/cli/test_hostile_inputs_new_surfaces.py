@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import stat
 import sys
 import threading
 import time
@@ -28,14 +27,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from hostile_guard import run_guarded, temporaries
+from mini_corpus import GOOD, REFS, SOURCES
 
 from mt_eval.cli import main
 from mt_eval.data.testset import TestSet
 
 WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
-TEMP_MARK = "~mte-"
-HANG_SECONDS = float(os.environ.get("MT_EVAL_TEST_HANG_SECONDS", "20"))
 SECRET = "sk-hostile-SECRET-4711"  # an API key / password that must never reach the console
 P1_STATS = "p1/stats/good/bleu.npy"
 P1_DETAILS = "p1/stats/good/bleu.details.json"
@@ -713,38 +711,6 @@ CASES: list[Any] = [
 
 
 # ------------------------------------------------------------------------------------ the checks
-def _temporaries(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if TEMP_MARK in p.name or p.name.endswith((".tmp", ".old"))]
-
-
-def _run_guarded(capsys: pytest.CaptureFixture[str], root: Path,
-                 args: Sequence[str]) -> tuple[int, str, str, bool]:
-    """Run in-process; a reader blocked on a FIFO for ``HANG_SECONDS`` is unblocked and reported as hung."""
-    done = threading.Event()
-    hung: list[Path] = []
-
-    def watchdog() -> None:
-        while not done.wait(HANG_SECONDS):
-            for path in root.rglob("*"):
-                if path.is_symlink() or not stat.S_ISFIFO(path.lstat().st_mode):
-                    continue
-                try:  # succeeds only when someone is blocked reading; closing gives them EOF
-                    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:
-                    continue
-                hung.append(path)
-                os.close(fd)
-
-    thread = threading.Thread(target=watchdog, daemon=True)
-    thread.start()
-    try:
-        code, out, err = run_cli(capsys, *args)
-    finally:
-        done.set()
-        thread.join()
-    return code, out, err, bool(hung)
-
-
 def _unfreeze(root: Path) -> None:
     for path in root.rglob("*"):
         if path.is_dir() and not path.is_symlink():
@@ -762,9 +728,9 @@ def test_hostile_input_new_surfaces(c: Case, ws: Ctx, judges: dict[str, Any],
     try:
         c.prep(ws)
         args = [_fill(a, root, judges) for a in c.args]
-        before = set(_temporaries(root))
+        before = set(temporaries(root))
         started = time.monotonic()
-        code, out, err, hung = _run_guarded(capsys, root, args)
+        code, out, err, hung = run_guarded(capsys, root, args)
         seconds = time.monotonic() - started
     finally:
         _unfreeze(root)
@@ -781,7 +747,7 @@ def test_hostile_input_new_surfaces(c: Case, ws: Ctx, judges: dict[str, Any],
         assert "internal error" not in errors[0], errors[0]
     elif c.fragment:
         assert c.fragment in out, f"{c.id}: {c.fragment!r} not on stdout"
-    assert set(_temporaries(root)) <= before, f"{c.id}: left {set(_temporaries(root)) - before}"
+    assert set(temporaries(root)) <= before, f"{c.id}: left {set(temporaries(root)) - before}"
     for rel in c.absent:
         assert not (root / rel).exists(), f"{c.id}: {rel} was written"
     if c.after is not None:

@@ -28,6 +28,13 @@ def test_parallel_checks_equal_serial(workers: int) -> None:
     assert all(serial.counts[name] > 0 for name in serial.counts)  # the test exercises every flag
 
 
-def test_small_lists_stay_in_process() -> None:
-    result = check_outputs(["a b c"], [""], target_lang="en", workers=4)
-    assert result.flags == [["empty"]]
+def test_small_lists_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mt_eval.checks as checks
+
+    def no_fork(*_args: object) -> None:
+        raise AssertionError("a pool was started for a small list")
+
+    monkeypatch.setattr(checks.mp, "get_context", no_fork)
+    result = check_outputs(["a b c"] * 3, ["", "a b c", "fine words here"], target_lang="en", workers=4)
+    assert result.flags[0] == ["empty"]
+    assert "copy_of_source" in result.flags[1]

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mt_eval.errors import MtEvalError
+from mt_eval.plugins import Registry, install_hint, usable
 
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "length ≥"),
            ("max_length", "length ≤"))
@@ -34,6 +35,7 @@ class OptionInfo:
     bounds: dict[str, Any] = field(default_factory=dict)
     choices: list[Any] | None = None
     run_only: bool = False  # changes how the metric runs (threads, batch size), never its scores
+    required: bool = False  # no default: the spec must give it (``default`` is then None)
 
     def bounds_text(self) -> str:
         """``≥ 1``, ``> 0, ≤ 10`` or ``one of: a, b``; empty when unbounded."""
@@ -46,7 +48,7 @@ class OptionInfo:
 class PluginInfo:
     """A backend or a metric: where it comes from, whether it is usable here, its options."""
 
-    kind: str  # "backend" or "metric"
+    kind: str  # "backend" or "metric" (the registry's noun)
     name: str
     target: str  # "module:Class"
     available: bool = True
@@ -88,65 +90,39 @@ def describe_options(model: type[BaseModel] | None,
     out = []
     for name, info in model.model_fields.items():
         type_name, choices = _type_name(info.annotation)
-        bounds: dict[str, Any] = {}
-        for item in info.metadata:
-            for key, _ in _BOUNDS:
-                value = getattr(item, key, None)
-                if value is not None:
-                    bounds[key] = value
-        default = info.get_default(call_default_factory=True)
+        bounds = {key: value for item in info.metadata for key, _ in _BOUNDS
+                  if (value := getattr(item, key, None)) is not None}
+        required = info.is_required()
+        default = None if required else info.get_default(call_default_factory=True)
         out.append(OptionInfo(name=name, type=type_name, default=json.loads(json.dumps(default, default=str)),
                               description=info.description or "", bounds=bounds, choices=choices,
-                              run_only=name in run_only))
+                              run_only=name in run_only, required=required))
     return out
 
 
-def list_backends() -> list[PluginInfo]:
-    """Every translator backend (entry points and run-time registrations) with its options."""
-    from mt_eval.translators.registry import available_backends, load_backend
-
+def list_plugins(registry: Registry[Any]) -> list[PluginInfo]:
+    """Every plugin of a registry (``BACKENDS``, ``METRICS``): its options, or why it is not usable here."""
+    aliases: dict[str, list[str]] = {}
+    for alias, key in registry.aliases.items():
+        aliases.setdefault(key, []).append(alias)
     found = []
-    for name, target in available_backends().items():
-        entry = PluginInfo(kind="backend", name=name, target=target)
+    for name, target in registry.targets().items():
+        entry = PluginInfo(kind=registry.noun, name=name, target=target,
+                           aliases=sorted(aliases.get(name, [])))
         try:
-            cls = load_backend(name)
-            options = describe_options(getattr(cls, "Options", None))
+            cls = registry.load(name)
+            options = describe_options(getattr(cls, registry.options_attr, None),
+                                       frozenset(getattr(cls, "run_only_options", ())))
         except MtEvalError as exc:  # SystemUnavailable included: a missing extra
             entry.available, entry.note = False, str(exc)
         except (Exception, SystemExit) as exc:  # a broken third-party plugin must not hide the others
             entry.available, entry.note = False, _broken(exc)
         else:
-            entry.options = options
-            entry.note = _first_line(cls.__doc__)
-        found.append(entry)
-    return found
-
-
-def list_metrics() -> list[PluginInfo]:
-    """Every metric (built-ins, entry points, run-time registrations) with its options."""
-    from mt_eval.metrics import registry
-
-    installed = registry.available_metrics()
-    aliases: dict[str, list[str]] = {}
-    for alias, key in registry.metric_aliases().items():
-        aliases.setdefault(key, []).append(alias)
-    found = []
-    for name, target in registry.metric_targets().items():
-        entry = PluginInfo(kind="metric", name=name, target=target, aliases=sorted(aliases.get(name, [])))
-        try:
-            cls = registry.load_metric_class(name)
-            options = describe_options(getattr(cls, "options_model", None),
-                                       frozenset(getattr(cls, "run_only_options", ())))
-        except MtEvalError as exc:
-            entry.available, entry.note = False, str(exc)
-        except (Exception, SystemExit) as exc:  # a broken third-party plugin must not hide the others
-            entry.available, entry.note = False, _broken(exc)
-        else:
-            entry.options = options
-            entry.note = _first_line(cls.__doc__)
-            if not installed.get(name, True):
-                entry.available = False
-                entry.note = f"needs: pip install {registry.install_hint(name)}"
+            entry.options, entry.note = options, _first_line(cls.__doc__)
+            if not usable(cls):
+                entry.available, entry.note = False, f"needs: pip install {install_hint(cls)}"
+        if name in registry.shadowed:  # a plugin that took a built-in's name is ignored: say so
+            entry.note = f"{entry.note}; {registry.shadowed[name]}" if entry.note else registry.shadowed[name]
         found.append(entry)
     return found
 

@@ -5,20 +5,57 @@ Flags (stable names used in ``segments.jsonl``, tables and the gate):
 * ``empty`` — the output is empty or whitespace only;
 * ``copy_of_source`` — the output is the source, up to case and whitespace (untranslated);
 * ``wrong_language`` — the output is not in the target language (``mt_eval.data.langid.is_language``);
-* ``length_ratio`` — output length / source (or reference) length is outside a configurable band;
+* ``length_ratio`` — the output is too short or too long for its source (the rule below);
 * ``repetition`` — a word n-gram repeats back to back (a decoding loop: "the the the the",
-  "I am here. I am here. I am here.").
+  "I am here. I am here. I am here.");
+* ``number_mismatch`` — the numbers in the source and the output disagree
+  (:func:`mt_eval.numbers.numbers_disagree`: digits of any script and the ``٫ ٬ , .`` and thin-space
+  separators normalised; a number in digits on one side may pair with English or Arabic number words on
+  the other; other number words are not read).
 
-:func:`check_outputs` computes the flags of a whole system at once (language ID and repetition loops
-vectorised, fastText in one batch); :func:`check_segment` is the same rule for one segment.
+**Length.** A text's length counts neither whitespace nor combining marks (Unicode ``Mn``: Arabic
+harakat, shadda, sukun, Quranic annotation marks), format characters (``Cf``: ZWJ, ZWNJ, bidi
+controls) or tatweel (U+0640), so a fully vocalised or elongated Arabic text is as long as its bare
+letters (``ignore_marks=false`` counts every non-whitespace code point, as before). A *word* is a
+whitespace-separated token with at least one letter or digit. ``length_unit`` is ``chars``, ``words``
+or ``chars+words`` (default: the geometric mean of the character ratio and the word ratio, less noisy
+than either). The basis is the source (``length_against="source"``, default) or the mean of the
+references. Language identification reads the text without marks too: fastText takes 8% of fully
+vocalised Quran verses for Mazanderani or Pashto, and their bare letters for Arabic (or Egyptian
+Arabic, which ``langid`` counts as Arabic).
+
+**Band relative to the test set.** With ``length_scale="testset"`` (default) the ratio output/source is
+divided by the test set's *median* reference/source ratio over the judged segments (what this test set
+says is normal for its language pair: ≈1.16 for Arabic→English FLORES characters, ≈0.86 English→Arabic,
+≈2.1 vocalised Quran→English); with the references as basis the median is 1 by construction. Without
+references the scale is 1 (the band is absolute). The normalised ratio must lie in
+``[min_length_ratio, max_length_ratio]``; segments whose basis has fewer than ``min_length`` units
+(characters, or words for ``words``) are not judged.
+
+**Unfinished outputs.** An output cut in the middle of a sentence is short *and* ends where a sentence
+does not. Each text's ending is classed as ``term`` (. ! ? … ؟ ۔), ``pause`` (, ، ; ؛ : dashes), ``open``
+(a letter, digit or mark) or ``other`` (closing quotes and brackets are looked through). From the test
+set the check learns, for each class of source ending, how the references end. An output whose ending
+class is rare there (at most ``unfinished_max_share`` of the references, among at least
+``unfinished_min_support`` segments with that source ending) must reach ``unfinished_min_length_ratio``
+instead of ``min_length_ratio``. FLORES references end like their sources, so a half-cut English or
+Arabic output is caught; unpunctuated targets (Quranic Arabic) give no such evidence and rely on the band.
+
+The test-set statistics (:class:`LengthCalibration`) come from the sources and references given to
+:func:`check_outputs`, or are passed in (a shard of a test set must use the whole test set's).
+``scripts/measure_checks.py`` measures false alarms and recall of every flag (README, "Output checks").
+
+:func:`check_outputs` computes the flags of a whole system at once (language ID, lengths and repetition
+loops vectorised, fastText in one batch); :func:`check_segment` is the same rule for one segment.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing as mp
-from collections import defaultdict
-from collections.abc import Sequence
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, count, pairwise
 from typing import Any, Literal
@@ -26,22 +63,29 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from mt_eval.data.langid import is_language, is_language_many
+from mt_eval.data.langid import is_language_many
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.numbers import numbers_disagree
 
-FLAGS = ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition")
+FLAGS = ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition", "number_mismatch")
 
 
 class CheckConfig(BaseModel):
-    """Which checks run and their thresholds."""
+    """Which checks run and their thresholds (recorded in ``results.json``; see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: tuple[str, ...] = FLAGS
-    length_unit: Literal["chars", "words"] = "chars"
+    length_unit: Literal["chars", "words", "chars+words"] = "chars+words"
     length_against: Literal["source", "reference"] = "source"
-    min_length_ratio: float = 0.5
+    ignore_marks: bool = True  # no Mn, Cf or tatweel in lengths and language identification
+    length_scale: Literal["testset", "none"] = "testset"  # divide by the test set's median ref/basis ratio
+    min_length_ratio: float = 0.6
     max_length_ratio: float = 2.5
+    # an output ending where the test set's references rarely end must reach this ratio instead
+    unfinished_min_length_ratio: float = 0.7
+    unfinished_max_share: float = 0.1
+    unfinished_min_support: int = 10
     # below this many units in the basis the ratio is too noisy to judge
     min_length: int = 10
     repeat_max_n: int = 8
@@ -56,9 +100,28 @@ class CheckConfig(BaseModel):
             raise ValueError(f"unknown check(s) {unknown}; known: {', '.join(FLAGS)}")
         if not 0 <= self.min_length_ratio < self.max_length_ratio:
             raise ValueError("need 0 <= min_length_ratio < max_length_ratio")
+        if not 0 <= self.unfinished_min_length_ratio < self.max_length_ratio:
+            raise ValueError("need 0 <= unfinished_min_length_ratio < max_length_ratio")
+        if not 0 <= self.unfinished_max_share <= 1:
+            raise ValueError("need 0 <= unfinished_max_share <= 1")
         if self.repeat_min_count < 2 or self.repeat_unigram_min_count < 2 or self.repeat_max_n < 1:
             raise ValueError("repeat counts must be >= 2 and repeat_max_n >= 1")
         return self
+
+
+@dataclass(frozen=True)
+class LengthCalibration:
+    """What a test set says is normal: its median reference/basis length ratio and how references end.
+
+    ``endings[source_class][output_class]`` is the share of references ending in ``output_class`` among
+    judged segments whose source ends in ``source_class`` (classes with too little support are absent).
+    """
+
+    scale: float = 1.0
+    endings: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "endings": {k: dict(v) for k, v in self.endings.items()}}
 
 
 @dataclass(frozen=True)
@@ -67,13 +130,15 @@ class CheckResult:
 
     flags: list[list[str]]
     counts: dict[str, int] = field(default_factory=dict)
+    calibration: LengthCalibration = field(default_factory=LengthCalibration)
 
     @property
     def flagged(self) -> int:
         return sum(1 for f in self.flags if f)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "flagged_segments": self.flagged}
+        return {"counts": dict(self.counts), "flagged_segments": self.flagged,
+                "calibration": self.calibration.to_dict()}
 
 
 def make_config(config: CheckConfig | dict[str, Any] | None) -> CheckConfig:
@@ -92,8 +157,86 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _length(text: str, unit: str) -> int:
-    return len(text.split()) if unit == "words" else len("".join(text.split()))
+# ---------------------------------------------------------------------------------------- lengths
+_COUNTED, _SPACE, _ALNUM = 1, 2, 4  # bits of _CLASS: counted in a length, whitespace, letter or digit
+_UNSEEN = -1
+_CLASS = np.full(0x110000, _UNSEEN, dtype=np.int8)  # per code point, filled the first time it is seen
+
+
+def _classes(codes: np.ndarray) -> np.ndarray:
+    classes = _CLASS[codes]
+    unseen = classes == _UNSEEN
+    if unseen.any():
+        for code in np.unique(codes[unseen]).tolist():
+            char = chr(code)
+            space = char.isspace()
+            counted = not space and unicodedata.category(char) not in ("Mn", "Cf") and char != "\u0640"
+            _CLASS[code] = counted * _COUNTED | space * _SPACE | (char.isalnum() and counted) * _ALNUM
+        classes = _CLASS[codes]
+    return classes
+
+
+def text_lengths(texts: Sequence[str], ignore_marks: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Characters and words of each text, in one numpy pass (see "Length" in the module docstring).
+
+    ``ignore_marks``: characters are those that are not whitespace, ``Mn``, ``Cf`` or tatweel, and a word
+    is a whitespace-separated token holding a letter or digit; else every non-whitespace code point and
+    every token count.
+    """
+    if not texts:
+        return np.zeros(0), np.zeros(0)
+    texts = [t + " " for t in texts]  # a trailing space ends every text's last token
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    classes = _classes(codes)
+    text_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    space = (classes & _SPACE) > 0
+    if not ignore_marks:
+        counted, wordy = ~space, ~space
+    else:
+        counted, wordy = (classes & _COUNTED) > 0, (classes & _ALNUM) > 0
+    chars = np.bincount(text_of[counted], minlength=len(texts))
+    token = np.cumsum(np.concatenate(([True], space[:-1])) & ~space)  # token number of each code point
+    in_word = np.flatnonzero(wordy & ~space)
+    first = np.concatenate(([True], token[in_word[1:]] != token[in_word[:-1]]))  # tokens never interleave
+    words = np.bincount(text_of[in_word[first]], minlength=len(texts))
+    return chars.astype(float), words.astype(float)
+
+
+_MARKS: dict[int, None] = {}  # the Mn, Cf and tatweel code points seen so far (str.translate deletes)
+
+
+def without_marks(texts: Sequence[str]) -> list[str]:
+    """The texts without combining marks, format characters and tatweel (what a length counts)."""
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    classes = _classes(codes)
+    _MARKS.update(dict.fromkeys(np.unique(codes[(classes & (_COUNTED | _SPACE)) == 0]).tolist()))
+    return [t if t.isascii() else t.translate(_MARKS) for t in texts]
+
+
+def _ratios(out: tuple[np.ndarray, np.ndarray], basis: tuple[np.ndarray, np.ndarray],
+            unit: str) -> np.ndarray:
+    """Output/basis length ratio per segment in ``unit`` (0 where the basis is empty)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chars = np.where(basis[0] > 0, out[0] / basis[0], 0.0)
+        words = np.where(basis[1] > 0, out[1] / basis[1], chars)
+    return chars if unit == "chars" else words if unit == "words" else np.sqrt(chars * words)
+
+
+_TERM, _PAUSE = set(".!?…؟۔‼⁇。"), set(",،;؛:-–—")
+
+
+def ending(text: str) -> str:
+    """How a text ends: ``term``, ``pause``, ``open`` (letter, digit, mark), ``other`` or ``none``."""
+    text = text.rstrip()
+    while text and (unicodedata.category(text[-1]) in ("Pe", "Pf") or text[-1] in "\"'"):
+        text = text[:-1].rstrip()  # look through closing quotes and brackets
+    if not text:
+        return "none"
+    last = text[-1]
+    if last in _TERM or last in _PAUSE:
+        return "term" if last in _TERM else "pause"
+    return "open" if unicodedata.category(last)[0] in "LNM" else "other"
 
 
 def has_repetition_loop(text: str, *, max_n: int = 8, min_count: int = 3, unigram_min_count: int = 4) -> bool:
@@ -116,34 +259,15 @@ def has_repetition_loop(text: str, *, max_n: int = 8, min_count: int = 3, unigra
 
 
 def check_segment(source: str, output: str, *, target_lang: str, references: Sequence[str] = (),
-                  config: CheckConfig | None = None) -> list[str]:
-    """The flags of one segment, in :data:`FLAGS` order."""
-    cfg = config or CheckConfig()
-    on = set(cfg.enabled)
-    flags: list[str] = []
-    empty = not output.strip()
-    if "empty" in on and empty:
-        flags.append("empty")
-    if empty:
-        return flags
-    if "copy_of_source" in on and source.strip() and _norm(output) == _norm(source):
-        flags.append("copy_of_source")
-    if "wrong_language" in on and target_lang and not is_language(output, target_lang,
-                                                                  min_share=cfg.language_min_share):
-        flags.append("wrong_language")
-    if "length_ratio" in on:
-        basis_texts = [source] if cfg.length_against == "source" else list(references)
-        if basis_texts:
-            basis = sum(_length(t, cfg.length_unit) for t in basis_texts) / len(basis_texts)
-            if basis >= cfg.min_length:
-                ratio = _length(output, cfg.length_unit) / basis
-                if not cfg.min_length_ratio <= ratio <= cfg.max_length_ratio:
-                    flags.append("length_ratio")
-    if "repetition" in on and has_repetition_loop(output, max_n=cfg.repeat_max_n,
-                                                  min_count=cfg.repeat_min_count,
-                                                  unigram_min_count=cfg.repeat_unigram_min_count):
-        flags.append("repetition")
-    return flags
+                  config: CheckConfig | None = None,
+                  calibration: LengthCalibration | None = None) -> list[str]:
+    """The flags of one segment, in :data:`FLAGS` order.
+
+    One segment says nothing about its test set: pass the test set's ``calibration``
+    (:func:`calibrate`), else the length band is absolute and the unfinished-ending rule is off.
+    """
+    return _check_all([source], [output], target_lang, [list(references)],
+                      config or CheckConfig(), calibration or LengthCalibration()).flags[0]
 
 
 def repetition_loops(texts: Sequence[str], *, max_n: int = 8, min_count: int = 3,
@@ -184,27 +308,75 @@ def repetition_loops(texts: Sequence[str], *, max_n: int = 8, min_count: int = 3
 
 # Below this many segments forking workers for the checks costs more than it saves.
 PARALLEL_MIN_SEGMENTS = 4000
-_FORK_JOB: tuple[Sequence[str], Sequence[str], str, Sequence[Sequence[str]] | None, CheckConfig] | None = None
+_FORK_JOB: tuple[Sequence[str], Sequence[str], str, Sequence[Sequence[str]], CheckConfig,
+                 LengthCalibration] | None = None
 
 
 def _fork_chunk(bounds: tuple[int, int]) -> list[list[str]]:
     """One worker's share: the flags of segments ``start:end`` (the job was set before the fork)."""
     assert _FORK_JOB is not None  # set by check_outputs in the parent before forking
-    sources, outputs, target_lang, references, cfg = _FORK_JOB
+    sources, outputs, target_lang, references, cfg, calibration = _FORK_JOB
     start, end = bounds
-    part = _check_all(sources[start:end], outputs[start:end], target_lang,
-                      None if references is None else references[start:end], cfg)
-    return part.flags
+    return _check_all(sources[start:end], outputs[start:end], target_lang, references[start:end], cfg,
+                      calibration).flags
+
+
+def _basis(sources: Sequence[str], references: Sequence[Sequence[str]],
+           cfg: CheckConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Characters and words of each segment's basis: its source, or the mean over its references."""
+    if cfg.length_against == "source":
+        return text_lengths(sources, cfg.ignore_marks)
+    flat = [r for refs in references for r in refs]
+    n = np.fromiter(map(len, references), dtype=np.int64, count=len(references))
+    chars, words = text_lengths(flat, cfg.ignore_marks)
+    at = np.repeat(np.arange(len(references)), n)
+    with np.errstate(invalid="ignore"):
+        return (np.nan_to_num(np.bincount(at, chars, len(references)) / n),
+                np.nan_to_num(np.bincount(at, words, len(references)) / n))
+
+
+def _judged(basis: tuple[np.ndarray, np.ndarray], cfg: CheckConfig) -> np.ndarray:
+    """Segments whose basis is long enough to judge a length ratio."""
+    return (basis[1] if cfg.length_unit == "words" else basis[0]) >= cfg.min_length
+
+
+def calibrate(sources: Sequence[str], references: Sequence[Sequence[str]] | None,
+              config: CheckConfig | dict[str, Any] | None = None) -> LengthCalibration:
+    """The test set's :class:`LengthCalibration`: median reference/basis length ratio, reference endings.
+
+    Computed over the segments with a reference whose basis is long enough to judge. Without
+    references (or with ``length_scale="none"``) the scale is 1 and no ending is learnt.
+    """
+    cfg = make_config(config)
+    if references is None or not any(references):
+        return LengthCalibration()
+    basis = _basis(sources, references, cfg)
+    has_ref = np.array([bool(refs) and bool(refs[0].strip()) for refs in references], dtype=bool)
+    judged = np.flatnonzero(_judged(basis, cfg) & has_ref)
+    scale = 1.0
+    if cfg.length_scale == "testset" and cfg.length_against == "source" and len(judged):
+        ref = text_lengths([references[i][0] for i in judged.tolist()], cfg.ignore_marks)
+        ratios = _ratios(ref, (basis[0][judged], basis[1][judged]), cfg.length_unit)
+        scale = float(np.median(ratios)) if np.median(ratios) > 0 else 1.0
+    pairs = Counter((ending(sources[i]), ending(r)) for i in judged.tolist() for r in references[i])
+    support = Counter[str]()
+    for (src_end, _), n in pairs.items():
+        support[src_end] += n
+    endings = {src_end: {ref_end: n / support[src_end] for (s, ref_end), n in pairs.items() if s == src_end}
+               for src_end in support if support[src_end] >= cfg.unfinished_min_support}
+    return LengthCalibration(scale=scale, endings=endings)
 
 
 def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang: str,
                   references: Sequence[Sequence[str]] | None = None,
-                  config: CheckConfig | dict[str, Any] | None = None, workers: int = 1) -> CheckResult:
+                  config: CheckConfig | dict[str, Any] | None = None, workers: int = 1,
+                  calibration: LengthCalibration | None = None) -> CheckResult:
     """Flag every segment of one system's outputs; counts per flag for the tables.
 
-    Same flags as :func:`check_segment` on each segment, computed for the whole list at once. Every
-    flag depends on its own segment only, so ``workers > 1`` splits large lists into contiguous chunks
-    over forked processes (language ID is most of the time) and concatenates the flags in order.
+    The length rule is relative to the test set: ``calibration`` (default: :func:`calibrate` on these
+    sources and references; a shard passes its whole test set's). Every flag then depends on its own
+    segment only, so ``workers > 1`` splits large lists into contiguous chunks over forked processes
+    (language ID is most of the time) and concatenates the flags in order.
     """
     cfg = make_config(config)
     if len(sources) != len(outputs):
@@ -213,11 +385,14 @@ def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang
         raise MtEvalError(f"checks: {len(references)} reference lists for {len(outputs)} outputs")
     if cfg.length_against == "reference" and references is None:
         raise MtEvalError("checks: length_against='reference' needs the references")
+    if calibration is None:
+        calibration = calibrate(sources, references, cfg)
+    refs: Sequence[Sequence[str]] = references if references is not None else [[] for _ in outputs]
     if workers <= 1 or len(outputs) < PARALLEL_MIN_SEGMENTS or "fork" not in mp.get_all_start_methods():
-        return _check_all(sources, outputs, target_lang, references, cfg)
+        return _check_all(sources, outputs, target_lang, refs, cfg, calibration)
     global _FORK_JOB
     bounds = np.linspace(0, len(outputs), workers + 1).astype(int).tolist()
-    _FORK_JOB = (sources, list(outputs), target_lang, references, cfg)
+    _FORK_JOB = (sources, list(outputs), target_lang, refs, cfg, calibration)
     gc.freeze()  # children's collections skip the parent's heap (no copy-on-write of all of it)
     try:
         with mp.get_context("fork").Pool(workers) as pool:
@@ -228,11 +403,29 @@ def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang
     flags = [f for part in parts for f in part]
     order = [name for name in FLAGS if name in set(cfg.enabled)]
     counts = {name: sum(1 for f in flags if name in f) for name in order}
-    return CheckResult(flags=flags, counts=counts)
+    return CheckResult(flags=flags, counts=counts, calibration=calibration)
+
+
+def _length_flags(sources: Sequence[str], outputs: Sequence[str], references: Sequence[Sequence[str]],
+                  live: Sequence[int], cfg: CheckConfig, calibration: LengthCalibration) -> set[int]:
+    """The ``length_ratio`` rule (module docstring) for the ``live`` segments."""
+    basis = _basis([sources[i] for i in live], [references[i] for i in live], cfg)
+    ratio = _ratios(text_lengths([outputs[i] for i in live], cfg.ignore_marks), basis,
+                    cfg.length_unit) / calibration.scale
+    judged = _judged(basis, cfg)
+    out_of_band = (ratio < cfg.min_length_ratio) | (ratio > cfg.max_length_ratio)
+    unusual = np.zeros(len(live), dtype=bool)
+    if cfg.unfinished_min_length_ratio > cfg.min_length_ratio and calibration.endings:
+        for j in np.flatnonzero(judged & ~out_of_band & (ratio < cfg.unfinished_min_length_ratio)).tolist():
+            seen = calibration.endings.get(ending(sources[live[j]]))
+            share = seen.get(ending(outputs[live[j]]), 0.0) if seen is not None else 1.0
+            unusual[j] = share <= cfg.unfinished_max_share
+    return {live[j] for j in np.flatnonzero(judged & (out_of_band | unusual)).tolist()}
 
 
 def _check_all(sources: Sequence[str], outputs: Sequence[str], target_lang: str,
-               references: Sequence[Sequence[str]] | None, cfg: CheckConfig) -> CheckResult:
+               references: Sequence[Sequence[str]], cfg: CheckConfig,
+               calibration: LengthCalibration) -> CheckResult:
     """:func:`check_outputs` in this process (inputs already validated)."""
     on = set(cfg.enabled)
     outputs = list(outputs)
@@ -245,28 +438,18 @@ def _check_all(sources: Sequence[str], outputs: Sequence[str], target_lang: str,
         per_flag["copy_of_source"] = {i for i in live if sources[i].strip()
                                       and _norm(outputs[i]) == _norm(sources[i])}
     if "wrong_language" in on and target_lang:
-        ok = is_language_many(live_outputs, target_lang, min_share=cfg.language_min_share)
+        texts = without_marks(live_outputs) if cfg.ignore_marks else live_outputs
+        ok = is_language_many(texts, target_lang, min_share=cfg.language_min_share)
         per_flag["wrong_language"] = {i for i, good in zip(live, ok, strict=True) if not good}
-    if "length_ratio" in on:
-        per_flag["length_ratio"] = {i for i in live if _length_flag(
-            outputs[i], [sources[i]] if cfg.length_against == "source"
-            else list(references[i]) if references is not None else [], cfg)}
+    if "length_ratio" in on and live:
+        per_flag["length_ratio"] = _length_flags(sources, outputs, references, live, cfg, calibration)
     if "repetition" in on:
         loops = repetition_loops(live_outputs, max_n=cfg.repeat_max_n, min_count=cfg.repeat_min_count,
                                  unigram_min_count=cfg.repeat_unigram_min_count)
         per_flag["repetition"] = {i for i, loop in zip(live, loops.tolist(), strict=True) if loop}
+    if "number_mismatch" in on:
+        per_flag["number_mismatch"] = {i for i in live if numbers_disagree(sources[i], outputs[i])}
     order = [name for name in FLAGS if name in on]
     flags = [[name for name in order if i in per_flag[name]] for i in range(len(outputs))]
     counts = {name: len(per_flag[name]) for name in order}
-    return CheckResult(flags=flags, counts=counts)
-
-
-def _length_flag(output: str, basis_texts: Sequence[str], cfg: CheckConfig) -> bool:
-    """The ``length_ratio`` rule of :func:`check_segment`."""
-    if not basis_texts:
-        return False
-    basis = sum(_length(t, cfg.length_unit) for t in basis_texts) / len(basis_texts)
-    if basis < cfg.min_length:
-        return False
-    ratio = _length(output, cfg.length_unit) / basis
-    return not cfg.min_length_ratio <= ratio <= cfg.max_length_ratio
+    return CheckResult(flags=flags, counts=counts, calibration=calibration)

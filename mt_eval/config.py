@@ -12,6 +12,7 @@ Example::
     workers = "auto"               # or a number of processes for statistics extraction
     all_pairs = false
     output = "results/ar-en-demo"
+    canaries = true                # also run the metric canaries (canaries.json, report section)
 
     [[systems]]
     spec = "file:outputs/gemma.txt"
@@ -31,22 +32,24 @@ folder, so a config is portable together with its data.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.fsio import read_input_text
-from mt_eval.settings import DEFAULT_METRICS, EvalSettings
+from mt_eval.settings import EvalSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["DEFAULT_METRICS", "RunConfig", "SystemConfig", "check_run_name", "load_config",
-           "validate_run_config"]
+__all__ = ["RunConfig", "SystemConfig", "check_run_name", "load_config", "run_config", "validated"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class SystemConfig(BaseModel):
@@ -62,17 +65,19 @@ class RunConfig(EvalSettings):
 
     model_config = ConfigDict(extra="forbid")
 
-    # metrics, baseline, resamples, confidence, seed, method, alpha, all_pairs, workers: from
+    # metrics, baseline, resamples, confidence, seed, method, alpha, all_pairs, workers, checks: from
     # EvalSettings (mt_eval/settings.py), where every default is defined once
     name: str | None = None
     testset: str | None = None
     systems: list[SystemConfig] | None = None
     output: str | None = None
-    checks: dict[str, Any] = Field(default_factory=dict)
     # where translation and scoring run: this process ("local") or a Ray cluster ("ray"; the
     # ``mt-eval[ray]`` extra); ``ray_address`` as for ``ray.init`` (None: RAY_ADDRESS or a local cluster)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    # after evaluation, run the metric canaries (mt_eval.canaries) on the test set with the baseline
+    # system's outputs (else the first system that is not ``copy``) and write canaries.json
+    canaries: bool = False
 
     @field_validator("systems", mode="before")
     @classmethod
@@ -101,13 +106,26 @@ def check_run_name(name: str, where: str = "name", *, error: type[Exception] = M
     return name
 
 
-def validate_run_config(data: Any, *, where: str) -> RunConfig:
-    """``RunConfig`` from a mapping; a problem is one line naming ``where`` and the field."""
+def validated(model: type[M], data: Any, *, where: str, strict: bool = False) -> M:
+    """``model`` (:class:`RunConfig`, :class:`EvalSettings`) from a mapping; a problem is one line naming
+    ``where`` and the field. ``strict``: no coercion (a file's ``all_pairs = "yes"`` or ``alpha = "0.05"``
+    is an error, as ``resamples = "many"`` is; an integer still serves for a float)."""
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         loc, msg = first_validation_problem(exc, root="(top level)")
         raise MtEvalError(f"{where}: {loc}: {msg}") from None
+
+
+def run_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """The config file (none: the built-in run ``default``) with the command line's ``overrides`` (keys
+    of :class:`RunConfig`; ``None`` values are not given). A field the file or the command line set is in
+    ``model_fields_set`` (so the default metrics can be told from metrics asked for)."""
+    config = load_config(path) if path is not None else RunConfig(name="default")
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if not given:
+        return config
+    return validated(RunConfig, {**config.model_dump(exclude_unset=True), **given}, where="command line")
 
 
 def _resolve_file_spec(spec: str, base: Path) -> str:
@@ -130,7 +148,7 @@ def load_config(path: str | Path) -> RunConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MtEvalError(f"{file}: invalid TOML ({exc})") from None
-    config = validate_run_config(data, where=str(file))
+    config = validated(RunConfig, data, where=str(file), strict=True)
     base = file.resolve().parent
     updates: dict[str, Any] = {}
     if config.testset is not None and not Path(config.testset).is_absolute():

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from mt_eval.errors import MtEvalError
 from mt_eval.processes import pid_alive, start_ticks
@@ -79,15 +80,19 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _stat_input(path: Path, what: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise MtEvalError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise MtEvalError(f"{path}: cannot read {what} ({exc.strerror})") from None
+
+
 def check_input_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     """``path`` exists and is a regular file (symlinks followed); else a one-line error."""
     file = Path(path)
-    try:
-        info = os.stat(file)
-    except (FileNotFoundError, NotADirectoryError):
-        raise MtEvalError(f"{file}: {what} not found") from None
-    except OSError as exc:
-        raise MtEvalError(f"{file}: cannot read {what} ({exc.strerror})") from None
+    info = _stat_input(file, what)
     if stat.S_ISDIR(info.st_mode):
         raise MtEvalError(f"{file}: is a folder, expected a {what}")
     if not stat.S_ISREG(info.st_mode):
@@ -98,12 +103,7 @@ def check_input_file(path: str | os.PathLike[str], what: str = "file") -> Path:
 def check_input_folder(path: str | os.PathLike[str], what: str = "folder") -> Path:
     """``path`` exists and is a folder; else a one-line error."""
     folder = Path(path)
-    try:
-        info = os.stat(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        raise MtEvalError(f"{folder}: {what} not found") from None
-    except OSError as exc:
-        raise MtEvalError(f"{folder}: cannot read {what} ({exc.strerror})") from None
+    info = _stat_input(folder, what)
     if not stat.S_ISDIR(info.st_mode):
         raise MtEvalError(f"{folder}: is a file, expected a {what}" if stat.S_ISREG(info.st_mode)
                           else f"{folder}: is {_kind(info.st_mode)}, expected a {what}")
@@ -172,6 +172,35 @@ def split_text_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+# ------------------------------------------------------------------------------------ names
+_MAX_SLUG = 200  # bytes; file names are limited to 255
+
+
+def slug(name: str) -> str:
+    """A file-name-safe, unique and reversible form of a system or metric name (:func:`unslug`).
+
+    Letters, digits and ``. _ - ~ +`` stay (``chrf++`` -> ``chrf++``); every other character is
+    percent-encoded as UTF-8 (``marian:a/b`` -> ``marian%3Aa%2Fb``), and so is a leading dot, so
+    no name becomes a hidden file, ``..`` or a path. Distinct names give distinct slugs
+    (``gpt+`` and ``gptp`` no longer share files). A name longer than 200 bytes encoded is cut and
+    given a hash of the whole name: still unique, no longer reversible.
+    """
+    if not name:
+        raise ValueError("cannot slug an empty name")
+    safe = quote(name, safe="+")
+    if safe.startswith("."):
+        safe = "%2E" + safe[1:]
+    if len(safe) > _MAX_SLUG:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        safe = f"{safe[:_MAX_SLUG - 17].rstrip('%0123456789ABCDEF')}~{digest}"
+    return safe
+
+
+def unslug(text: str) -> str:
+    """The name a :func:`slug` came from (names cut for length excepted)."""
+    return unquote(text)
+
+
 # ------------------------------------------------------------------------------------ outputs
 def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
@@ -237,10 +266,14 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
 
 
 def resolve_output(path: str | os.PathLike[str]) -> Path:
-    """Where writing ``path`` really goes: a symlink is followed (the link itself is kept)."""
+    """Where writing ``path`` really goes: a symlink is followed (the link itself is kept); a symbolic
+    link loop is a one-line error."""
     target = Path(path)
     if target.is_symlink():
-        return Path(os.path.realpath(target))
+        real = Path(os.path.realpath(target))
+        if real.is_symlink():  # realpath stops inside a loop
+            raise MtEvalError(f"{path}: is a symbolic link loop, cannot write there")
+        return real
     return target
 
 
@@ -269,19 +302,25 @@ def check_output_file(path: str | os.PathLike[str], what: str = "file") -> Path:
 
 
 def check_output_folder(path: str | os.PathLike[str], what: str = "folder") -> Path:
-    """Refuse an output folder path that is a file or lies under a file."""
+    """Refuse an output folder path that is a file, lies under a file or cannot be written."""
     target = resolve_output(path)
     if target.exists() and not target.is_dir():
         raise MtEvalError(f"{path}: exists and is not a folder; choose another {what}")
+    if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):  # it is replaced whole: read-only,
+        raise MtEvalError(f"{path}: is not writable; choose another {what}")  # immutable, or not ours
     _check_ancestors(target, path)
     return target
 
 
 def _check_ancestors(target: Path, shown: str | os.PathLike[str]) -> None:
+    """The nearest existing folder above ``target`` must be one this process can write in: the atomic
+    write puts its temporary there (or creates the missing folders there)."""
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise MtEvalError(f"{shown}: cannot write here, {parent} is not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):  # read-only, immutable, or not ours
+                raise MtEvalError(f"{shown}: cannot write here, {parent} is not writable")
             return
         if parent.is_symlink():  # a dangling link on the way
             raise MtEvalError(f"{shown}: cannot write here, {parent} is a broken symbolic link")

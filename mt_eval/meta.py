@@ -131,14 +131,21 @@ class TieCounts:
                                                * (n0 - self.ties_human - self.ties_both))
 
 
+def _item_pair_diffs(gold: np.ndarray, metric: np.ndarray, check: bool = False) -> tuple[np.ndarray, ...]:
+    """Human and metric differences of every pair of systems ``i < j`` within each item (row)."""
+    g, m = _rows(gold), _rows(metric)
+    if check and (g.shape != m.shape or g.shape[-1] < 2):
+        raise MtEvalError("segment-level accuracy needs the same (segments, systems) shape and >= 2 systems")
+    i, j = np.triu_indices(g.shape[-1], 1)
+    return g[:, i] - g[:, j], m[:, i] - m[:, j]
+
+
 def tie_counts(gold: np.ndarray, metric: np.ndarray, epsilon: float = 0.0) -> TieCounts:
     """Pair counts of ``(items, systems)`` arrays, pairs of systems within each item (row).
 
     A metric difference ``<= epsilon`` is a metric tie; a human difference is a tie only when 0.
     """
-    g, m = _rows(gold), _rows(metric)
-    i, j = np.triu_indices(g.shape[-1], 1)
-    dh, dm = g[:, i] - g[:, j], m[:, i] - m[:, j]
+    dh, dm = _item_pair_diffs(gold, metric)
     h_tie, m_tie = dh == 0, np.abs(dm) <= epsilon
     return TieCounts(con=int((~h_tie & ~m_tie & (np.sign(dh) == np.sign(dm))).sum()),
                      dis=int((~h_tie & ~m_tie & (np.sign(dh) != np.sign(dm))).sum()),
@@ -148,11 +155,7 @@ def tie_counts(gold: np.ndarray, metric: np.ndarray, epsilon: float = 0.0) -> Ti
 
 def acc23_per_item(gold: np.ndarray, metric: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
     """acc23 of each item (row): ``(concordant + tied in both) / pairs`` with metric ties ``<= epsilon``."""
-    g, m = _rows(gold), _rows(metric)
-    if g.shape != m.shape or g.shape[-1] < 2:
-        raise MtEvalError("segment-level accuracy needs the same (segments, systems) shape and >= 2 systems")
-    i, j = np.triu_indices(g.shape[-1], 1)
-    dh, dm = g[:, i] - g[:, j], m[:, i] - m[:, j]
+    dh, dm = _item_pair_diffs(gold, metric, check=True)
     h_tie, m_tie = dh == 0, np.abs(dm) <= epsilon
     correct = np.where(m_tie, h_tie, ~h_tie & (np.sign(dh) == np.sign(dm)))
     return np.asarray(correct.mean(axis=1), dtype=np.float64)
@@ -165,11 +168,7 @@ def tie_calibrated_acc(gold: np.ndarray, metric: np.ndarray) -> tuple[float, flo
     ``tau_optimization`` (sample_rate 1); on equal accuracy the smallest epsilon wins. Every item has
     the same number of pairs (no missing scores), so the item average is the pooled share.
     """
-    g, m = _rows(gold), _rows(metric)
-    if g.shape != m.shape or g.shape[-1] < 2:
-        raise MtEvalError("segment-level accuracy needs the same (segments, systems) shape and >= 2 systems")
-    i, j = np.triu_indices(g.shape[-1], 1)
-    dh, dm = (g[:, i] - g[:, j]).ravel(), (m[:, i] - m[:, j]).ravel()
+    dh, dm = (d.ravel() for d in _item_pair_diffs(gold, metric, check=True))
     h_tie = dh == 0
     as_is = np.where(dm == 0, h_tie, ~h_tie & (np.sign(dh) == np.sign(dm))).astype(np.int64)
     as_tie = h_tie.astype(np.int64)
@@ -367,18 +366,24 @@ def meta_evaluate(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str
             out["acc23"].append(counts @ a23 / n)
             if boots:
                 out["spa"].append(np.array([soft_pairwise_accuracy(b[human], b[key]) for b in boots]))
-    alpha = (1.0 - cfg.confidence) / 2.0
     for key in others:
-        entry: dict[str, dict[str, Any]] = {}
-        for name in STATISTICS:
-            value = point[key][name]
-            drawn = np.concatenate(samples[key][name]) if samples[key][name] else np.zeros(0)
-            drawn = drawn[np.isfinite(drawn)]
-            low = high = None
-            if value is not None and drawn.size:
-                low, high = (float(v) for v in np.quantile(drawn, [alpha, 1.0 - alpha]))
-            entry[name] = {"value": value, "ci_low": low, "ci_high": high, "n_resamples": int(drawn.size)}
-        entry["acc_eq"]["epsilon"] = point[key]["epsilon"]
-        entry["pairwise_accuracy"]["pairs"] = len(systems) * (len(systems) - 1) // 2
-        result.metrics[key] = entry
+        result.metrics[key] = _with_intervals(point[key], samples[key], cfg.confidence, len(systems))
     return result
+
+
+def _with_intervals(point: Mapping[str, float | None], samples: Mapping[str, list[np.ndarray]],
+                    confidence: float, n_systems: int) -> dict[str, dict[str, Any]]:
+    """Each statistic's value with its percentile bootstrap interval (finite resampled values only)."""
+    alpha = (1.0 - confidence) / 2.0
+    entry: dict[str, dict[str, Any]] = {}
+    for name in STATISTICS:
+        value = point[name]
+        drawn = np.concatenate(samples[name]) if samples[name] else np.zeros(0)
+        drawn = drawn[np.isfinite(drawn)]
+        low = high = None
+        if value is not None and drawn.size:
+            low, high = (float(v) for v in np.quantile(drawn, [alpha, 1.0 - alpha]))
+        entry[name] = {"value": value, "ci_low": low, "ci_high": high, "n_resamples": int(drawn.size)}
+    entry["acc_eq"]["epsilon"] = point["epsilon"]
+    entry["pairwise_accuracy"]["pairs"] = n_systems * (n_systems - 1) // 2
+    return entry

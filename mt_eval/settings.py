@@ -8,7 +8,8 @@ drift between them (``tests/test_settings.py`` compares each place with this mod
 Two models hold the settings that files carry:
 
 - :class:`EvalSettings` — how a run is scored: metrics, baseline, resamples, confidence, seed,
-  paired-test method, α, all pairs, workers (``RunConfig`` extends it);
+  paired-test method, α, all pairs, workers, output checks (``RunConfig`` extends it; it is the one
+  settings object of :func:`mt_eval.evaluate.evaluate`, of a shard's record and of ``compare``);
 - :class:`VerdictSettings` — how the gate judges: α, method, resamples, seed, multiple-testing
   correction, primary metric, family, human agreement, same environment (``GatePolicy`` extends it).
 
@@ -105,6 +106,8 @@ class EvalSettings(_TestSettings):
     all_pairs: bool = Field(default=False, description="with a baseline, also test every pair of systems")
     workers: int | Literal["auto"] = Field(default=WORKERS, description="processes for statistics "
                                            "extraction: a number ≥ 1 or auto")
+    checks: dict[str, Any] | None = Field(default_factory=dict, description="output-check options "
+                                          "(mt_eval.checks; None: no checks)")
 
     @field_validator("metrics")
     @classmethod

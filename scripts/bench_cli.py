@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,80 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench import ROOT, cli_corpus, machine, run_command, score_command, write_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from mt_eval.fsio import atomic_write_json  # noqa: E402
-
-_VOCABULARY = ("the a of to and in is was for on that with as by at from it be this which are an has have "
-         "government people year city river report said new first two three would more their about "
-         "after also its over into than other some could many been most only time world state country "
-         "president minister water energy health school market company research study university "
-         "science climate island border police court election vote team season game village bridge "
-         "museum children family music history million percent week month morning evening north south "
-         "east west small large old young public local national because while during before under "
-         "between against without within")
-WORDS = tuple(_VOCABULARY.split())
-NAMES = ("Cairo", "Beirut", "Zürich", "São Paulo", "Kraków", "Müller", "Ahmed", "O'Neill")
-SOURCE_WORDS = ("قال", "المدينة", "الحكومة", "في", "من", "على", "إلى", "الناس", "عام", "النهر", "تقرير",
-                "جديد", "الماء", "المدرسة", "السوق", "الشركة", "البحث", "الجامعة", "العلوم", "المناخ")
-
-
-def synthetic_corpus(n: int, seed: int = 0) -> dict[str, list[str]]:
-    """Sources, references (20–30 words) and two systems: A lightly, B heavily edited references."""
-    rng = np.random.default_rng(seed)
-    probs = 1.0 / np.arange(1, len(WORDS) + 1) ** 0.8
-    probs /= probs.sum()
-    refs, sys_a, sys_b, sources = [], [], [], []
-    for _ in range(n):
-        length = int(rng.integers(20, 31))
-        words = [WORDS[k] for k in rng.choice(len(WORDS), size=length, p=probs)]
-        for k in range(length):
-            r = rng.random()
-            if r < 0.05:
-                words[k] = NAMES[int(rng.integers(len(NAMES)))]
-            elif r < 0.08:
-                words[k] = f"{int(rng.integers(1, 5000)):,}"
-            elif r < 0.12 and k:
-                words[k] += ","
-        words[0] = words[0].capitalize()
-        refs.append(" ".join(words) + ".")
-        sys_a.append(_noisy(words, rng, 0.12) + ".")
-        sys_b.append(_noisy(words, rng, 0.25) + (" ." if rng.random() < 0.5 else "."))
-        sources.append(" ".join(SOURCE_WORDS[k] for k in rng.integers(0, len(SOURCE_WORDS), size=length)))
-    return {"sources": sources, "refs": refs, "A": sys_a, "B": sys_b}
-
-
-def _noisy(words: list[str], rng: np.random.Generator, rate: float) -> str:
-    out = []
-    for word in words:
-        r = rng.random()
-        if r < rate / 3:
-            continue  # dropped
-        if r < 2 * rate / 3:
-            out.append(WORDS[int(rng.integers(len(WORDS)))])  # replaced
-        elif r < rate:
-            out.extend([word, WORDS[int(rng.integers(len(WORDS)))]])  # inserted
-        else:
-            out.append(word)
-    return " ".join(out) if out else words[0]
-
-
-def _run(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Wall time, peak RSS (this child, ``os.wait4``), exit code and output of one command."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout, "stderr": stderr}
+from mt_eval.fsio import atomic_write_json
 
 
 def _sacrebleu_scores(text: str) -> dict[str, dict[str, str]]:
@@ -177,49 +104,35 @@ def main() -> None:
 
     env = dict(os.environ)
     env.setdefault("COLUMNS", "200")
-    # the console script installed next to this interpreter, as a user runs it
-    mt_eval = [str(Path(sys.executable).parent / "mt-eval")]
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpu_count": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0))
-                    if hasattr(os, "sched_getaffinity") else None,
-                    "load_average_at_start": list(os.getloadavg())},
+        "machine": {**machine(), "cpu_count": os.cpu_count(),
+                    "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                    else None, "load_average_at_start": list(os.getloadavg())},
         "workload": "2 systems, BLEU+chrF, 1000-resample paired bootstrap against A, 95% CIs",
         "sizes": {},
     }
     best_times: dict[str, list[float]] = {"sacrebleu": [], "mt_eval": []}
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         for n in args.sizes:
-            from mt_eval.data.testset import TestSet
-
             folder = Path(tmp) / str(n)
-            folder.mkdir()
-            corpus = synthetic_corpus(n, seed=n)
-            for name in ("refs", "A", "B"):
-                (folder / f"{name}.txt").write_text("\n".join(corpus[name]) + "\n", encoding="utf-8")
-            TestSet.from_pairs([(s, [r]) for s, r in zip(corpus["sources"], corpus["refs"], strict=True)],
-                               source_lang="ar", target_lang="en", name=f"bench{n}").save(folder / "ts")
-            sacrebleu_cmd = [sys.executable, "-m", "sacrebleu", str(folder / "refs.txt"), "-i",
-                             str(folder / "A.txt"), str(folder / "B.txt"), "-m", "bleu", "chrf",
-                             "--paired-bs", "-f", "text", "-w", "6"]
+            corpus = cli_corpus(n, seed=n)
+            files = write_corpus(folder, corpus, f"bench{n}")
+            sacrebleu_cmd = [sys.executable, "-m", "sacrebleu", str(files["refs"]), "-i", str(files["A"]),
+                             str(files["B"]), "-m", "bleu", "chrf", "--paired-bs", "-f", "text", "-w", "6"]
             runs: dict[str, list[dict[str, Any]]] = {"sacrebleu": [], "mt_eval": []}
             for repeat in range(args.repeats):
                 order = ["sacrebleu", "mt_eval"] if repeat % 2 == 0 else ["mt_eval", "sacrebleu"]
                 for tool in order:
                     if tool == "sacrebleu":
-                        result = _run(sacrebleu_cmd, env)
+                        result = run_command(sacrebleu_cmd, env)
+                        result["scores"] = _sacrebleu_scores(result["stdout"])
                     else:
                         out_dir = folder / f"run{repeat}"
-                        result = _run([*mt_eval, "score", "--testset", str(folder / "ts"),
-                                       "--hyp", f"A={folder / 'A.txt'}", "--hyp", f"B={folder / 'B.txt'}",
-                                       "-m", "bleu", "-m", "chrf", "--baseline", "A",
-                                       "--workers", args.workers, "-o", str(out_dir)], env)
+                        result = run_command(score_command(files, out_dir, ["--workers", args.workers]), env)
                         result["scores"] = _mt_eval_scores(out_dir, 6)
                         found = re.search(r"workers: (\d+) \(([^)]*)\)", result["stderr"])
                         result["workers"] = found.group(0) if found else None
-                    if tool == "sacrebleu":
-                        result["scores"] = _sacrebleu_scores(result["stdout"])
                     runs[tool].append(result)
                     print(f"{n:>7} segments  {tool:<9} {result['wall_s']:7.2f} s"
                           f"  {result['peak_rss_mb']:7.0f} MB", flush=True)

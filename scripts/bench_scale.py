@@ -3,7 +3,8 @@
 Everything end-to-end is a command as a user types it, timed as a subprocess (wall time), the settings
 alternating between repeats, best of ``--repeats``:
 
-1. **Scoring-bound**: ``mt-eval score`` on 100k synthetic segments (``scripts/bench_cli.py``'s corpus),
+1. **Scoring-bound**: ``mt-eval score`` on 100k synthetic segments (``scripts/bench_cli.py``'s corpus,
+   ``_bench.cli_corpus``),
    2 systems, BLEU+chrF, paired bootstrap against A; ``--workers 1``, ``--workers 2`` (the best local
    setting: both cores) and ``--executor ray`` on a ``ray start --head --num-cpus=2`` cluster.
 2. **Translation-bound**: ``mt-eval translate`` of ~5k segments with the tiny MarianMT the tests train
@@ -50,11 +51,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import math
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -67,17 +66,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench import ROOT, cli_corpus, machine, mt_eval_command, paired_sources, score_command, write_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
-TRANSLATOR_TESTS = ROOT / "tests" / "translators"
-for extra in (ROOT, ROOT / "scripts", TRANSLATOR_TESTS):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-from bench_cli import synthetic_corpus  # noqa: E402
-
-from mt_eval.fsio import atomic_write_json  # noqa: E402
-from mt_eval.translators.cache import storable_rows  # noqa: E402
+from mt_eval.fsio import atomic_write_json
+from mt_eval.testing.corpora import tiny_pairs
+from mt_eval.workcache.scheduler import storable_rows
 
 OUT = ROOT / "results" / "bench" / "scale.json"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -87,18 +80,8 @@ THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
-RUNTIME_ENV = {
-    "env_vars": {"PYTHONPATH": os.pathsep.join([str(TRANSLATOR_TESTS), str(ROOT / "tests")]), **THREAD_ENV}
-}
+RUNTIME_ENV = {"env_vars": THREAD_ENV}  # Ray workers: one thread each
 BATCH = 16  # the marian backend's default batch size, used for every translation here
-
-
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---------------------------------------------------------------------------------- CPU accounting
@@ -259,44 +242,6 @@ def _address_file_kept() -> Any:
 
 
 # ---------------------------------------------------------------------------------- workloads
-def _scoring_corpus(folder: Path, n: int, name: str) -> dict[str, Path]:
-    from mt_eval.data.testset import TestSet
-
-    corpus = synthetic_corpus(n, seed=n)
-    folder.mkdir(parents=True)
-    for key in ("A", "B"):
-        (folder / f"{key}.txt").write_text("\n".join(corpus[key]) + "\n", encoding="utf-8")
-    TestSet.from_pairs(
-        [(s, [r]) for s, r in zip(corpus["sources"], corpus["refs"], strict=True)],
-        source_lang="ar",
-        target_lang="en",
-        name=name,
-    ).save(folder / "ts")
-    return {"ts": folder / "ts", "A": folder / "A.txt", "B": folder / "B.txt"}
-
-
-def _score_cmd(mt_eval: str, files: dict[str, Path], out: Path, extra: list[str]) -> list[str]:
-    return [
-        mt_eval,
-        "score",
-        "--testset",
-        str(files["ts"]),
-        "--hyp",
-        f"A={files['A']}",
-        "--hyp",
-        f"B={files['B']}",
-        "-m",
-        "bleu",
-        "-m",
-        "chrf",
-        "--baseline",
-        "A",
-        "-o",
-        str(out),
-        *extra,
-    ]
-
-
 def _scores(run_dir: Path) -> dict[str, Any]:
     data = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     return {
@@ -304,11 +249,9 @@ def _scores(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _translation_sources(tiny: Any, n: int) -> list[str]:
+def _translation_sources(n: int) -> list[str]:
     """~5k distinct sources: pairs of the tiny model's training sentences (as scripts/bench_translate.py)."""
-    base = [a for a, _ in tiny.tiny_pairs()]
-    big = [f"{a} {base[(i * 7 + k) % len(base)]}" for i, a in enumerate(base) for k in range(1, 9)]
-    return list(dict.fromkeys(big))[:n]
+    return list(dict.fromkeys(paired_sources([a for a, _ in tiny_pairs()])))[:n]
 
 
 def _commit(queue: Any, rows: Any) -> None:
@@ -364,18 +307,18 @@ def main() -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.pop("RAY_ADDRESS", None)
     env = {**os.environ, "COLUMNS": "200"}
-    mt_eval = str(Path(sys.executable).parent / "mt-eval")
+    mt_eval = mt_eval_command()
     own = {os.getpgid(0)}
 
     import ray
 
-    cluster_conftest = _load("_cluster_conftest", ROOT / "tests" / "cluster" / "conftest.py")
-    tiny = _load("_tiny_conftest", TRANSLATOR_TESTS / "conftest.py")
+    from mt_eval.testing.marian import build_tiny_marian
+    from mt_eval.testing.ray_cluster import RayHead
+
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
+            **machine(),
             "cpu_count": os.cpu_count(),
             "ray": ray.__version__,
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -389,19 +332,19 @@ def main() -> None:
     try:
         # -------------------------------------------------------------- the workloads' files
         print("building the tiny MarianMT and the corpora ...", flush=True)
-        model = tiny.build_tiny_marian(tmp / "marian")
-        sources = _translation_sources(tiny, n_translate)
+        model = build_tiny_marian(tmp / "marian")
+        sources = _translation_sources(n_translate)
         from mt_eval.data.testset import TestSet
 
         TestSet.from_pairs(
             [(s, ["x"]) for s in sources], source_lang="ar", target_lang="en", name="tiny-x8"
         ).save(tmp / "ts-translate")
-        score_files = _scoring_corpus(tmp / "score", n_score, f"synthetic{n_score}")
-        small_files = _scoring_corpus(tmp / "score-small", 200, "synthetic200")
+        score_files = write_corpus(tmp / "score", cli_corpus(n_score, seed=n_score), f"synthetic{n_score}")
+        small_files = write_corpus(tmp / "score-small", cli_corpus(200, seed=200), "synthetic200")
 
         # -------------------------------------------------------------- the cluster
         t0 = time.perf_counter()
-        head = cluster_conftest.RayHead(num_cpus=2)
+        head = RayHead(num_cpus=2, runtime_env=RUNTIME_ENV)
         head.wait_ready()
         report["ray_start_head_s"] = round(time.perf_counter() - t0, 2)
         groups = own | {head.pgid}
@@ -414,7 +357,7 @@ def main() -> None:
             for kind in ("local", "ray") if i % 2 == 0 else ("ray", "local"):
                 extra = ["--workers", "1"] + (ray_flags if kind == "ray" else [])
                 connect[kind].append(
-                    _run(_score_cmd(mt_eval, small_files, tmp / f"small-{kind}-{i}", extra), env, groups)
+                    _run(score_command(small_files, tmp / f"small-{kind}-{i}", extra), env, groups)
                 )
         connect_s = (_best(connect["ray"]) or 0) - (_best(connect["local"]) or 0)
         report["ray_command_overhead"] = {
@@ -500,7 +443,7 @@ def main() -> None:
             order = list(sc_settings) if i % 2 == 0 else list(reversed(sc_settings))
             for key in order:
                 out = tmp / f"sc-{key}-{i}"
-                result = _run(_score_cmd(mt_eval, score_files, out, sc_settings[key]), env, groups)
+                result = _run(score_command(score_files, out, sc_settings[key]), env, groups)
                 sc_runs[key].append(result)
                 scores.setdefault(key, _scores(out))
                 shutil.rmtree(out, ignore_errors=True)
@@ -545,12 +488,13 @@ def main() -> None:
         }
 
         # -------------------------------------------------------------- overheads, in this process
-        from mt_eval.cluster.ray_executor import RayCachingTranslator, RayExecutor, _ActorPool
-        from mt_eval.translators.cache import ClaimQueue, TranslationCache
+        from mt_eval.cluster.ray_executor import RayBatches, RayExecutor
         from mt_eval.translators.registry import create_translator, register_backend, unregister_backend
         from mt_eval.translators.runner import translate_testset
+        from mt_eval.workcache.leases import ClaimQueue
+        from mt_eval.workcache.store import CacheKey, TranslationCache
 
-        register_backend("slow", "plugin_backends:SlowTranslator")
+        register_backend("slow", "mt_eval.testing.backends:SlowTranslator")
         counter = iter(range(10**6))
         executor = RayExecutor(head.address, workers=1, runtime_env=RUNTIME_ENV, stall_s=300)
         executor.connect()
@@ -576,10 +520,8 @@ def main() -> None:
         # per-chunk and per-segment cost of the Ray path: one warm actor (zero-cost backend) reused, the
         # driver claiming and committing to a real cache file as a run does; only the chunk size varies
         inner = create_translator("slow", {"batch_size": BATCH}, source_lang="ar", target_lang="en")
-        wrapper = RayCachingTranslator(
-            inner, None, executor, name="slow", spec="slow", options={"batch_size": BATCH}
-        )
-        pool = _ActorPool(executor, wrapper)
+        key = CacheKey(inner.signature(), "slow", "slow")
+        pool = RayBatches(executor, inner, key, {"batch_size": BATCH})
         grid_n = [480, 960] if args.quick else [960, 1920]
         fit_rows, fit_times, grid = [], [], []
         for i in range(repeats + 2):
@@ -587,7 +529,7 @@ def main() -> None:
                 for k in (BATCH, 4 * BATCH, n):
                     executor.chunk = k
                     with TranslationCache(tmp / f"probe-{next(counter)}.sqlite") as cache:
-                        queue = ClaimQueue(cache, wrapper.sig_key())
+                        queue = ClaimQueue(cache, key.sig_key)
                         mine, _ = queue.claim(sources[:n])
                         t = time.perf_counter()
                         pool.run(mine, partial(_commit, queue))
@@ -599,7 +541,7 @@ def main() -> None:
                     fit_rows.append((1.0, chunks, n))
                     fit_times.append(wall)
                     grid.append({"segments": n, "chunk": k, "chunks": chunks, "wall_s": round(wall, 4)})
-        pool.close()
+        pool.finish()
         executor.chunk = None
         (e0, c_chunk, d_seg), rms = _fit(fit_rows, fit_times)
         print(

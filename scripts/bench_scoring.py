@@ -24,9 +24,6 @@ import functools
 import json
 import logging
 import os
-import platform
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,64 +32,18 @@ from pathlib import Path
 
 import numpy as np
 import sacrebleu
+from _bench import ROOT, best_time, machine, run_command, write_lines, zipf_corpus
 from sacrebleu.significance import PairedTest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from mt_eval.fsio import atomic_write_json  # noqa: E402
-from mt_eval.metrics.registry import get_metric  # noqa: E402
-from mt_eval.stats.significance import compare_metrics_to_baseline  # noqa: E402
+from mt_eval.fsio import atomic_write_json
+from mt_eval.metrics.registry import get_metric
+from mt_eval.stats.significance import compare_metrics_to_baseline
 
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 
 
-def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
-    """References and two systems' outputs: Zipfian words, 5-35 words a line, system-specific edits."""
-    rng = np.random.default_rng(seed)
-    vocab = np.array([f"w{i}" for i in range(8000)] + [",", ".", "the", "of", "and"])
-    probs = 1.0 / np.arange(1, len(vocab) + 1)
-    probs /= probs.sum()
-    lengths = rng.integers(5, 36, size=n)
-    words = rng.choice(len(vocab), size=int(lengths.sum()), p=probs)
-    refs: list[str] = []
-    sys_a: list[str] = []
-    sys_b: list[str] = []
-    start = 0
-    for length in lengths:
-        ref = words[start : start + length]
-        start += length
-        refs.append(" ".join(vocab[ref]))
-        for out, rate in ((sys_a, 0.25), (sys_b, 0.255)):
-            hyp = ref.copy()
-            swap = rng.random(length) < rate
-            hyp[swap] = rng.choice(len(vocab), size=int(swap.sum()), p=probs)
-            keep = rng.random(length) > rate / 4
-            out.append(" ".join(vocab[hyp[keep]]))
-    return refs, sys_a, sys_b
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and its finished children (pool workers)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def best_time(fn, repeats: int) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
-    """Fastest wall time of ``repeats`` calls, the CPU seconds of that call, and its result."""
-    best, best_cpu, result = float("inf"), 0.0, None
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), _cpu()
-        result = fn()
-        wall = time.perf_counter() - start
-        if wall < best:
-            best, best_cpu = wall, _cpu() - cpu
-    return best, best_cpu, result
-
-
 def bench_corpus(n: int, repeats: int) -> dict:
-    refs, hyps, _ = synthetic_corpus(n, seed=n)
+    refs, hyps, _ = zipf_corpus(n, seed=n)
     per_segment = [[r] for r in refs]
     out: dict = {"segments": n}
     for key, make in (("bleu", sacrebleu.BLEU), ("chrf", sacrebleu.CHRF)):
@@ -178,31 +129,17 @@ finally:
 """
 
 
-def _run_child(args: list[str]) -> tuple[float, str, str]:
-    """Wall time, stdout and stderr of a child; each child reports its own peak RSS (VmHWM)."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        args,
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    return time.perf_counter() - start, done.stdout, done.stderr
-
-
 def _cached_stats(cache: dict, cls: type, hyps: list[str], _refs: object) -> list:
     return cache[(cls, id(hyps))]
 
 
 def bench_paired(n: int) -> dict:
-    refs, sys_a, sys_b = synthetic_corpus(n, seed=7)
+    refs, sys_a, sys_b = zipf_corpus(n, seed=7)
     out: dict = {"segments": n, "systems": 2, "metrics": ["bleu", "chrf"], "resamples": 1000}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, lines in (("ref", refs), ("A", sys_a), ("B", sys_b)):
-            (folder / f"{name}.txt").write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
+            write_lines(folder / f"{name}.txt", lines)
         metrics = {"bleu": get_metric("bleu"), "chrf": get_metric("chrf")}
         stats = {
             k: {s: m.segment_stats(h, [[r] for r in refs]) for s, h in (("A", sys_a), ("B", sys_b))}
@@ -218,7 +155,8 @@ def bench_paired(n: int) -> dict:
                    "-f", "text", "-q"]
         # best of two on both sides: the machine is shared, the least disturbed run is the measurement
         sb_load = os.getloadavg()[0]
-        sb_wall, sb_out, sb_err = min((_run_child(sb_args) for _ in range(2)), key=lambda run: run[0])
+        sb = min((run_command(sb_args) for _ in range(2)), key=lambda run: run["wall_s"])
+        sb_wall, sb_out, sb_err = sb["wall_s"], sb["stdout"], sb["stderr"]
         sb_p = [float(x.split("=")[1].split(")")[0]) for x in sb_out.split("(p")[1:]]
         sb_rss = int(sb_err.split("MAXRSS")[-1].split()[0])
         # --- the statistical test alone, both tools in this process on statistics extracted beforehand:
@@ -246,8 +184,9 @@ def bench_paired(n: int) -> dict:
         for mode, extra in (("cached", []), ("end_to_end", ["1"]), ("end_to_end_workers2", ["2"])):
             source = "cached" if mode == "cached" else "files"
             args = [sys.executable, "-c", _OURS_TEST, str(folder), source, *extra]
-            wall, text, _err = min((_run_child(args) for _ in range(2)), key=lambda run: run[0])
-            total, test_only, p_bleu, p_chrf, rss = text.split()
+            run = min((run_command(args) for _ in range(2)), key=lambda run: run["wall_s"])
+            wall = run["wall_s"]
+            total, test_only, p_bleu, p_chrf, rss = run["stdout"].split()
             results[mode] = {
                 "process_wall_s": round(wall, 3),
                 "in_process_s": round(float(total), 3),
@@ -256,8 +195,7 @@ def bench_paired(n: int) -> dict:
                 "p_chrf": float(p_chrf),
                 "peak_rss_mib": round(int(rss) / 1024, 1),
             }
-        _, idle_text, _err = _run_child([sys.executable, "-c", _IDLE])
-        idle_rss = int(idle_text.strip()) / 1024
+        idle_rss = int(run_command([sys.executable, "-c", _IDLE])["stdout"].strip()) / 1024
 
         # --- tracemalloc peaks of the test itself, both tools, in this process
         tracemalloc.start()
@@ -323,8 +261,7 @@ def main() -> None:
         "benchmark": "scoring",
         "quick": args.quick,
         "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
+            **machine(),
             "cpus": os.cpu_count(),
             "numpy": np.__version__,
             "sacrebleu": sacrebleu.__version__,

@@ -10,7 +10,7 @@
    fixed 256-token cap without repetition stop vs the derived cap plus repetition stop (time, and
    that every output that ended naturally is unchanged) -> results/bench/llm_bounds.json.
 
-The tiny model is the one the tests build (tests/translators/conftest.py). Usage:
+The tiny model is the one the tests build (mt_eval/testing/marian.py). Usage:
     python scripts/bench_translate.py [--threads 1] [--repeats 3] [--no-llm]
     python scripts/bench_translate.py --llm-bounds [--threads 1]
 """
@@ -29,29 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import ROOT, median_time, paired_sources
+
 OUT = ROOT / "results" / "bench" / "translate.json"
 OUT_BOUNDS = ROOT / "results" / "bench" / "llm_bounds.json"
-
-
-def _tiny_builder() -> Any:
-    path = ROOT / "tests" / "translators" / "conftest.py"
-    if str(path.parent) not in sys.path:  # the conftest imports its sibling module tiny_corpus
-        sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location("tiny_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _timed(fn: Any, repeats: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def _direct(translator: Any, sources: list[str]) -> list[str]:
@@ -146,17 +127,18 @@ def main() -> None:
 
     from mt_eval.data.testset import TestSet
     from mt_eval.fsio import atomic_write_json
+    from mt_eval.testing.corpora import tiny_pairs
+    from mt_eval.testing.marian import build_tiny_marian
     from mt_eval.translators.base import library_version
-    from mt_eval.translators.cache import TranslationCache, wait_for_closes
     from mt_eval.translators.ct2 import convert_model
     from mt_eval.translators.registry import create_translator
     from mt_eval.translators.runner import translate_testset
+    from mt_eval.workcache.store import TranslationCache, wait_for_closes
 
     torch.set_num_threads(args.threads)
     load_start = [round(x, 2) for x in os.getloadavg()]
     previous: dict[str, Any] = json.loads(OUT.read_text(encoding="utf-8")) if args.overhead_only else {}
-    tiny = _tiny_builder()
-    pairs = tiny.tiny_pairs()
+    pairs = tiny_pairs()
     sources = [a for a, _ in pairs]
     ts = TestSet.from_pairs([(a, [b]) for a, b in pairs], source_lang="ar", target_lang="en",
                             name="tiny-pairs")
@@ -170,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
-        model_dir = tiny.build_tiny_marian(tmp / "marian")
+        model_dir = build_tiny_marian(tmp / "marian")
         build_s = time.perf_counter() - t0
         ct2_dir = convert_model(str(model_dir), tmp / "ct2")
         opts = {"threads": args.threads, "batch_size": args.batch_size}
@@ -178,8 +160,8 @@ def main() -> None:
         ct2 = create_translator(f"ct2:{ct2_dir}", opts)
         hf.translate(sources[:2])
         ct2.translate(sources[:2])  # load both before timing
-        hf_s, hf_out = _timed(lambda: _direct(hf, sources), args.repeats)
-        ct2_s, ct2_out = _timed(lambda: _direct(ct2, sources), args.repeats)
+        hf_s, hf_out = median_time(lambda: _direct(hf, sources), args.repeats)
+        ct2_s, ct2_out = median_time(lambda: _direct(ct2, sources), args.repeats)
         tokens = hf.count_tokens(hf_out)
         result["tiny_marian"] = {"segments": len(sources), "build_s": round(build_s, 2),
                                  "exact_match_with_training_pairs": sum(
@@ -306,8 +288,7 @@ def main() -> None:
 
         # the same on ~5000 segments (pairs of training sentences): fixed costs (opening the cache, the
         # checkpoint's fsync at close) amortise and the per-segment cost shows
-        big_sources = [f"{a} {sources[(i * 7 + k) % len(sources)]}" for i, a in enumerate(sources)
-                       for k in range(1, 9)]
+        big_sources = paired_sources(sources)
         big_ts = TestSet.from_pairs([(a, ["x"]) for a in big_sources], source_lang="ar", target_lang="en",
                                     name="tiny-pairs-x8")
         result["harness_overhead_5k_ct2"] = {**overhead_of(ct2, f"ct2:{ct2_dir}", big_ts, "ct2-5k"),

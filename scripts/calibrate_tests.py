@@ -51,20 +51,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from mt_eval.fsio import atomic_write_json, atomic_write_text  # noqa: E402
 from mt_eval.gate.policy import GatePolicy  # noqa: E402
 from mt_eval.gate.verdict import Prepared, assess_all  # noqa: E402
 from mt_eval.metrics.base import Metric  # noqa: E402
 from mt_eval.metrics.registry import get_metric  # noqa: E402
-from mt_eval.stats.significance import (  # noqa: E402
-    DEFAULT_AR_TRIALS,
-    SMALL_SAMPLE,
-    compare_metrics_to_baseline,
-)
+from mt_eval.settings import AR_TRIALS, SMALL_SAMPLE  # noqa: E402
+from mt_eval.stats.significance import compare_metrics_to_baseline  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 
 ALPHA = 0.05
@@ -461,7 +456,7 @@ def markdown(doc: dict[str, Any]) -> str:
     lines.append(f"Type-I error at α = {ALPHA} on null data ({cfg['segments']} segments, {cfg['sims']} "
                  f"simulations per cell, 95% Clopper–Pearson interval; paired-bs: {cfg['resamples']} "
                  f"resamples, centred rule; paired-ar: {cfg['ar_trials']} trials "
-                 f"({DEFAULT_AR_TRIALS}, the default, where that enumerates all 2^k swaps exactly), ties "
+                 f"({AR_TRIALS}, the default, where that enumerates all 2^k swaps exactly), ties "
                  f"counted). Goal: ≤ {100 * (ALPHA + 0.01):.0f}%.")
     lines.append("")
     type1 = doc["type1"]
@@ -536,7 +531,7 @@ def small_n_conclusion(cells: dict[str, dict[str, Any]]) -> tuple[int | None, st
             break
         ok_from = n
     text = (f"paired-bs stays ≤ {100 * (ALPHA + 0.01):.0f}% for every metric from N = {ok_from} "
-            f"(SMALL_SAMPLE in mt_eval/stats/significance.py is {SMALL_SAMPLE})."
+            f"(SMALL_SAMPLE in mt_eval/settings.py is {SMALL_SAMPLE})."
             if ok_from is not None else "paired-bs exceeds the goal at every N tried.")
     return ok_from, text
 
@@ -563,7 +558,7 @@ def ar_trials(share: float, args: argparse.Namespace) -> int:
     test; measuring it with 1000 Monte Carlo trials would measure a test nobody runs.
     """
     k = round(share * args.segments)
-    return DEFAULT_AR_TRIALS if k < 62 and (1 << k) <= DEFAULT_AR_TRIALS else args.ar_trials
+    return AR_TRIALS if k < 62 and (1 << k) <= AR_TRIALS else args.ar_trials
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""The import graph of ``mt_eval`` has no cycles, and the command line holds no library logic.
+"""The import graph of ``mt_eval`` has no cycles and no import that runs upward between layers, the
+command line holds no library logic, and the architecture document names only modules that exist.
 
 Every ``import`` of every module counts — at module level and inside functions (a deferred import
 only hides a cycle until the function runs) — except those under ``if TYPE_CHECKING:``, which never
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,8 +170,9 @@ def test_cycle_finder_finds_a_cycle() -> None:
 def test_library_modules_never_import_the_command_line() -> None:
     """``mt_eval.cli`` sits on top: the library (evaluate, gate, reports, …) never imports it."""
     graph = import_graph()
-    offenders = [f"{m} -> {d} (line {line})" for m, deps in graph.items() if not m.startswith("mt_eval.cli")
-                 and m != "mt_eval.__main__" for d, line in deps.items() if d.startswith("mt_eval.cli")]
+    offenders = [f"{m} -> {d} (line {line})" for m, deps in graph.items()
+                 if not m.startswith("mt_eval.cli") and m != "mt_eval.__main__"
+                 for d, line in deps.items() if d.startswith("mt_eval.cli")]
     assert not offenders, offenders
 
 
@@ -195,3 +199,115 @@ def test_cli_modules_define_only_commands_and_printing() -> None:
             if isinstance(node, ast.FunctionDef) and node.name in library_calls:
                 offenders.append(f"{name}.{node.name}: library function defined in the CLI")
     assert not offenders, offenders
+
+
+# ------------------------------------------------------------------------------------------ layers
+#: Bottom to top. A module may import its own layer and those below, never one above. A top-level
+#: module or package (``mt_eval.fsio``, ``mt_eval.metrics``) sits in one layer with all its submodules;
+#: ``mt_eval`` itself (``TestSet`` and the errors) sits with the data.
+LAYERS: list[tuple[str, set[str]]] = [
+    ("foundations", {"errors", "settings", "processes", "environment", "schema", "plugins", "fsio"}),
+    ("data in", {"mt_eval", "data", "spans", "numbers", "checks"}),
+    ("outputs: translators, the work cache, judges' text completion", {"translators", "workcache", "judges"}),
+    ("scoring: metrics and statistics", {"metrics", "stats", "meta", "canaries"}),
+    ("run folders", {"reports"}),
+    ("operations on runs", {"evaluate", "gate", "humeval", "config", "catalog"}),
+    ("orchestration: a whole run, shards, executors", {"pipeline", "cluster"}),
+    ("command line", {"cli", "__main__"}),
+    ("test and benchmark fixtures", {"testing"}),
+]
+
+
+def layer_of(module: str) -> int:
+    """The index of ``module``'s layer in :data:`LAYERS` (KeyError names a module that has none)."""
+    parts = module.split(".")
+    unit = parts[1] if len(parts) > 1 else "mt_eval"
+    for index, (_, units) in enumerate(LAYERS):
+        if unit in units:
+            return index
+    raise KeyError(f"{module}: {unit!r} is in no layer of tests/test_import_graph.py; add it where it"
+                   " belongs")
+
+
+def upward_imports(graph: dict[str, dict[str, int]]) -> list[str]:
+    return [f"{m} ({LAYERS[layer_of(m)][0]}) -> {d} ({LAYERS[layer_of(d)][0]}), line {line}"
+            for m, deps in sorted(graph.items()) for d, line in sorted(deps.items())
+            if layer_of(d) > layer_of(m)]
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = []
+    for module in MODULES:
+        try:
+            layer_of(module)
+        except KeyError as exc:
+            missing.append(str(exc))
+    assert not missing, "\n".join(missing)
+
+
+def test_no_import_runs_upward() -> None:
+    """Lower layers never import higher ones (``translators.outputs`` once imported ``reports.layout``
+    for ``slug``; it now comes from ``fsio``)."""
+    bad = upward_imports(import_graph())
+    assert not bad, "imports that run upward:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    graph = {"mt_eval.fsio": {"mt_eval.reports.layout": 3}, "mt_eval.reports.layout": {"mt_eval.fsio": 1}}
+    assert upward_imports(graph) == [
+        "mt_eval.fsio (foundations) -> mt_eval.reports.layout (run folders), line 3"]
+
+
+# ------------------------------------------------------------------------------- the architecture doc
+ARCHITECTURE = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+_PATH = re.compile(r"`((?:mt_eval|tests|scripts|docs)/[\w./-]*)`")
+_DOTTED = re.compile(r"`(mt_eval(?:\.\w+)+)")
+_ROW_FILE = re.compile(r"`(\w+\.py)`")
+
+
+def named_in_architecture(text: str) -> tuple[set[str], set[str]]:
+    """Paths (``mt_eval/fsio.py``, ``mt_eval/gate/``; a bare ``x.py`` in a table row resolved against the
+    row's folders) and dotted names (``mt_eval.gate.run.gate_after_run``) the document names."""
+    paths = set(_PATH.findall(text))
+    for line in text.splitlines():
+        if line.startswith("|"):
+            folders = [p for p in _PATH.findall(line.split("|")[1]) if p.endswith("/")]
+            paths |= {folder + name for folder in folders[:1] for name in _ROW_FILE.findall(line)}
+    return paths, set(_DOTTED.findall(text))
+
+
+def missing_from_tree(paths: set[str], dotted: set[str]) -> list[str]:
+    root = PACKAGE.parent
+    missing = [f"{p}: no such file or folder" for p in sorted(paths) if not (root / p).exists()]
+    for name in sorted(dotted):
+        parts = name.split(".")
+        module = next((".".join(parts[:k]) for k in range(len(parts), 0, -1)
+                       if ".".join(parts[:k]) in MODULES), None)
+        rest = parts[len(module.split(".")):] if module else parts
+        if module is None:
+            missing.append(f"{name}: no such module")
+        elif rest:
+            obj: object = importlib.import_module(module)
+            for attr in rest:
+                if not hasattr(obj, attr):
+                    missing.append(f"{name}: {module} has no {'.'.join(rest)}")
+                    break
+                obj = getattr(obj, attr)
+    return missing
+
+
+def test_every_module_the_architecture_document_names_exists() -> None:
+    paths, dotted = named_in_architecture(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert len(paths) > 20 and any(p.startswith("mt_eval/") for p in paths)
+    missing = missing_from_tree(paths, dotted)
+    assert not missing, "docs/ARCHITECTURE.md names what is not there:\n" + "\n".join(missing)
+
+
+def test_the_architecture_check_sees_a_missing_module() -> None:
+    text = ("| `mt_eval/data/` | data (`testset.py`, `gone.py`) |\n"
+            "`mt_eval/fsio.py`, `mt_eval.fsio.slug`, `mt_eval.fsio.nothing`, `mt_eval.nowhere.x`\n")
+    paths, dotted = named_in_architecture(text)
+    assert {"mt_eval/data/testset.py", "mt_eval/data/gone.py", "mt_eval/fsio.py"} <= paths
+    assert missing_from_tree(paths, dotted) == ["mt_eval/data/gone.py: no such file or folder",
+                                                "mt_eval.fsio.nothing: mt_eval.fsio has no nothing",
+                                                "mt_eval.nowhere.x: mt_eval has no nowhere.x"]

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.config import RunConfig
 from mt_eval.data.testset import TestSet
@@ -23,7 +24,7 @@ from mt_eval.pipeline import (
     systems_to_run,
     usable_default_metrics,
 )
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
 from mt_eval.settings import ALPHA, RESAMPLES, SEED
 
 
@@ -117,9 +118,9 @@ def test_comparison_settings_prefer_asked_then_recorded_then_defaults() -> None:
 
     assert comparison_settings(None) == comparison_settings(None, resamples=None, seed=None)
     chosen = comparison_settings(None)
-    assert (chosen.n_resamples, chosen.seed, chosen.alpha) == (RESAMPLES, SEED, ALPHA)
+    assert (chosen.resamples, chosen.seed, chosen.alpha) == (RESAMPLES, SEED, ALPHA)
     previous = Significance(method="paired-bs", n_resamples=77, seed=3, alpha=0.01)
     recorded = comparison_settings(previous)
-    assert (recorded.n_resamples, recorded.seed, recorded.alpha) == (77, 3, 0.01)
+    assert (recorded.resamples, recorded.seed, recorded.alpha) == (77, 3, 0.01)
     asked = comparison_settings(previous, resamples=5, seed=0)
-    assert (asked.n_resamples, asked.seed) == (5, 0)
+    assert (asked.resamples, asked.seed) == (5, 0)

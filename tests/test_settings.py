@@ -20,7 +20,7 @@ import mt_eval
 from mt_eval import settings
 from mt_eval.config import RunConfig, load_config
 from mt_eval.errors import MtEvalError
-from mt_eval.gate.policy import GatePolicy, apply_overrides, load_policy
+from mt_eval.gate.policy import GateOptions, GatePolicy, apply_overrides, load_policy
 from mt_eval.settings import EVAL_DEFAULTS, VERDICT_DEFAULTS, EvalSettings, VerdictSettings
 
 PACKAGE = Path(mt_eval.__file__).parent
@@ -58,15 +58,17 @@ def test_evaluate_and_statistics_signatures_use_the_settings() -> None:
     from mt_eval.stats.bootstrap import bootstrap_ci, bootstrap_scores
     from mt_eval.stats.significance import approximate_randomization, paired_bootstrap
 
-    expected = {"n_resamples": settings.RESAMPLES, "confidence": settings.CONFIDENCE, "seed": settings.SEED,
+    expected = {"resamples": settings.RESAMPLES, "confidence": settings.CONFIDENCE, "seed": settings.SEED,
                 "alpha": settings.ALPHA, "method": None, "all_pairs": False, "baseline": None}
+    # evaluate() and significance() take the one settings object; their default is the settings' defaults
     params = inspect.signature(evaluate).parameters
     for name, value in expected.items():
-        assert params[name].default == value, f"evaluate({name}=...)"
-    assert tuple(params["metrics"].default) == settings.DEFAULT_METRICS
+        assert getattr(params["settings"].default, name) == value, f"evaluate(settings.{name})"
+    assert params["metrics"].default is None  # None: settings.metrics
+    assert tuple(params["settings"].default.metrics) == settings.DEFAULT_METRICS
     sig = inspect.signature(significance).parameters
-    for name in ("n_resamples", "seed", "alpha", "method", "all_pairs"):
-        assert sig[name].default == expected[name], f"significance({name}=...)"
+    for name in ("resamples", "seed", "alpha", "method", "all_pairs"):
+        assert getattr(sig["settings"].default, name) == expected[name], f"significance(settings.{name})"
     for func in (bootstrap_ci, bootstrap_scores, paired_bootstrap):
         p = inspect.signature(func).parameters
         assert p["n_resamples"].default == settings.RESAMPLES and p["seed"].default == settings.SEED
@@ -166,7 +168,7 @@ def test_one_method_vocabulary_with_old_aliases(given: str, canonical: str, tmp_
     assert choose_method(500, given)[0] == canonical
     assert RunConfig(method=given).method == canonical  # type: ignore[arg-type]
     assert GatePolicy(method=given).method == canonical  # type: ignore[arg-type]
-    assert apply_overrides(GatePolicy(), method=given).method == canonical
+    assert apply_overrides(GatePolicy(), GateOptions(method=given)).method == canonical
     config = tmp_path / "old.toml"
     config.write_text(f'method = "{given}"\nsystems = ["copy"]\n', encoding="utf-8")
     assert load_config(config).method == canonical

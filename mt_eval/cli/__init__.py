@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -46,6 +46,7 @@ def _register_all() -> None:
         module.register(app)
     __import__("mt_eval.cli.merge_cmd", fromlist=["register"]).register(app)  # mt-eval merge (--shard parts)
     __import__("mt_eval.cli.list_cmd", fromlist=["register"]).register(app)  # mt-eval list (plugins, options)
+    __import__("mt_eval.cli.canary_cmd", fromlist=["register"]).register(app)  # mt-eval canary
 
 
 _register_all()
@@ -56,13 +57,72 @@ def _error(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
+class _ReaderGoneStdout:
+    """``sys.stdout`` that survives its reader going away (``mt-eval gate … | head -1``).
+
+    A closed pipe must never turn into exit 1, the gate's "regression": the first ``BrokenPipeError``
+    points file descriptor 1 at the null device, so the rest of the output is dropped while the command
+    goes on writing the files its options name and exits with the code its outcome gives.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def _reader_gone(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._inner.fileno())
+        finally:
+            os.close(null)
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._inner.write(text))
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _guard_stdout() -> Any:
+    """Install the guard; returns the stdout to restore afterwards."""
+    stdout = sys.stdout
+    if stdout is None or isinstance(stdout, _ReaderGoneStdout):
+        return stdout
+    try:
+        stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured in tests: nothing to redirect
+        return stdout
+    sys.stdout = _ReaderGoneStdout(stdout)  # type: ignore[assignment]
+    return stdout
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point.
 
     Every failure is one line on stderr: a user error or a bad option exits 2, Ctrl-C 130. An
     unexpected exception (a bug) also exits 2, never 1, which the CI gate reserves for a regression;
-    ``MT_EVAL_DEBUG=1`` prints its traceback.
+    ``MT_EVAL_DEBUG=1`` prints its traceback. A reader of stdout that goes away changes nothing but the
+    printing (:class:`_ReaderGoneStdout`).
     """
+    original = _guard_stdout()
+    try:
+        _run(argv)
+    finally:  # what is still buffered goes out now, through the guard, not at interpreter exit
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        sys.stdout = original
+
+
+def _run(argv: list[str] | None) -> NoReturn:
     from typer.exceptions import Abort, TyperException
 
     try:

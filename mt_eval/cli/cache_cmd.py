@@ -15,7 +15,7 @@ CacheOpt = Annotated[Path | None, typer.Option(
 
 
 def _open(cache: Path | None):  # type: ignore[no-untyped-def]
-    from mt_eval.translators.cache import TranslationCache, default_cache_path
+    from mt_eval.workcache.store import TranslationCache, default_cache_path
 
     path = cache if cache is not None else default_cache_path()
     if not path.exists():

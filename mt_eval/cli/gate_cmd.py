@@ -6,28 +6,14 @@ another metric signature, a missing or malformed file, or nothing compared at al
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from mt_eval.settings import ALPHA, SEED
 
 baseline_app = typer.Typer(help="Baseline files for the CI gate.", no_args_is_help=True)
-
-
-def _stderr(line: str) -> None:
-    typer.echo(line, err=True)
-
-
-def gate_after_run(run_dir: str | Path, baseline: str | Path, *, policy_file: str | Path | None = None,
-                   echo: Callable[[str], None] | None = typer.echo, **overrides: Any) -> int:
-    """Kept for callers of the old location: :func:`mt_eval.gate.run.gate_after_run` printing errors."""
-    from mt_eval.gate.run import gate_after_run as _gate_after_run
-
-    return _gate_after_run(run_dir, baseline, policy_file=policy_file, echo=echo, warn=_stderr, **overrides)
-
 
 
 def gate(
@@ -59,23 +45,27 @@ def gate(
     require_same_environment: Annotated[bool, typer.Option(
         "--require-same-environment", help="Exit 2 when outputs changed under the same system signature "
         "on a machine with another fingerprint (CPU, SIMD, libraries).")] = False,
+    require_canaries: Annotated[bool, typer.Option(
+        "--require-canaries", help="Exit 2 unless each metric of the gate's family passes its critical"
+        " canaries in the candidate's canaries.json (mt-eval run --canaries).")] = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write Markdown here.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
 ) -> None:
     """Fail CI on a significant quality regression: exit 0 pass, 1 regression, 2 cannot compare."""
-    from mt_eval.gate.run import problems, run_gate
+    from mt_eval.gate.policy import GateOptions
+    from mt_eval.gate.run import GateOutputs, problems, run_gate
 
-    verdict = run_gate(baseline, candidate, policy_file=policy, alpha=alpha, tolerance=tolerance or (),
-                    min_score=min_score or (), max_score=max_score or (), method=method,
-                    n_resamples=resamples, seed=seed, systems=system or (), metrics=metric or (),
-                    system_map=system_map or (), primary_metric=primary_metric,
-                    min_human_agreement=min_human_agreement,
-                    require_same_environment=require_same_environment,
-                    junit=junit, markdown=markdown, json_out=json_out,
-                       echo=typer.echo)
+    options = GateOptions(alpha=alpha, method=method, n_resamples=resamples, seed=seed,
+                          tolerances=tolerance or (), min_scores=min_score or (), max_scores=max_score or (),
+                          systems=system or (), metrics=metric or (), system_map=system_map or (),
+                          primary_metric=primary_metric, min_human_agreement=min_human_agreement,
+                          require_same_environment=require_same_environment,
+                          require_canaries=require_canaries)
+    verdict = run_gate(baseline, candidate, policy_file=policy, options=options,
+                       outputs=GateOutputs(junit=junit, markdown=markdown, json=json_out), echo=typer.echo)
     for error in problems(verdict):
-        _stderr(f"mt-eval: error: {error}")
+        typer.echo(f"mt-eval: error: {error}", err=True)
     raise typer.Exit(verdict.exit_code)
 
 
@@ -93,9 +83,11 @@ def baseline_save(
         "--all-metrics", help="Keep judges, human and COMET scores too (not in the gate's default"
         " family).")] = False,
 ) -> None:
-    """Save a run's scores and per-segment statistics as a baseline file to commit."""
-    from mt_eval.gate.baseline import save_baseline
-    from mt_eval.gate.policy import load_policy
+    """Save a run's scores and per-segment statistics as a baseline file to commit, and print the smallest
+    drop the gate can see on it (per metric of the gate's family, at the policy's Holm-adjusted α)."""
+    from mt_eval.errors import MtEvalError
+    from mt_eval.gate.baseline import baseline_mde, mde_lines, save_baseline
+    from mt_eval.gate.policy import GatePolicy, load_policy
 
     loaded = load_policy(policy) if policy is not None else None
     saved = save_baseline(run, output, systems=system or None, metrics=metric or None, policy=loaded,
@@ -109,6 +101,12 @@ def baseline_save(
         typer.echo(f"left out {', '.join(saved.left_out)}: not in the gate's default family (judges, human"
                    " scores, COMET); keep them with --metric KEY, a --policy family naming them, or"
                    " --all-metrics")
+    try:
+        lines = mde_lines(baseline_mde(saved, loaded or GatePolicy()))
+    except MtEvalError as exc:
+        lines = [f"smallest detectable drop not computed: {exc}"]
+    for line in lines:
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

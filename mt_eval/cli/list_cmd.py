@@ -51,7 +51,8 @@ def _print(entries: list[PluginInfo], title: str) -> None:
             table.add_column(column, overflow="fold")
         for option in entry.options:
             description = option.description + (" [run-only]" if option.run_only else "")
-            table.add_row(*(escape(text) for text in (option.name, option.type, _default_text(option.default),
+            default = "required" if option.required else _default_text(option.default)
+            table.add_row(*(escape(text) for text in (option.name, option.type, default,
                                                       option.bounds_text(), description)))
         console.print(table)
     console.print()
@@ -62,12 +63,14 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """List translator backends and metrics with their options: type, default, bounds, description."""
-    from mt_eval.catalog import list_backends, list_metrics
+    from mt_eval.catalog import list_plugins
+    from mt_eval.metrics.registry import METRICS
+    from mt_eval.translators.registry import BACKENDS
 
     if what is not None and what not in _KINDS:
         raise MtEvalError(f"list: {what!r} is not one of {', '.join(_KINDS)}")
     kinds = [what] if what else list(_KINDS)
-    found = {kind: (list_backends() if kind == "backends" else list_metrics()) for kind in kinds}
+    found = {kind: list_plugins(BACKENDS if kind == "backends" else METRICS) for kind in kinds}
     if as_json:
         typer.echo(json.dumps({kind: [e.to_dict() for e in entries] for kind, entries in found.items()},
                               ensure_ascii=False, indent=2))

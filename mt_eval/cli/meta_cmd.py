@@ -35,9 +35,11 @@ def meta(
     from mt_eval.meta import MetaSettings, meta_evaluate
     from mt_eval.reports.run_folder import RunFolder
 
-    if output is not None:
+    if output is not None:  # every output path is checked before any work (and before meta.json)
         check_output_file(output, "-o")
     folder = RunFolder.open(run_dir)
+    if not no_save:
+        folder.check_writable()
     results = folder.results()
     if human not in results.metrics:
         raise MtEvalError(f"--human {human!r} is not a metric of {run_dir} (have:"
@@ -56,11 +58,11 @@ def meta(
                               human_signature=results.metrics[human].signature_string,
                               signatures={k: v.signature_string for k, v in results.metrics.items()})
     print_meta(document)
-    if not no_save:
-        typer.echo(f"wrote {folder.write_meta(document)}")
-    if output is not None:
+    if output is not None:  # first: a failure here leaves the run folder as it was
         atomic_write_json(output, document)
         typer.echo(f"wrote {output}")
+    if not no_save:
+        typer.echo(f"wrote {folder.write_meta(document)}")
 
 
 def _cell(entry: dict[str, Any]) -> str:

@@ -11,41 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mt_eval.data.readers import load_testset
-from mt_eval.errors import MtEvalError
-from mt_eval.metrics.parallel import resolve_workers
 from mt_eval.settings import RESAMPLES, SEED, SMALL_SAMPLE, WORKERS
 
 if TYPE_CHECKING:
-    from mt_eval.data.testset import TestSet
     from mt_eval.evaluate import RunResult
     from mt_eval.reports.results import Results
+
 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-# ---------------------------------------------------------------------------------------- inputs
-# The readers live in mt_eval.data.readers (imported here so that old imports keep working).
-
-
-def _default_testset() -> TestSet:
-    from mt_eval.data.build import default_testset
-
-    return default_testset()
-
-
-# Choosing systems, translating one and naming score's files are library logic: mt_eval.pipeline.
-def _usable_default_metrics(metrics: list[str]) -> list[str]:
-    """:func:`mt_eval.pipeline.usable_default_metrics`, printing a note for each metric left out."""
-    from mt_eval.pipeline import usable_default_metrics
-
-    usable, notes = usable_default_metrics(metrics)
-    for note in notes:
-        _console(stderr=True).print(note, style="yellow", markup=False)
-    return usable
 
 
 # ---------------------------------------------------------------------------------------- console
@@ -118,17 +94,8 @@ def _progress(message: str) -> None:
     _console(stderr=True).print(f"[dim]… {message}[/dim]")
 
 
-def _progress_after(first: str) -> Any:
-    """A progress printer that says ``first`` (the workers choice) before its first message, i.e. once
-    the inputs are validated, so a bad input still gets exactly one line on stderr."""
-    pending = [first]
-
-    def say(message: str) -> None:
-        while pending:
-            _progress(pending.pop())
-        _progress(message)
-
-    return say
+def _warn(message: str) -> None:
+    _console(stderr=True).print(message, style="yellow", markup=False)
 
 
 def _finish(run: RunResult) -> None:
@@ -186,94 +153,26 @@ def run(
     shard: ShardOpt = None,
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
+    canaries: Annotated[bool, typer.Option("--canaries", help="Also run the metric canaries on the baseline"
+                                           " system's outputs (else the first system that is not copy):"
+                                           " canaries.json and a report section.")] = False,
 ) -> None:
     """Translate a test set with every system, score, test significance, write tables and a report."""
-    from functools import partial
+    from mt_eval import pipeline
+    from mt_eval.config import run_config
 
-    from mt_eval.cluster.executor import get_executor, stats_fn
-    from mt_eval.cluster.shards import prepare, shard_option, shard_translator
-    from mt_eval.config import RunConfig, load_config, validate_run_config
-    from mt_eval.evaluate import evaluate
-    from mt_eval.fsio import check_input_file
-    from mt_eval.pipeline import systems_to_run, translate_system
-    from mt_eval.reports.run_folder import RunFolder
-
-    # Check the gate's inputs before spending minutes on translation.
-    for label, path in (("--gate", gate), ("--gate-policy", gate_policy)):
-        if path is not None:
-            try:
-                check_input_file(path)
-            except MtEvalError as exc:
-                raise MtEvalError(f"{label} {exc}") from None
-    if gate_policy is not None and gate is None:
-        raise MtEvalError("--gate-policy needs --gate BASELINE.json")
-    part = shard_option(shard, with_gate=gate is not None)
-
-    cfg = load_config(config) if config is not None else RunConfig(name="default")
-    explicit_metrics = bool(metric) or "metrics" in cfg.model_fields_set
-    updates: dict[str, Any] = {}
-    if metric:
-        updates["metrics"] = list(metric)
-    for key, value in (("baseline", baseline), ("resamples", resamples), ("seed", seed), ("method", method)):
-        if value is not None:
-            updates[key] = value
-    if all_pairs:
-        updates["all_pairs"] = True
-    if name is not None:
-        updates["name"] = name
-    if executor is not None:
-        updates["executor"] = executor
-    if ray_address is not None:
-        updates["ray_address"] = ray_address
-    cfg = validate_run_config({**cfg.model_dump(), **updates}, where="command line")
-    run_name = cfg.name or "default"
-    out = output or (Path(cfg.output) if cfg.output else Path("results") / run_name)
-    if part is not None and output is None:  # N array jobs must not share one folder
-        out = out.with_name(f"{out.name}-shard-{part.index}-of-{part.count}")
-    RunFolder(out).check_writable()  # before minutes of translation, not after
-    if not explicit_metrics:
-        cfg = cfg.model_copy(update={"metrics": _usable_default_metrics(list(cfg.metrics))})
-    ts = load_testset(testset) if testset is not None else (
-        load_testset(cfg.testset) if cfg.testset else _default_testset())
-    wanted = systems_to_run(system, cfg)
-    if part is not None and cfg.executor != "local":
-        raise MtEvalError("--shard and --executor ray exclude each other (a Ray run shards by itself)")
-    cluster = get_executor(cfg.executor, cfg.ray_address)  # before any translation: Ray missing exits 2
-    translate = (partial(translate_system, executor=cluster) if part is None
-                 else shard_translator(part, ts))
-    runs = []
-    for request in wanted:
-        _progress(f"translating with {request.name or request.spec}")
-        result = translate(ts, request.spec, name=request.name, options=request.options,
-                           strict=strict, allow_skip=allow_skip)
-        if result.status != "ok":
-            _console(stderr=True).print(f"[yellow]skipped[/yellow] {result.name}: {result.reason}")
-        runs.append(result)
-    record = cfg.model_dump(mode="json")  # what was actually run, defaults spelled out
-    record["testset"] = str(testset or cfg.testset or "builtin:seeds")
-    record["systems"] = [{"spec": request.spec, "name": r.name, "options": dict(request.options)}
-                         for request, r in zip(wanted, runs, strict=True)]
-    if not any(r.status == "ok" for r in runs):
-        raise MtEvalError("no system could be loaded: " + "; ".join(f"{r.name}: {r.reason}" for r in runs))
-    choice = resolve_workers(workers if workers is not None else cfg.workers, len(ts))
-    record["workers"] = choice.to_dict()
-    if part is not None:  # --shard: score the slice; config.shard lets `mt-eval merge` redo the rest
-        ts, record["shard"] = prepare(part, ts, baseline=cfg.baseline, method=cfg.method,
-                                      all_pairs=cfg.all_pairs, n_resamples=cfg.resamples,
-                                      confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
-    result_run = evaluate(ts, runs, cfg.metrics, baseline=cfg.baseline, n_resamples=cfg.resamples,
-                          confidence=cfg.confidence, seed=cfg.seed, method=cfg.method,
-                          all_pairs=cfg.all_pairs, alpha=cfg.alpha, check_options=cfg.checks, output=out,
-                          run_name=run_name, config=record,
-                          progress=_progress_after(choice.describe()), workers=choice.workers,
-                          stats_fn=stats_fn(cluster))
-    _finish(result_run)
-    if gate is not None:
-        from mt_eval.cli.gate_cmd import gate_after_run
-
-        code = gate_after_run(out, gate, policy_file=gate_policy)
-        if code:
-            raise typer.Exit(code)
+    cfg = run_config(config, {"systems": system or None, "metrics": metric or None,
+                              "testset": None if testset is None else str(testset), "baseline": baseline,
+                              "resamples": resamples, "seed": seed, "method": method,
+                              "all_pairs": all_pairs or None, "name": name, "executor": executor,
+                              "ray_address": ray_address, "canaries": canaries or None})
+    request = pipeline.RunRequest(cfg, output=output, workers=workers, strict=strict, allow_skip=allow_skip,
+                                  shard=shard, gate=gate, gate_policy=gate_policy)
+    result = pipeline.run(request, progress=_progress, warn=_warn)
+    _finish(result)
+    code = pipeline.gate(request, result, echo=typer.echo, warn=lambda line: typer.echo(line, err=True))
+    if code:
+        raise typer.Exit(code)
 
 
 def score(
@@ -300,39 +199,14 @@ def score(
     Each ``--hyp`` is read by the ``file:`` translator (plain text, or JSONL keyed by segment id for
     ``.jsonl``), so its identity is the file's content hash, as for ``run -s file:PATH``.
     """
-    from mt_eval.cluster.executor import get_executor, stats_fn
-    from mt_eval.cluster.shards import cut_run, prepare, shard_option
-    from mt_eval.config import check_run_name, validate_run_config
-    from mt_eval.evaluate import evaluate
-    from mt_eval.pipeline import hypothesis_system
-    from mt_eval.reports.run_folder import RunFolder
+    from mt_eval import pipeline
+    from mt_eval.config import run_config
 
-    part = shard_option(shard)
-    if name is not None:
-        check_run_name(name, "--name")
-    given = {"resamples": resamples, "seed": seed, "method": method, "executor": executor,
-             "ray_address": ray_address}
-    cfg = validate_run_config({k: v for k, v in given.items() if v is not None}, where="command line")
-    RunFolder(output).check_writable()
-    ts = load_testset(testset)
-    runs = [hypothesis_system(ts, value) for value in hyp]
-    cluster = get_executor(cfg.executor, cfg.ray_address)
-    metrics = list(metric) if metric else _usable_default_metrics(list(cfg.metrics))
-    choice = resolve_workers(workers if workers is not None else cfg.workers, len(ts))
-    sharded: dict[str, Any] = {}
-    if part is not None:  # --shard: the hypothesis files cover the whole test set; score one slice
-        runs = [cut_run(part, r, len(ts)) for r in runs]
-        ts, sharded["shard"] = prepare(part, ts, baseline=baseline, method=cfg.method,
-                                       all_pairs=all_pairs, n_resamples=cfg.resamples,
-                                       confidence=cfg.confidence, seed=cfg.seed, alpha=cfg.alpha)
-    run_result = evaluate(
-        ts, runs, metrics, baseline=baseline, n_resamples=cfg.resamples, confidence=cfg.confidence,
-        seed=cfg.seed, method=cfg.method, alpha=cfg.alpha, all_pairs=all_pairs, output=output,
-        run_name=name or output.resolve().name,
-        config={"command": "score", "testset": str(testset), "hyps": hyp, "metrics": metrics,
-                "workers": choice.to_dict(), **sharded},
-        progress=_progress_after(choice.describe()), workers=choice.workers, stats_fn=stats_fn(cluster))
-    _finish(run_result)
+    cfg = run_config(None, {"metrics": metric or None, "baseline": baseline, "resamples": resamples,
+                            "seed": seed, "method": method, "all_pairs": all_pairs or None,
+                            "executor": executor, "ray_address": ray_address})
+    _finish(pipeline.score(pipeline.ScoreRequest(testset, hyp, output, cfg, name=name, workers=workers,
+                                                 shard=shard), progress=_progress, warn=_warn))
 
 
 def compare(
@@ -349,25 +223,11 @@ def compare(
                                        " (results.json, tables, report).")] = False,
 ) -> None:
     """Paired tests against a baseline, or between every pair with rank clusters, from saved statistics."""
-    from mt_eval.evaluate import rebuild_metrics, significance
-    from mt_eval.pipeline import comparison_settings
-    from mt_eval.reports.run_folder import RunFolder, combine_runs
+    from mt_eval import pipeline
 
-    if save and with_runs:
-        raise MtEvalError("--save cannot be combined with --with (the run folder would hold systems"
-                          " whose outputs live elsewhere)")
-    results, records, stats = combine_runs(run_dir, with_runs or [])
-    metrics = rebuild_metrics(results)
-    ok = results.ok_systems
-    if baseline is not None and baseline not in ok:
-        raise MtEvalError(f"baseline {baseline!r} is not an evaluated system of {run_dir}"
-                          f" (have: {', '.join(ok)})")
-    chosen = comparison_settings(results.significance, resamples=resamples, seed=seed)
-    results.significance = significance(metrics, stats, ok, baseline, method=method,
-                                        n_resamples=chosen.n_resamples, seed=chosen.seed,
-                                        all_pairs=all_pairs, alpha=chosen.alpha)
-    if save:  # results.json, tables and report.html replaced together, in one swap
-        RunFolder.open(run_dir).update(results, records)
+    asked = {"baseline": baseline, "all_pairs": all_pairs, "method": method, "resamples": resamples,
+             "seed": seed}
+    results = pipeline.compare(run_dir, with_runs or [], asked, save=save)
     print_results(results, run_dir if save else None)
 
 

@@ -104,18 +104,15 @@ def import_(
     # whichever input file happened to be read; --name overrides.
     name = name or output.resolve().name
     langs: dict[str, Any] = {"source_lang": source_lang, "target_lang": target_lang, "normalize": normalize}
+    fields = readers.RecordFields(source=source_field, references=reference_field, id=id_field, doc=doc_field)
     if source is not None:
         result = readers.import_plain(source, reference or [], name=name, **langs)
     elif tsv is not None:
         result = readers.import_tsv(tsv, header=tsv_header, name=name, **langs)
     elif jsonl is not None:
-        result = readers.import_jsonl(jsonl, source_field=source_field or readers.DEFAULT_SOURCE_FIELD,
-                                      reference_fields=reference_field, id_field=id_field,
-                                      doc_field=doc_field, name=name, **langs)
+        result = readers.import_jsonl(jsonl, fields, name=name, **langs)
     elif hf is not None:
-        result = readers.import_hf(hf, split=split, source_field=source_field,
-                                   reference_fields=reference_field, id_field=id_field,
-                                   doc_field=doc_field, config=config, name=name, **langs)
+        result = readers.import_hf(hf, split=split, config=config, fields=fields, name=name, **langs)
     elif sacrebleu_name is not None:
         result = readers.import_sacrebleu(sacrebleu_name, langpair=langpair, testset_name=name, **langs)
     else:  # pragma: no cover - excluded by the exactly-one check above
@@ -170,19 +167,16 @@ def show(
     console.print(summary)
     if rejects:
         table = Table(title="rejected pairs")
-        table.add_column("id", no_wrap=True)
-        table.add_column("reason", no_wrap=True)
-        for column in ("source", "reference"):
-            table.add_column(column)
+        for column in ("id", "reason", "source", "reference"):
+            table.add_column(column, no_wrap=column in ("id", "reason"))
         for r in rejects:
             table.add_row(*(str(r.get(k, "")) for k in ("id", "reason")),
                           *(_clip(str(r.get(k, "")), 30) for k in ("source", "reference")))
         console.print(table)
     if segments > 0:
         table = Table(title=f"first {min(segments, len(ts))} segments")
-        table.add_column("id", no_wrap=True)
-        for column in ("source", "reference"):
-            table.add_column(column)
+        for column in ("id", "source", "reference"):
+            table.add_column(column, no_wrap=column == "id")
         for seg in ts.segments[:segments]:
             table.add_row(seg.id, _clip(seg.source), _clip(seg.references[0]))
         console.print(table)

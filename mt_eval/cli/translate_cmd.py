@@ -3,64 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mt_eval.cli.cache_cmd import CacheOpt
+from mt_eval.cli.run_cmd import RayAddressOpt
 from mt_eval.errors import MtEvalError
-from mt_eval.translators.outputs import TRANSLATIONS_FILE
 
-__all__ = ["TRANSLATIONS_FILE", "register", "translate_command"]
+if TYPE_CHECKING:
+    from mt_eval.translators.base import SystemRun
 
 
-
-def translate_command(testset: Path, systems: list[str], output: Path, opts: list[str],
-                      cache: Path | None, no_cache: bool, strict: bool, quiet: bool,
-                      allow_skip: bool = False, shard: str | None = None, executor: str | None = None,
-                      ray_address: str | None = None) -> dict[str, Any]:
-    from mt_eval.cluster.executor import get_executor
-    from mt_eval.data.testset import TestSet
-    from mt_eval.pipeline import check_distinct_systems, options_per_system
-    from mt_eval.translators.outputs import (
-        SystemOutcome,
-        check_output_folder,
-        translate_systems,
-        write_translations,
-    )
-    from mt_eval.translators.registry import parse_options
-
-    if not systems:
-        raise MtEvalError("translate: give at least one --system")
-    from mt_eval.cluster.shards import parse_shard, testset_for_translate  # --shard i/N (issue 12)
-
-    part = parse_shard(shard) if shard is not None else None
-    check_output_folder(output)  # before spending minutes translating
-    check_distinct_systems(systems)
-    ts = TestSet.load(testset)
-    ts, sharded = testset_for_translate(part, ts, systems) if part is not None else (ts, {})
-    options = parse_options(opts)
-    per_system = options_per_system(systems, options)
-    cache_arg: Any = False if no_cache else (cache if cache is not None else None)
-    cluster = get_executor(executor, ray_address)  # Ray missing: one line, exit 2, before any work
-
-    def report(outcome: SystemOutcome) -> None:
-        if outcome.run is None:
-            typer.echo(f"mt-eval: {outcome.status} {outcome.spec}: {outcome.reason}", err=True)
-            return
-        tp = outcome.run.throughput
-        cut = outcome.run.truncated_count()
-        typer.echo(f"{outcome.spec}: {len(outcome.run.outputs)} segments translated "
-                   f"({tp.get('cached_segments', 0)} from cache, {tp.get('segments_per_s')} seg/s"
-                   f"{f', {cut} truncated' if cut else ''})", err=True)
-
-    outcomes = translate_systems(ts, systems, options=per_system, cache=cache_arg, strict=strict,
-                                 allow_skip=allow_skip, progress=not quiet, on_outcome=report,
-                                 executor=cluster)
-    summary = write_translations(output, ts, outcomes, extra=sharded)
-    for outcome in outcomes:
-        if outcome.file:
-            typer.echo(f"{outcome.spec} -> {output / outcome.file}", err=True)
-    return summary
+def _report(run: SystemRun) -> None:
+    if run.status != "ok":
+        typer.echo(f"mt-eval: {run.status} {run.spec}: {run.reason}", err=True)
+        return
+    tp, cut = run.throughput, run.truncated_count()
+    typer.echo(f"{run.spec}: {len(run.outputs)} segments translated "
+               f"({tp.get('cached_segments', 0)} from cache, {tp.get('segments_per_s')} seg/s"
+               f"{f', {cut} truncated' if cut else ''})", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -74,9 +36,7 @@ def register(app: typer.Typer) -> None:
             "--system", "-s", help="System spec, e.g. llama-cpp:default, copy, marian:MODEL (repeatable).")],
         opt: Annotated[list[str] | None, typer.Option(
             "--opt", help="Backend option key=value for every system that has it (repeatable).")] = None,
-        cache: Annotated[Path | None, typer.Option(
-            "--cache", help="Cache file (default $MT_EVAL_CACHE or .mt-eval-cache/translations.sqlite).",
-        )] = None,
+        cache: CacheOpt = None,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache.")] = False,
         strict: Annotated[bool, typer.Option(
             "--strict", help="Fail when a system is unavailable here.")] = False,
@@ -90,15 +50,39 @@ def register(app: typer.Typer) -> None:
         executor: Annotated[str | None, typer.Option(
             "--executor", help="Where to translate: local (this process, default) or ray (a Ray cluster;"
             " needs mt-eval's ray extra).")] = None,
-        ray_address: Annotated[str | None, typer.Option(
-            "--ray-address", help="Ray cluster address for --executor ray (default: $RAY_ADDRESS, else a"
-            " cluster started on this machine with `ray start`, else a new local one).")] = None,
+        ray_address: RayAddressOpt = None,
     ) -> None:
         """Translate a test set with each system: one hypothesis file per system plus translations.json."""
+        from mt_eval.cluster.executor import get_executor
+        from mt_eval.cluster.shards import parse_shard, testset_for_translate  # --shard i/N (issue 12)
+        from mt_eval.data.testset import TestSet
+        from mt_eval.pipeline import check_distinct_systems, options_per_system
+        from mt_eval.translators.outputs import (
+            TranslateRules,
+            check_output_folder,
+            translate_systems,
+            write_translations,
+        )
+        from mt_eval.translators.registry import parse_options
+
         if cache is not None and no_cache:
             raise MtEvalError("translate: --cache and --no-cache exclude each other")
-        translate_command(testset, system, output, opt or [], cache, no_cache, strict, quiet, allow_skip,
-                          shard=shard, executor=executor, ray_address=ray_address)
+        if not system:
+            raise MtEvalError("translate: give at least one --system")
+        part = parse_shard(shard) if shard is not None else None
+        check_output_folder(output)  # before spending minutes translating
+        check_distinct_systems(system)
+        ts = TestSet.load(testset)
+        ts, sharded = testset_for_translate(part, ts, system) if part is not None else (ts, {})
+        per_system = options_per_system(system, parse_options(opt or []))
+        rules = TranslateRules(cache=False if no_cache else cache, strict=strict, allow_skip=allow_skip,
+                               progress=not quiet,
+                               executor=get_executor(executor, ray_address))  # Ray missing: exit 2 first
+        runs = translate_systems(ts, system, rules, options=per_system, on_run=_report)
+        summary = write_translations(output, ts, runs, extra=sharded)
+        for info in summary["systems"].values():
+            if "file" in info:
+                typer.echo(f"{info['spec']} -> {output / info['file']}", err=True)
 
     @app.command("convert")
     def convert(

@@ -23,6 +23,7 @@ the parts belong together and writes the run folder an unsharded run would have 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,13 +34,28 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.evaluate import (
+    Flags,
+    LocalStats,
+    RunRecord,
+    RunResult,
+    SegmentStats,
+    StatsJob,
+    evaluate,
+    run_checks,
+)
+from mt_eval.metrics.signature import NREFS, MetricSignature
+from mt_eval.reports.results import TestsetInfo
+from mt_eval.settings import EvalSettings
 
 if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
-    from mt_eval.evaluate import RunResult
-    from mt_eval.reports.results import Results
+    from mt_eval.reports.results import Results, SystemInfo
     from mt_eval.reports.run_folder import RunFolder
     from mt_eval.translators.base import SystemRun
+
+# settings a part records elsewhere (metrics, checks) or that are its machine's (workers)
+_NOT_ASKED = frozenset({"metrics", "checks", "workers"})
 
 _SHARD_DIGITS = 18  # below int64, and far below Python's 4,300-digit int() limit
 _SHARD_TEXT = re.compile(rf"\s*([0-9]{{1,{_SHARD_DIGITS}}})\s*/\s*([0-9]{{1,{_SHARD_DIGITS}}})\s*")
@@ -98,12 +114,12 @@ def parse_shard(text: str, where: str = "--shard") -> Shard:
     return Shard(index, count)
 
 
-def prepare(shard: Shard, testset: TestSet, **settings: Any) -> tuple[TestSet, dict[str, Any]]:
+def prepare(shard: Shard, testset: TestSet, settings: EvalSettings) -> tuple[TestSet, dict[str, Any]]:
     """The slice to score and the ``config.shard`` record of its run folder.
 
-    ``settings`` are the evaluation settings *as asked* (``baseline``, ``method``, ``all_pairs``,
-    ``n_resamples``, ``confidence``, ``seed``, ``alpha``): the merge re-runs what does not decompose
-    with them, e.g. the method choice that depends on the number of segments.
+    ``settings`` are the evaluation settings *as asked*: the merge re-runs what does not decompose with
+    them, e.g. the method choice that depends on the number of segments. (The metrics and checks are
+    recorded elsewhere in the part; ``workers`` is the machine's.)
     """
     start, stop = shard.bounds(len(testset))
     record = {
@@ -111,7 +127,7 @@ def prepare(shard: Shard, testset: TestSet, **settings: Any) -> tuple[TestSet, d
         "testset": {"hash": testset.content_hash, "name": testset.name, "source_lang": testset.source_lang,
                     "target_lang": testset.target_lang, "num_segments": len(testset),
                     "manifest": testset.manifest()},
-        "settings": _Settings.model_validate(settings).model_dump(),
+        "settings": settings.model_dump(mode="json", include=set(EvalSettings.model_fields) - _NOT_ASKED),
     }
     return shard.testset(testset), record
 
@@ -134,7 +150,7 @@ def testset_for_translate(shard: Shard, testset: TestSet,
     return shard.testset(testset), {SHARD_KEY: record}
 
 
-def _reads_whole_testset(spec: str) -> bool:
+def reads_whole_testset(spec: str) -> bool:
     """``file:`` and ``copy`` (not cacheable: outputs are not a function of the source alone) read the whole
     test set: a hypothesis file keeps one line per segment of the whole test set, and its signature (a
     hash of the whole file) is then the same in every shard."""
@@ -170,63 +186,7 @@ def cut_run(shard: Shard, run: SystemRun, num_segments: int) -> SystemRun:
                    truncated=truncated if any(truncated) else [])
 
 
-def translate_system_shard(shard: Shard, testset: TestSet, spec: str, **kwargs: Any) -> SystemRun:
-    """:func:`mt_eval.pipeline.translate_system` for shard ``shard`` of ``testset`` only.
-
-    A translating backend sees only the slice (through the cache, as usual); ``file:`` and ``copy``
-    read the whole test set and are cut afterwards (see :func:`_reads_whole_testset`).
-    """
-    from mt_eval.pipeline import translate_system
-
-    shard.bounds(len(testset))
-    if _reads_whole_testset(spec):
-        return cut_run(shard, translate_system(testset, spec, **kwargs), len(testset))
-    return translate_system(shard.testset(testset), spec, **kwargs)
-
-
-def shard_option(text: str | None, *, with_gate: bool = False) -> Shard | None:
-    """The ``--shard`` option of ``run``/``score``: ``None`` without it; a shard cannot be gated (gate the
-    merged run instead)."""
-    if text is None:
-        return None
-    shard = parse_shard(text)
-    if with_gate:
-        raise MtEvalError("--gate cannot be used with --shard: gate the merged run (mt-eval merge)")
-    return shard
-
-
-def shard_translator(shard: Shard, testset: TestSet) -> Callable[..., SystemRun]:
-    """``translate_system`` for ``shard``; an N larger than the test set is an error before any work."""
-    from functools import partial
-
-    shard.bounds(len(testset))
-    return partial(translate_system_shard, shard)
-
-
 # ---------------------------------------------------------------------------------------- merge
-class _TestsetRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hash: str
-    name: str = ""
-    source_lang: str
-    target_lang: str
-    num_segments: int
-    manifest: dict[str, Any]
-
-
-class _Settings(BaseModel):
-    """The evaluation settings as asked (the keyword arguments of :func:`mt_eval.evaluate.evaluate`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    baseline: str | None
-    method: str | None
-    all_pairs: bool
-    n_resamples: int
-    confidence: float
-    seed: int | None
-    alpha: float
-
-
 class ShardRecord(BaseModel):
     """``config.shard`` of a partial run folder."""
 
@@ -236,8 +196,8 @@ class ShardRecord(BaseModel):
     start: int
     stop: int
     rule: str
-    testset: _TestsetRecord
-    settings: _Settings
+    testset: TestsetInfo
+    settings: EvalSettings
 
 
 @dataclass
@@ -348,8 +308,9 @@ def _check_same_run(first: _Part, part: _Part) -> None:
             raise MtEvalError(f"{part.label}: metric {key!r} is in only one of it and {first.label}:"
                               " different metrics")
         ma, mb = a.metrics[key], b.metrics[key]
-        field = "spec" if ma.spec != mb.spec else _differing_field(ma.signature, mb.signature,
-                                                                   frozenset({"nrefs"}))
+        found = MetricSignature.recorded(ma.signature).differences(MetricSignature.recorded(mb.signature),
+                                                                   [NREFS])  # nrefs: of each slice
+        field = "spec" if ma.spec != mb.spec else (found[0][0] if found else None)
         if field is not None:
             raise MtEvalError(f"{part.label}: metric {key!r} signature differs from {first.label}"
                               f" (field {field!r}): different metric signatures")
@@ -378,12 +339,6 @@ def _full_testset(parts: Sequence[_Part], records: Sequence[Mapping[str, Any]]) 
         raise MtEvalError(f"merge: the segments of the parts hash to {testset.short_hash}, not to the test"
                           f" set {info.hash[:12]} they name (a part's segments.jsonl was edited?)")
     return testset
-
-
-def _nrefs(references: Sequence[Sequence[str]]) -> str:
-    """sacrebleu's ``nrefs`` of the whole test set: the number of references, or ``var``."""
-    counts = {len(r) for r in references}
-    return str(counts.pop()) if len(counts) == 1 else "var"
 
 
 def _merged_throughput(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -420,14 +375,42 @@ def _merged_environment(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {**first, "shards_differ": True}  # the first shard's machine; the others had another
 
 
-def _batch_invariant(spec: Mapping[str, Any]) -> bool:
-    """Whether shards reproduce the unsharded statistics of this metric (``Metric.batch_invariant``)."""
-    from mt_eval.metrics.registry import load_metric_class
+class ShardStats(LocalStats):
+    """``mt-eval merge``'s statistics source: the parts' statistics, details and check flags joined in
+    shard order. A metric that is not batch-invariant (its own declaration) is recomputed over the whole
+    test set from the joined outputs instead, exactly as unsharded."""
 
-    try:
-        return bool(load_metric_class(str(spec["name"])).batch_invariant)
-    except MtEvalError:
-        return True  # a metric unknown here cannot be recomputed: join the shards' statistics
+    def __init__(self, parts: Sequence[_Part], records: Sequence[Mapping[str, Any]]) -> None:
+        self.parts, self.records = parts, records
+
+    def stats(self, job: StatsJob) -> SegmentStats:
+        if not job.metric.batch_invariant:
+            return super().stats(job)
+        name, key = job.system.name, job.key
+        arrays = [p.folder.stats(name, key, p.results.testset.num_segments) for p in self.parts]
+        if len({a.shape[1] for a in arrays}) != 1 or len({a.dtype for a in arrays}) != 1:
+            raise MtEvalError(f"merge: statistics of {name!r} × {key} have different widths or types in the"
+                              " parts")
+        details = [p.folder.details(name, key, p.results.testset.num_segments) for p in self.parts]
+        lacking = [p for p, d in zip(self.parts, details, strict=True) if d is None]
+        if lacking and len(lacking) < len(self.parts):
+            raise MtEvalError(f"{lacking[0].label}: no details of {name!r} × {key} (the other shards have"
+                              " them); rerun that shard")
+        return SegmentStats(np.concatenate(arrays, axis=0), self.parts[0].results.metrics[key].signature,
+                            None if lacking else [x for d in details for x in d or []])
+
+    def flags(self, testset: TestSet, system: SystemRun, options: Mapping[str, Any], workers: int) -> Flags:
+        """The checks run again over the whole test set (the length band is calibrated on the whole test
+        set, so a shard's own flags may differ); only ``truncated``, which the backend that translated the
+        shard knew, comes from the parts."""
+        flags, counts = run_checks(testset, system.outputs, options, workers)
+        cut = ["truncated" in r["flags"].get(system.name, []) for r in self.records]
+        if any("truncated" in p.results.flags.get(system.name, {}) for p in self.parts):
+            counts["truncated"] = sum(cut)
+            for segment_flags, was_cut in zip(flags, cut, strict=True):
+                if was_cut:
+                    segment_flags.append("truncated")
+        return flags, counts
 
 
 def merge_parts(paths: Sequence[str | Path], output: str | Path, *, run_name: str | None = None,
@@ -436,92 +419,60 @@ def merge_parts(paths: Sequence[str | Path], output: str | Path, *, run_name: st
 
     Nothing is written when a part is missing, duplicated, of another test set or another run.
     """
-    from mt_eval.evaluate import GivenStats, evaluate
     from mt_eval.reports.run_folder import RunFolder
-    from mt_eval.translators.base import SystemRun
 
     say = progress or (lambda _msg: None)
     out = Path(output)
     RunFolder(out).check_writable()
-    resolved_out = out.resolve()
+    resolved_out = Path(os.path.realpath(out))  # never raises (Path.resolve does on a symlink loop)
     for path in paths:
         folder = Path(path).parent if Path(path).name == "results.json" else Path(path)
-        if folder.resolve() == resolved_out:
+        if Path(os.path.realpath(folder)) == resolved_out:
             raise MtEvalError(f"{path}: -o must not be one of the parts (they are read while it is replaced)")
     parts = check_parts([_load_part(Path(p)) for p in paths])
     first = parts[0].results
-    n_shards = len(parts)
     records: list[dict[str, Any]] = []
     for part in parts:
         records.extend(part.folder.segments(part.results))
     testset = _full_testset(parts, records)
-    nrefs = _nrefs(testset.references)
-
-    runs: list[SystemRun] = []
-    given: dict[str, dict[str, GivenStats]] = {}
-    given_flags: dict[str, tuple[list[list[str]], dict[str, int]]] = {}
-    checks = "checks" in first.config
-    for name, info in first.systems.items():
-        infos = [p.results.systems[name] for p in parts]
-        if info.status != "ok":
-            runs.append(SystemRun(name=name, spec=info.spec, outputs=[], signature=dict(info.signature),
-                                  throughput=dict(info.throughput), status="skipped", reason=info.reason))
-            continue
-        outputs = [str(r["outputs"][name]) for r in records] if all(name in r["outputs"] for r in records) \
-            else None
-        if outputs is None:
-            raise MtEvalError(f"merge: a part's segments.jsonl lacks the outputs of system {name!r}")
-        runs.append(SystemRun(name=name, spec=info.spec, outputs=outputs, signature=dict(info.signature),
-                              throughput=_merged_throughput([i.throughput for i in infos]),
-                              environment=_merged_environment([i.environment for i in infos])))
-        given[name] = {}
-        for key, metric in first.metrics.items():
-            if not _batch_invariant(metric.spec):
-                continue  # recomputed over the whole test set from the joined outputs, as unsharded
-            arrays = [p.folder.stats(name, key, p.results.testset.num_segments) for p in parts]
-            if len({a.shape[1] for a in arrays}) != 1 or len({a.dtype for a in arrays}) != 1:
-                raise MtEvalError(f"merge: statistics of {name!r} × {key} have different widths or types"
-                                  " in the parts")
-            signature = dict(metric.signature)
-            if signature.get("nrefs", "?") != "?":
-                signature["nrefs"] = nrefs
-            details = [p.folder.details(name, key, p.results.testset.num_segments) for p in parts]
-            lacking = [p for p, d in zip(parts, details, strict=True) if d is None]
-            if lacking and len(lacking) < len(parts):
-                raise MtEvalError(f"{lacking[0].label}: no details of {name!r} × {key} (the other shards have"
-                                  " them); rerun that shard")
-            joined = None if lacking else [x for d in details for x in d or []]
-            given[name][key] = GivenStats(stats=np.concatenate(arrays, axis=0), signature=signature,
-                                          details=joined)
-        if checks:
-            counts: dict[str, int] = {}
-            for part in parts:
-                for flag, count in part.results.flags.get(name, {}).items():
-                    counts[flag] = counts.get(flag, 0) + int(count)
-            given_flags[name] = ([list(r["flags"].get(name, [])) for r in records], counts)
-
+    runs = [_merged_run(name, [p.results.systems[name] for p in parts], records) for name in first.systems]
     config = {k: v for k, v in first.config.items() if k != SHARD_KEY}
     names = {p.results.run_name for p in parts}
     name = run_name or (names.pop() if len(names) == 1 else resolved_out.name)
-    say(f"merging {n_shards} shards of {testset.name or 'test set'} {testset.short_hash}"
+    say(f"merging {len(parts)} shards of {testset.name or 'test set'} {testset.short_hash}"
         f" ({len(testset)} segments)")
-    return evaluate(testset, runs, {key: m.spec for key, m in first.metrics.items()},
-                    **parts[0].shard.settings.model_dump(), checks=checks, check_options=config.get("checks"),
-                    output=out, run_name=name, config=config, progress=say, given=given,
-                    given_flags=given_flags)
+    settings = parts[0].shard.settings.model_copy(update={"workers": 1, "checks": config.get("checks")})
+    return evaluate(testset, runs, {key: m.spec for key, m in first.metrics.items()}, settings,
+                    stats=ShardStats(parts, records), sink=RunFolder(out), record=RunRecord(name, config),
+                    progress=say)
+
+
+def _merged_run(name: str, infos: Sequence[SystemInfo], records: Sequence[Mapping[str, Any]]) -> SystemRun:
+    """One system of the whole test set: its outputs joined from the parts' segment records."""
+    from mt_eval.translators.base import SystemRun
+
+    info = infos[0]
+    if info.status != "ok":
+        return SystemRun(name=name, spec=info.spec, outputs=[], signature=dict(info.signature),
+                         throughput=dict(info.throughput), status="skipped", reason=info.reason)
+    if not all(name in r["outputs"] for r in records):
+        raise MtEvalError(f"merge: a part's segments.jsonl lacks the outputs of system {name!r}")
+    return SystemRun(name=name, spec=info.spec, outputs=[str(r["outputs"][name]) for r in records],
+                     signature=dict(info.signature),
+                     throughput=_merged_throughput([i.throughput for i in infos]),
+                     environment=_merged_environment([i.environment for i in infos]))
 
 
 __all__ = [
     "RULE",
     "Shard",
     "ShardRecord",
+    "ShardStats",
     "check_parts",
     "cut_run",
     "merge_parts",
     "parse_shard",
     "prepare",
-    "shard_option",
-    "shard_translator",
+    "reads_whole_testset",
     "testset_for_translate",
-    "translate_system_shard",
 ]

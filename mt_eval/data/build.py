@@ -160,16 +160,6 @@ def _label(text: str, source_lang: str, target_lang: str) -> str:
     return "?"
 
 
-def _runs(lines: list[_Line]) -> list[list[_Line]]:
-    runs: list[list[_Line]] = []
-    for line in lines:
-        if runs and runs[-1][0].label == line.label:
-            runs[-1].append(line)
-        else:
-            runs.append([line])
-    return runs
-
-
 def _imbalance(sizes: list[int]) -> int:
     """How badly consecutive blocks pair up: count differences, plus any block left without a partner."""
     cost = sum(abs(sizes[k] - sizes[k + 1]) for k in range(0, len(sizes) - 1, 2))
@@ -319,93 +309,112 @@ def build_testset(paths: Sequence[str | Path], *, source_lang: str = "ar", targe
         raise MtEvalError(f"source and target language are both {source_lang!r}")
     if not paths:
         raise MtEvalError("no input files or folders given")
-    files = _discover(paths, pattern)
-    segments: list[Segment] = []
-    rejects: list[Reject] = []
-    documents: list[dict[str, Any]] = []
-    normalisation: dict[str, dict[str, int]] = {}
-    inputs: list[dict[str, Any]] = []
-    accepted_sources: dict[str, str] = {}
-    for file in files:
-        texts, report, data = read_lines_and_bytes(file.path, display_name=file.display)
-        normalisation[file.display] = report.as_dict()
-        inputs.append({"file": file.display, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
-        lines = [_Line(k, text, _label(text, source_lang, target_lang) if text else "")
-                 for k, text in enumerate(texts, 1)]
-        for doc_no, (src_block, tgt_block, order) in enumerate(
-                _documents(file, lines, source_lang, target_lang), 1):
-            doc_id = f"{file.stem}:{doc_no}"
-            alignment = align([x.text for x in src_block], [x.text for x in tgt_block])
-            # A ratio fitted on one or two pairs is those pairs' own ratio and would excuse them.
-            ratio = alignment.ratio if min(len(src_block), len(tgt_block)) >= 3 else 1.0
-            accepted_before, rejected_before = len(segments), len(rejects)
-            for pair_no, bead in enumerate(alignment.beads, 1):
-                src_lines = [src_block[k] for k in bead.source]
-                tgt_lines = [tgt_block[k] for k in bead.target]
-                seg_id = f"{doc_id}:{pair_no}"
-                source = " ".join(x.text for x in src_lines)
-                reference = " ".join(x.text for x in tgt_lines)
-                where = (tuple(x.number for x in src_lines), tuple(x.number for x in tgt_lines))
-                problem = check_pair(source, reference, ratio, source_lang, target_lang, accepted_sources)
-                if problem is not None:
-                    rejects.append(Reject(seg_id, doc_id, problem[0], problem[1], source, reference,
-                                          file.display, *where))
-                    continue
-                meta = {"file": file.display, "source_lines": list(where[0]),
-                        "reference_lines": list(where[1]), "alignment": bead.kind,
-                        "confidence": bead.confidence}
-                if granularity == "paragraph":
-                    accepted_sources[source] = seg_id
-                    segments.append(Segment(seg_id, source, (reference,), doc_id, meta))
-                else:
-                    _sentences(seg_id, doc_id, source, reference, meta, ratio, source_lang, target_lang,
-                               accepted_sources, segments, rejects, file.display, where)
-            documents.append({
-                "doc_id": doc_id, "file": file.display, "order": order,
-                "source_lines": [src_block[0].number, src_block[-1].number],
-                "target_lines": [tgt_block[0].number, tgt_block[-1].number],
-                "alignment_method": alignment.method, "length_ratio": alignment.ratio,
-                "beads": alignment.kinds(), "accepted": len(segments) - accepted_before,
-                "rejected": len(rejects) - rejected_before,
-            })
-    if not segments:
+    builder = _Builder(source_lang, target_lang, granularity)
+    inputs = [builder.add_file(file) for file in _discover(paths, pattern)]
+    if not builder.segments:
+        rejects = builder.rejects
         raise MtEvalError(f"{', '.join(str(p) for p in paths)}: no usable pairs"
                           f" ({len(rejects)} rejected, first: {rejects[0].reason if rejects else 'none'})")
     default_name = "+".join(Path(p).resolve().name if Path(p).is_dir() else Path(p).stem for p in paths)
     from mt_eval import __version__
 
     testset = TestSet(
-        segments=tuple(segments), source_lang=source_lang, target_lang=target_lang,
+        segments=tuple(builder.segments), source_lang=source_lang, target_lang=target_lang,
         name=name or default_name,
         provenance={"kind": "bilingual_documents", "builder": f"mt-eval {__version__} testset build",
                     "granularity": granularity, "inputs": inputs},
     )
-    return BuildResult(testset, rejects, documents, normalisation, granularity)
+    return BuildResult(testset, builder.rejects, builder.documents, builder.normalisation, granularity)
 
 
-def _sentences(para_id: str, doc_id: str, source: str, reference: str, meta: dict[str, Any],
-               ratio: float, source_lang: str, target_lang: str, accepted_sources: dict[str, str],
-               segments: list[Segment], rejects: list[Reject], display: str,
-               where: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
-    """Split one accepted paragraph pair into sentence pairs aligned with the same aligner.
+_Where = tuple[tuple[int, ...], tuple[int, ...]]  # source and reference line numbers of a pair
 
-    Length checks use the document's ratio: a paragraph's own ratio would excuse its sentences.
-    """
-    src_sents = split_sentences(source, source_lang)
-    tgt_sents = split_sentences(reference, target_lang)
-    alignment: Alignment = align(src_sents, tgt_sents)
-    for k, bead in enumerate(alignment.beads, 1):
-        seg_id = f"{para_id}.{k}"
-        src = " ".join(src_sents[i] for i in bead.source)
-        ref = " ".join(tgt_sents[j] for j in bead.target)
-        problem = check_pair(src, ref, ratio, source_lang, target_lang, accepted_sources)
+
+@dataclass
+class _Builder:
+    """Accepted segments, rejects and per-document records, file after file."""
+
+    source_lang: str
+    target_lang: str
+    granularity: str
+    segments: list[Segment] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    normalisation: dict[str, dict[str, int]] = field(default_factory=dict)
+    accepted_sources: dict[str, str] = field(default_factory=dict)  # source text -> id (duplicates)
+
+    def add_file(self, file: _InputFile) -> dict[str, Any]:
+        """Every document of one file; returns the file's provenance record."""
+        texts, report, data = read_lines_and_bytes(file.path, display_name=file.display)
+        self.normalisation[file.display] = report.as_dict()
+        lines = [_Line(k, text, _label(text, self.source_lang, self.target_lang) if text else "")
+                 for k, text in enumerate(texts, 1)]
+        for doc_no, (src_block, tgt_block, order) in enumerate(
+                _documents(file, lines, self.source_lang, self.target_lang), 1):
+            self._add_document(file, f"{file.stem}:{doc_no}", src_block, tgt_block, order)
+        return {"file": file.display, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+    def _add_document(self, file: _InputFile, doc_id: str, src_block: list[_Line], tgt_block: list[_Line],
+                      order: str) -> None:
+        alignment = align([x.text for x in src_block], [x.text for x in tgt_block])
+        # A ratio fitted on one or two pairs is those pairs' own ratio and would excuse them.
+        ratio = alignment.ratio if min(len(src_block), len(tgt_block)) >= 3 else 1.0
+        accepted_before, rejected_before = len(self.segments), len(self.rejects)
+        for pair_no, bead in enumerate(alignment.beads, 1):
+            src_lines = [src_block[k] for k in bead.source]
+            tgt_lines = [tgt_block[k] for k in bead.target]
+            seg_id = f"{doc_id}:{pair_no}"
+            source = " ".join(x.text for x in src_lines)
+            reference = " ".join(x.text for x in tgt_lines)
+            where = (tuple(x.number for x in src_lines), tuple(x.number for x in tgt_lines))
+            meta = {"file": file.display, "source_lines": list(where[0]), "reference_lines": list(where[1]),
+                    "alignment": bead.kind, "confidence": bead.confidence}
+            if self._rejected(seg_id, doc_id, source, reference, ratio, meta, where):
+                continue
+            if self.granularity == "paragraph":
+                self._add(Segment(seg_id, source, (reference,), doc_id, meta))
+            else:
+                self._sentences(seg_id, doc_id, source, reference, ratio, meta, where)
+        self.documents.append({
+            "doc_id": doc_id, "file": file.display, "order": order,
+            "source_lines": [src_block[0].number, src_block[-1].number],
+            "target_lines": [tgt_block[0].number, tgt_block[-1].number],
+            "alignment_method": alignment.method, "length_ratio": alignment.ratio,
+            "beads": alignment.kinds(), "accepted": len(self.segments) - accepted_before,
+            "rejected": len(self.rejects) - rejected_before,
+        })
+
+    def _rejected(self, seg_id: str, doc_id: str, source: str, reference: str, ratio: float,
+                  meta: dict[str, Any], where: _Where) -> bool:
+        """Whether the pair cannot be a test item (recorded with the reason)."""
+        problem = check_pair(source, reference, ratio, self.source_lang, self.target_lang,
+                             self.accepted_sources)
         if problem is not None:
-            rejects.append(Reject(seg_id, doc_id, problem[0], problem[1], src, ref, display, *where))
-            continue
-        accepted_sources[src] = seg_id
-        segments.append(Segment(seg_id, src, (ref,), doc_id, {
-            **meta, "paragraph": para_id, "sentence_alignment": bead.kind,
-            "sentence_confidence": bead.confidence}))
+            self.rejects.append(Reject(seg_id, doc_id, problem[0], problem[1], source, reference,
+                                       meta["file"], *where))
+        return problem is not None
+
+    def _add(self, segment: Segment) -> None:
+        self.accepted_sources[segment.source] = segment.id
+        self.segments.append(segment)
+
+    def _sentences(self, para_id: str, doc_id: str, source: str, reference: str, ratio: float,
+                   meta: dict[str, Any], where: _Where) -> None:
+        """Split one accepted paragraph pair into sentence pairs aligned with the same aligner.
+
+        Length checks use the document's ratio: a paragraph's own ratio would excuse its sentences.
+        """
+        src_sents = split_sentences(source, self.source_lang)
+        tgt_sents = split_sentences(reference, self.target_lang)
+        alignment: Alignment = align(src_sents, tgt_sents)
+        for k, bead in enumerate(alignment.beads, 1):
+            seg_id = f"{para_id}.{k}"
+            src = " ".join(src_sents[i] for i in bead.source)
+            ref = " ".join(tgt_sents[j] for j in bead.target)
+            if not self._rejected(seg_id, doc_id, src, ref, ratio, meta, where):
+                self._add(Segment(seg_id, src, (ref,), doc_id, {
+                    **meta, "paragraph": para_id, "sentence_alignment": bead.kind,
+                    "sentence_confidence": bead.confidence}))
 
 
 # ------------------------------------------------------------------------------------ defaults

@@ -119,6 +119,11 @@ def _fasttext_detect():  # type: ignore[no-untyped-def]
     return detect
 
 
+# fastText labels of a variety of one of the languages above: Egyptian Arabic is Arabic (fully vocalised
+# Quranic Arabic is often labelled so once its marks are removed).
+_VARIETY_OF = {"arz": "ar"}
+
+
 def _model_guess(text: str) -> tuple[str, float] | None:
     detect = _fasttext_detect()
     if detect is None:
@@ -131,7 +136,8 @@ def _model_guess(text: str) -> tuple[str, float] | None:
         result = result[0] if result else None
     if not result:
         return None
-    return str(result["lang"]), float(result["score"])
+    lang = str(result["lang"])
+    return _VARIETY_OF.get(lang, lang), float(result["score"])
 
 
 def _model_labels(texts: Sequence[str]) -> list[str] | None:
@@ -155,7 +161,8 @@ def _model_labels(texts: Sequence[str]) -> list[str] | None:
     labels = result[0] if isinstance(result, tuple) else result  # official fasttext: (labels, probs)
     if len(labels) != len(texts) or not all(len(x) == 1 for x in labels):
         return None
-    return [str(x[0]).replace("__label__", "") for x in labels]
+    found = [str(x[0]).replace("__label__", "") for x in labels]
+    return [_VARIETY_OF.get(lang, lang) for lang in found]
 
 
 def identify(text: str, *, use_model: bool = True) -> LanguageGuess:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,18 @@ DEFAULT_REFERENCE_FIELDS = ("references", "reference", "target")
 
 # (id, source, references, doc_id, meta)
 Row = tuple[str, str, list[str], str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RecordFields:
+    """Which fields of a JSONL record or dataset row hold the source (default ``source``), the
+    references (default: the first of :data:`DEFAULT_REFERENCE_FIELDS` present), the segment id and
+    the document id (default: none)."""
+
+    source: str | None = None
+    references: Sequence[str] | None = None
+    id: str | None = None
+    doc: str | None = None
 
 
 @dataclass
@@ -185,15 +197,15 @@ def _as_texts(value: Any, where: str, key: str) -> list[str]:
                       f" not {type(value).__name__}")
 
 
-def _rows_from_records(records: Sequence[Mapping[str, Any]], *, source_field: str,
-                       reference_fields: Sequence[str] | None, id_field: str | None,
-                       doc_field: str | None, where: str, line_of: Any,
-                       report: NormalizationReport, normalize: bool) -> list[Row]:
+def _rows_from_records(records: Sequence[Mapping[str, Any]], fields: RecordFields, *, where: str,
+                       line_of: Callable[[int], object], report: NormalizationReport,
+                       normalize: bool) -> list[Row]:
     """Shared by JSONL and datasets: fields checked on the first record, then on every record."""
     if not records:
         raise MtEvalError(f"{where}: no records")
-    ref_fields = _pick_reference_fields(records[0], reference_fields, f"{where}:{line_of(0)}")
-    wanted = [source_field, *ref_fields, *(f for f in (id_field, doc_field) if f)]
+    source_field = fields.source or DEFAULT_SOURCE_FIELD
+    ref_fields = _pick_reference_fields(records[0], fields.references, f"{where}:{line_of(0)}")
+    wanted = [source_field, *ref_fields, *(f for f in (fields.id, fields.doc) if f)]
     rows: list[Row] = []
     for index, record in enumerate(records):
         here = f"{where}:{line_of(index)}"
@@ -209,16 +221,14 @@ def _rows_from_records(records: Sequence[Mapping[str, Any]], *, source_field: st
         if any(not t.strip() for t in texts):
             field_name = source_field if not source[0].strip() else "reference"
             raise MtEvalError(f"{here}: blank {field_name!r} text; remove the record or fill it")
-        seg_id = str(record[id_field]) if id_field else str(index + 1)
-        doc_id = str(record[doc_field]) if doc_field else ""
+        seg_id = str(record[fields.id]) if fields.id else str(index + 1)
+        doc_id = str(record[fields.doc]) if fields.doc else ""
         rows.append((seg_id, normalize_if(source[0], report, normalize), refs, doc_id, {}))
     return rows
 
 
-def import_jsonl(path: str | Path, *, source_field: str = DEFAULT_SOURCE_FIELD,
-                 reference_fields: Sequence[str] | None = None, id_field: str | None = None,
-                 doc_field: str | None = None, source_lang: str = "ar", target_lang: str = "en",
-                 name: str | None = None, normalize: bool = False) -> ImportResult:
+def import_jsonl(path: str | Path, fields: RecordFields = RecordFields(), *, source_lang: str = "ar",
+                 target_lang: str = "en", name: str | None = None, normalize: bool = False) -> ImportResult:
     """One JSON object per line; the reference field may hold a string or a list of references."""
     file = Path(path)
     lines, report, data = read_lines_and_bytes(file, apply=False)
@@ -235,13 +245,13 @@ def import_jsonl(path: str | Path, *, source_field: str = DEFAULT_SOURCE_FIELD,
             raise MtEvalError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
         records.append(record)
         numbers.append(number)
-    rows = _rows_from_records(records, source_field=source_field, reference_fields=reference_fields,
-                              id_field=id_field, doc_field=doc_field, where=str(path),
-                              line_of=lambda i: numbers[i], report=report, normalize=normalize)
+    rows = _rows_from_records(records, fields, where=str(path), line_of=lambda i: numbers[i], report=report,
+                              normalize=normalize)
+    source_field = fields.source or DEFAULT_SOURCE_FIELD
     check_language([r[1] for r in rows], source_lang, str(path), f"source field {source_field!r}")
     check_language([x for r in rows for x in r[2]], target_lang, str(path), "reference field")
     provenance = {"kind": "jsonl", "input": _file_info(file, data), "source_field": source_field,
-                  "reference_fields": list(reference_fields or [])}
+                  "reference_fields": list(fields.references or [])}
     return _make(rows, source_lang=source_lang, target_lang=target_lang, name=name or file.stem,
                  provenance=provenance, report=report, where=str(path), normalize=normalize)
 
@@ -261,10 +271,9 @@ def _quiet_datasets() -> Iterator[None]:
             ds_logging.enable_progress_bar()
 
 
-def import_hf(path_or_id: str, *, split: str | None = None, source_field: str | None = None,
-              reference_fields: Sequence[str] | None = None, id_field: str | None = None,
-              doc_field: str | None = None, config: str | None = None, source_lang: str = "ar",
-              target_lang: str = "en", name: str | None = None, normalize: bool = False) -> ImportResult:
+def import_hf(path_or_id: str, *, split: str | None = None, config: str | None = None,
+              fields: RecordFields = RecordFields(), source_lang: str = "ar", target_lang: str = "en",
+              name: str | None = None, normalize: bool = False) -> ImportResult:
     """A ``datasets`` dataset saved with ``save_to_disk`` (a folder) or a hub id (needs the network).
 
     Datasets in the common ``translation: {"ar": …, "en": …}`` layout are read without field names.
@@ -274,74 +283,68 @@ def import_hf(path_or_id: str, *, split: str | None = None, source_field: str | 
     except ImportError:
         raise MtEvalError("--hf needs the 'datasets' package: pip install 'mt-eval[hf]'") from None
     with _quiet_datasets():
-        return _import_hf(datasets, path_or_id, split=split, source_field=source_field,
-                          reference_fields=reference_fields, id_field=id_field, doc_field=doc_field,
-                          config=config, source_lang=source_lang, target_lang=target_lang, name=name,
-                          normalize=normalize)
+        loaded, origin = _load_hf(datasets, path_or_id, config, split)
+        if isinstance(loaded, datasets.DatasetDict):
+            if split is None:
+                if len(loaded) != 1:
+                    raise MtEvalError(f"{path_or_id}: several splits ({', '.join(loaded)});"
+                                      " choose one with --split")
+                split = next(iter(loaded))
+            if split not in loaded:
+                raise MtEvalError(f"{path_or_id}: no split {split!r} (splits: {', '.join(loaded)})")
+            loaded = loaded[split]
+        records, fields = _hf_records(loaded, path_or_id, fields, (source_lang, target_lang))
+    report = NormalizationReport()
+    rows = _rows_from_records(records, fields, where=path_or_id, line_of=lambda i: f"row {i}", report=report,
+                              normalize=normalize)
+    description = getattr(getattr(loaded, "info", None), "description", "") or ""
+    meta: dict[str, Any] = {}
+    if description.startswith("{"):
+        with contextlib.suppress(ValueError):
+            meta = json.loads(description)
+    return _make(rows, source_lang=meta.get("source_lang", source_lang),
+                 target_lang=meta.get("target_lang", target_lang),
+                 name=name or meta.get("name") or Path(path_or_id).name or path_or_id,
+                 provenance={**origin, "split": split}, report=report, where=path_or_id, normalize=normalize)
 
 
-def _import_hf(datasets: Any, path_or_id: str, *, split: str | None, source_field: str | None,
-               reference_fields: Sequence[str] | None, id_field: str | None, doc_field: str | None,
-               config: str | None, source_lang: str, target_lang: str, name: str | None,
-               normalize: bool) -> ImportResult:
+def _load_hf(datasets: Any, path_or_id: str, config: str | None,
+             split: str | None) -> tuple[Any, dict[str, Any]]:
+    """The dataset (or dataset dict) from a ``save_to_disk`` folder or the hub, and where it came from."""
     local = Path(path_or_id)
     looks_local = path_or_id.startswith((".", "/", "~")) or path_or_id.count("/") > 1
     if not local.exists() and looks_local:
         raise MtEvalError(f"{path_or_id}: no such folder (and not a hub id of the form owner/name)")
     if local.exists():
         try:
-            loaded = datasets.load_from_disk(str(local))
+            return datasets.load_from_disk(str(local)), {"kind": "hf_disk", "path": local.name}
         except (FileNotFoundError, ValueError) as exc:
             raise MtEvalError(f"{path_or_id}: not a dataset saved with save_to_disk ({exc})") from None
-        origin: dict[str, Any] = {"kind": "hf_disk", "path": local.name}
-    else:
-        try:
-            loaded = datasets.load_dataset(path_or_id, config, split=split)
-        except Exception as exc:  # network, unknown id, gated: all one message for the user
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise MtEvalError(f"{path_or_id}: cannot load from the Hugging Face hub ({first})") from None
-        origin = {"kind": "hf_hub", "id": path_or_id, "config": config}
-    if isinstance(loaded, datasets.DatasetDict):
-        if split is None:
-            if len(loaded) != 1:
-                raise MtEvalError(f"{path_or_id}: several splits ({', '.join(loaded)});"
-                                  " choose one with --split")
-            split = next(iter(loaded))
-        if split not in loaded:
-            raise MtEvalError(f"{path_or_id}: no split {split!r} (splits: {', '.join(loaded)})")
-        loaded = loaded[split]
-    report = NormalizationReport()
+    try:
+        loaded = datasets.load_dataset(path_or_id, config, split=split)
+    except Exception as exc:  # network, unknown id, gated: all one message for the user
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MtEvalError(f"{path_or_id}: cannot load from the Hugging Face hub ({first})") from None
+    return loaded, {"kind": "hf_hub", "id": path_or_id, "config": config}
+
+
+def _hf_records(loaded: Any, path_or_id: str, fields: RecordFields,
+                langs: tuple[str, str]) -> tuple[list[Mapping[str, Any]], RecordFields]:
+    """The rows as records, and the fields to read: ``translation`` pairs become source/reference, and
+    ``id``/``doc_id`` columns are used unless other fields are named."""
     records: list[Mapping[str, Any]] = list(loaded)
     columns = list(loaded.column_names)
-    if source_field is None and "translation" in columns and not reference_fields:
-        records = [{"source": r["translation"].get(source_lang),
-                    "reference": r["translation"].get(target_lang),
+    if fields.source is None and "translation" in columns and not fields.references:
+        records = [{"source": r["translation"].get(langs[0]), "reference": r["translation"].get(langs[1]),
                     **{k: v for k, v in r.items() if k != "translation"}} for r in records]
         if records and (records[0]["source"] is None or records[0]["reference"] is None):
-            raise MtEvalError(f"{path_or_id}: translation pairs have no {source_lang!r} /"
-                              f" {target_lang!r} keys")
-        source_field, reference_fields = "source", ["reference"]
-    if id_field is None and "id" in columns:
-        id_field = "id"
-    if doc_field is None and "doc_id" in columns:
-        doc_field = "doc_id"
-    rows = _rows_from_records(records, source_field=source_field or DEFAULT_SOURCE_FIELD,
-                              reference_fields=reference_fields, id_field=id_field, doc_field=doc_field,
-                              where=path_or_id, line_of=lambda i: f"row {i}", report=report,
-                              normalize=normalize)
-    info = getattr(loaded, "info", None)
-    description = getattr(info, "description", "") or ""
-    meta: dict[str, Any] = {}
-    if description.startswith("{"):
-        try:
-            meta = json.loads(description)
-        except ValueError:
-            meta = {}
-    langs = meta.get("source_lang", source_lang), meta.get("target_lang", target_lang)
-    return _make(rows, source_lang=langs[0], target_lang=langs[1],
-                 name=name or meta.get("name") or local.name or path_or_id,
-                 provenance={**origin, "split": split}, report=report, where=path_or_id,
-                 normalize=normalize)
+            raise MtEvalError(f"{path_or_id}: translation pairs have no {langs[0]!r} / {langs[1]!r} keys")
+        fields = replace(fields, source="source", references=["reference"])
+    if fields.id is None and "id" in columns:
+        fields = replace(fields, id="id")
+    if fields.doc is None and "doc_id" in columns:
+        fields = replace(fields, doc="doc_id")
+    return records, fields
 
 
 def to_hf_dataset(testset: TestSet) -> Any:
@@ -445,6 +448,9 @@ def read_plain_testset(folder: str | Path) -> TestSet:
             raise MtEvalError(f"{path}: {len(stream)} lines but {sources[0].name} has {len(src_lines)}")
     if not src_lines:
         raise MtEvalError(f"{sources[0]}: no segments (the file is empty)")
+    _refuse_blank(src_lines, str(sources[0]), "source")  # the rule of `testset import`
+    for path, stream in zip(refs, ref_streams, strict=True):
+        _refuse_blank(stream, str(path), "reference")
     src_ext, tgt_ext = sources[0].suffix.lstrip("."), refs[0].suffix.lstrip(".")
     pairs = [(src, [stream[i] for stream in ref_streams]) for i, src in enumerate(src_lines)]
     return TestSet.from_pairs(pairs, source_lang=LANG3.get(src_ext, src_ext),

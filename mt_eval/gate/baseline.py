@@ -3,12 +3,15 @@
 A baseline keeps, per system and metric, the score, the metric's spec and signature, the test-set
 hash and the per-segment sufficient statistics. The statistics (a few integers per segment) are what
 make the paired test against a candidate possible without keeping the baseline's outputs or
-re-running its metrics.
+re-running its metrics. Per system it also keeps the segments each output check flagged, and once the
+check settings they were computed with, so the gate can see catastrophic outputs a corpus score hides
+(:mod:`mt_eval.gate.flags`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from mt_eval.errors import MtEvalError
 from mt_eval.fsio import atomic_write_text, check_output_file, read_input_text
+from mt_eval.metrics.signature import MetricSignature
 from mt_eval.reports.results import Results
 from mt_eval.schema import parse_versioned
 
@@ -29,7 +33,9 @@ if TYPE_CHECKING:
     from mt_eval.gate.policy import GatePolicy
 
 # 2: each system gains its environment fingerprint and per-segment output hashes (version 1 still reads)
-BASELINE_SCHEMA_VERSION = 2
+# 3: each system gains its flagged segments per output check (``flags``) and the baseline the check
+#    settings (``checks``); versions 1 and 2 still read, with flags "not compared"
+BASELINE_SCHEMA_VERSION = 3
 BASELINE_KIND = "mt-eval-baseline"
 
 
@@ -84,6 +90,9 @@ class BaselineSystem(_Model):
     # hash of each output, so a gate can tell "outputs changed on other hardware" from "you changed it"
     environment: dict[str, Any] = Field(default_factory=dict)
     output_hashes: list[str] = Field(default_factory=list)
+    # per output check the run computed: the 0-based indices of the flagged segments, ascending;
+    # None: not recorded (checks off, or a baseline from before schema 3)
+    flags: dict[str, list[int]] | None = None
 
 
 class Baseline(_Model):
@@ -95,6 +104,8 @@ class Baseline(_Model):
     source_run: str = ""
     testset: BaselineTestset
     systems: dict[str, BaselineSystem]
+    # the output-check settings the flags were computed with (results.json ``config.checks``)
+    checks: dict[str, Any] | None = None
     # not written: metrics of the run that `baseline save` left out, with the reason (for its note)
     _left_out: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -118,6 +129,11 @@ class Baseline(_Model):
                                      f"{self.testset.num_segments} segments")
                 if not math.isfinite(entry.score):
                     raise ValueError(f"{name}/{key}: score is not finite")
+            for flag, indices in (system.flags or {}).items():
+                if any(b <= a for a, b in itertools.pairwise(indices)) or any(
+                        not 0 <= i < self.testset.num_segments for i in indices[:1] + indices[-1:]):
+                    raise ValueError(f"{name}: flags.{flag} must be ascending segment indices from 0 to "
+                                     f"{self.testset.num_segments - 1}")
         return self
 
 
@@ -155,21 +171,6 @@ def _stats_rows(arr: np.ndarray) -> tuple[Literal["int64", "float64"], list[list
             raise MtEvalError("statistics hold NaN or infinity; a baseline must be plain JSON numbers")
         return "float64", arr.astype(np.float64).tolist()
     raise MtEvalError(f"statistics of dtype {arr.dtype} cannot be stored in a baseline")
-
-
-def load_stats(run_dir: Path, system: str, metric_key: str) -> np.ndarray:
-    """One ``stats/<system>/<metric>.npy`` of a run folder, validated by :class:`RunFolder`."""
-    from mt_eval.reports.run_folder import RunFolder
-
-    return RunFolder(run_dir).stats(system, metric_key)
-
-
-def resolve_run(path: str | Path) -> tuple[Path, Results]:
-    """A run folder or its ``results.json`` → (run folder, validated results)."""
-    from mt_eval.reports.run_folder import RunFolder
-
-    folder = RunFolder.open(path)
-    return folder.root, folder.results()
 
 
 def family_default(spec: dict[str, Any]) -> bool:
@@ -227,7 +228,8 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
     """
     from mt_eval.reports.run_folder import RunFolder
 
-    run_dir, results = resolve_run(run)
+    folder = RunFolder.open(run)
+    run_dir, results = folder.root, folder.results()
     names = list(systems) if systems else results.ok_systems
     for name in names:
         if name not in results.systems:
@@ -245,6 +247,9 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
     for key in keys:
         if key not in results.metrics:
             raise MtEvalError(f"{run_dir}: no metric {key!r} in this run (has: {', '.join(results.metrics)})")
+    from mt_eval.gate.flags import run_check_settings, run_flags
+
+    records = folder.segments(results) if any(results.flags.get(n) is not None for n in names) else []
     out: dict[str, BaselineSystem] = {}
     for name in names:
         entries: dict[str, BaselineEntry] = {}
@@ -252,27 +257,29 @@ def baseline_from_run(run: str | Path, *, systems: Sequence[str] | None = None,
             score = results.scores.get(name, {}).get(key)
             if score is None:
                 raise MtEvalError(f"{run_dir}: results.json has no {key} score for system {name!r}")
-            arr = RunFolder(run_dir).stats(name, key, results.testset.num_segments)
+            arr = folder.stats(name, key, results.testset.num_segments)
             info = results.metrics[key]
             _check_score_matches_stats(run_dir, name, key, info.spec, arr, score.score)
             dtype, rows = _stats_rows(arr)
             entries[key] = BaselineEntry(
                 score=score.score, metric_spec=dict(info.spec),
-                signature={k: str(v) for k, v in info.signature.items()},
+                signature=MetricSignature.recorded(info.signature).as_dict(),
                 signature_string=info.signature_string, higher_is_better=info.higher_is_better,
                 testset_hash=results.testset.hash, stats_dtype=dtype, stats=rows)
         sysinfo = results.systems[name]
-        outputs = RunFolder(run_dir).outputs(name, results.testset.num_segments)
+        outputs = folder.outputs(name, results.testset.num_segments)
+        flags = run_flags(folder, results, name, records)
         out[name] = BaselineSystem(spec=sysinfo.spec, signature=dict(sysinfo.signature), metrics=entries,
                                    environment=dict(sysinfo.environment),
-                                   output_hashes=output_hashes(outputs))
+                                   output_hashes=output_hashes(outputs),
+                                   flags=None if flags is None else flags.flagged)
     ts = results.testset
     baseline = Baseline(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source_run=results.run_name,
         testset=BaselineTestset(hash=ts.hash, name=ts.name, source_lang=ts.source_lang,
                                 target_lang=ts.target_lang, num_segments=ts.num_segments),
-        systems=out)
+        systems=out, checks=run_check_settings(results))
     baseline._left_out = left_out
     return baseline
 
@@ -297,26 +304,104 @@ def _check_score_matches_stats(run_dir: Path, system: str, key: str, spec: dict[
                           f" statistics give {recomputed:.4f} (edited or stale run folder); re-run it")
 
 
+# ------------------------------------------------------------------------ the smallest visible change
+def metric_mde(metric: Any, stats: np.ndarray, *, alpha: float, family_size: int,
+               tolerance: float | None = None, where: str = "") -> dict[str, Any]:
+    """The minimum detectable drop of one system × metric (:mod:`mt_eval.stats.power`) at the family's α,
+    Holm-adjusted for ``family_size`` comparisons (Holm's first step: α / k), with 80% power.
+
+    ``independent``: every segment changes to an unrelated output (the worst case); ``mixed`` and
+    ``paired``: the designs of ``scripts/calibrate_tests.py``; ``by_share``: the independent MDE when only
+    that share of the segments changes. ``warnings``: the tolerance is below the MDE, or the test set is
+    too small to see a difference humans notice (:func:`mt_eval.stats.power.mde_warnings`)."""
+    from mt_eval.stats.power import POWER, mde_table, mde_warnings
+
+    rows = mde_table(metric, stats, alpha, family_size=family_size)
+    full = {r.design: r.mde for r in rows if r.share == 1.0}
+    named = where or metric.name
+    return {"where": named, "alpha": alpha, "family_size": family_size, "alpha_holm": rows[0].alpha,
+            "power": POWER, "n_segments": rows[0].n_segments, "sigma": rows[0].sigma,
+            "independent": full["independent"], "mixed": full["mixed"], "paired": full["paired"],
+            "by_share": {f"{r.share:g}": r.mde for r in rows if r.design == "independent"},
+            "tolerance": tolerance,
+            "warnings": [w.replace(f"{metric.name}:", f"{named}:", 1)
+                         for w in mde_warnings(rows, metric.spec(), tolerance)]}
+
+
+def baseline_mde(baseline: Baseline, policy: GatePolicy) -> list[dict[str, Any]]:
+    """:func:`metric_mde` of every system × metric of the gate's family in ``baseline`` (the family under
+    ``policy``: its size is the Holm family of a gate that compares them all). Metrics that cannot be
+    rebuilt here are left out."""
+    from mt_eval.metrics.registry import metric_from_spec
+
+    family = [(name, key, entry) for name, system in baseline.systems.items()
+              for key, entry in system.metrics.items()
+              if policy.in_family(key, str(entry.metric_spec.get("name", key)),
+                                  family_default(entry.metric_spec))]
+    size = len(family) if policy.correction == "holm" else 1
+    out = []
+    for name, key, entry in family:
+        try:
+            metric = metric_from_spec(entry.metric_spec)
+        except MtEvalError:
+            continue
+        rules = policy.for_metric(key if key in policy.metric else str(entry.metric_spec.get("name", key)))
+        out.append(metric_mde(metric, entry.stats_array(), alpha=policy.alpha, family_size=max(size, 1),
+                              tolerance=rules.allowed_drop(entry.score), where=f"{name}/{key}"))
+    return out
+
+
+def _points(value: float | None) -> str:
+    return "none detectable" if value is None else f"{value:.2f}"
+
+
+def mde_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """Plain-text lines of :func:`metric_mde` results (``baseline save`` and the gate's verdict)."""
+    if not entries:
+        return []
+    first = entries[0]
+    lines = [f"smallest drop the gate can see (MDE, {first['power']:.0%} power, α={first['alpha']:g}"
+             f" Holm-adjusted over {first['family_size']} comparison(s) → {first['alpha_holm']:.4g},"
+             f" {first['n_segments']} segments; score points):"]
+    for e in entries:
+        quarter = e["by_share"].get("0.25")
+        tolerance = "" if e["tolerance"] is None else f"; tolerance {e['tolerance']:g}"
+        lines.append(f"  {e['where']}: {_points(e['independent'])} if every segment changes (unrelated"
+                     f" outputs) · {_points(e['mixed'])} mixed · {_points(e['paired'])} paired (light edits)"
+                     f" · {_points(quarter)} if 25% of segments change{tolerance}")
+    lines += [f"  warning: {w}" for e in entries for w in e["warnings"]]
+    return lines
+
+
 def dumps_baseline(baseline: Baseline) -> str:
     """Indented JSON with one statistics row per line: readable, diffable and compact."""
     obj = baseline.model_dump(mode="json")
     rows: dict[str, list[list[Any]]] = {}
+    inline: dict[str, list[int]] = {}
     for system in obj["systems"].values():
         for entry in system["metrics"].values():
-            marker = f"@@stats:{len(rows)}@@"
+            marker = f"@@stats:{len(rows) + len(inline)}@@"
             rows[marker] = entry["stats"]
             entry["stats"] = marker
         # output hashes: 16 per line rather than one per line
         hashes = system.get("output_hashes", [])
         if hashes:
-            marker = f"@@stats:{len(rows)}@@"
+            marker = f"@@stats:{len(rows) + len(inline)}@@"
             rows[marker] = [hashes[i:i + 16] for i in range(0, len(hashes), 16)]
             system["output_hashes"] = marker
+        for flag, indices in (system.get("flags") or {}).items():  # one line per flag
+            marker = f"@@stats:{len(rows) + len(inline)}@@"
+            inline[marker] = indices
+            system["flags"][flag] = marker
     lines = []
     for line in (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").split("\n"):
         match = _MARKER.search(line)
         if match is None:
             lines.append(line)
+            continue
+        if match.group(1) in inline:
+            compact = json.dumps(inline[match.group(1)], separators=(",", ":"))
+            lines.append(f"{line[:match.start()]}{compact}{line[match.end():]}")
             continue
         indent = " " * (len(line) - len(line.lstrip()))
         if line.lstrip().startswith('"output_hashes"'):  # chunks of a flat list, not rows

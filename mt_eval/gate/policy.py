@@ -18,6 +18,15 @@ quality bar like any other code change.
     min_human_agreement = 80    # optional, %: a drop must also be one humans would notice
     require_same_environment = false  # true: outputs that changed under the same signature on a
                                       # different machine fingerprint are "cannot compare" (exit 2)
+    max_flag_increase = 0   # catastrophic output flags (empty, copy_of_source, wrong_language,
+                            # truncated, number_mismatch) fail the gate when more segments carry them
+                            # than in the baseline by more than this; or a table per flag:
+                            # max_flag_increase = { wrong_language = 2 } (the others stay 0)
+    gate_flags = ["repetition"]  # noisy flags (repetition, length_ratio) whose exact paired test can
+                                 # fail the gate (default: none; they are reported)
+    require_canaries = false     # true: a metric of the family decides the build only when the
+                                 # candidate run's canaries.json (same test set, same metric signature)
+                                 # shows it catching the critical canaries; else exit 2
 
     [gate.default]          # every metric not listed below
     tolerance = 0.0         # absolute drop allowed, in score points
@@ -31,24 +40,22 @@ quality bar like any other code change.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mt_eval.errors import MtEvalError, first_validation_problem
 from mt_eval.fsio import read_input_text
-from mt_eval.settings import ALPHA, SEED, VerdictSettings
+from mt_eval.gate.flags import CATASTROPHIC, NOISY
+from mt_eval.settings import VerdictSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-DEFAULT_ALPHA = ALPHA  # kept for importers; the defaults live in mt_eval.settings
-DEFAULT_SEED = SEED
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -69,14 +76,50 @@ class MetricPolicy(_Model):
 
 class GatePolicy(VerdictSettings):
     """The verdict settings (α, method, resamples, seed, correction, primary metric, family, human
-    agreement, same environment: :class:`mt_eval.settings.VerdictSettings`) plus what is gated and
-    the per-metric tolerances and floors."""
+    agreement, same environment: :class:`mt_eval.settings.VerdictSettings`) plus what is gated, the
+    per-metric tolerances and floors, and the output-check flags' allowances (:mod:`mt_eval.gate.flags`)."""
 
     systems: list[str] | None = None
     metrics: list[str] | None = None
     ignore_signature_fields: list[str] = Field(default_factory=list)
     default: MetricPolicy = Field(default_factory=MetricPolicy)
     metric: dict[str, MetricPolicy] = Field(default_factory=dict)
+    # output-check flags (mt_eval.gate.flags): the increase in flagged segments a catastrophic flag may
+    # show (one number for all, or per flag; default 0), and the noisy flags that can fail the gate
+    max_flag_increase: int | dict[str, int] = Field(default=0)
+    gate_flags: list[str] = Field(default_factory=list)
+    # metric canaries (mt_eval.canaries): a family metric whose canaries are missing or fail a critical
+    # perturbation cannot decide the build (exit 2)
+    require_canaries: bool = False
+
+    @field_validator("max_flag_increase")
+    @classmethod
+    def _catastrophic_counts(cls, value: int | dict[str, int]) -> int | dict[str, int]:
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for flag, count in items:
+            if flag and flag not in CATASTROPHIC:
+                hint = " (a noisy flag: name it in gate_flags)" if flag in NOISY else ""
+                raise ValueError(f"{flag!r} is not a catastrophic flag{hint}; known: "
+                                 f"{', '.join(CATASTROPHIC)}")
+            if count < 0:
+                raise ValueError("must be a count >= 0")
+        return value
+
+    @field_validator("gate_flags")
+    @classmethod
+    def _noisy_names(cls, value: list[str]) -> list[str]:
+        for flag in value:
+            if flag in CATASTROPHIC:
+                raise ValueError(f"{flag!r} is catastrophic and always gates (set max_flag_increase instead)")
+            if flag not in NOISY:
+                raise ValueError(f"unknown flag {flag!r}; noisy flags: {', '.join(NOISY)}")
+        return value
+
+    def allowed_flag_increase(self, flag: str) -> int:
+        """How many more segments than the baseline a catastrophic flag may mark before the gate fails."""
+        if isinstance(self.max_flag_increase, dict):
+            return self.max_flag_increase.get(flag, 0)
+        return self.max_flag_increase
 
     def for_metric(self, key: str) -> MetricPolicy:
         """The default policy with this metric's explicitly set fields on top."""
@@ -117,8 +160,8 @@ def load_policy(path: str | Path) -> GatePolicy:
             raise MtEvalError(f"{file}: no [tool.mt-eval.gate] table")
     else:
         table = data.get("gate", data)
-    try:
-        return GatePolicy.model_validate(table)
+    try:  # strict: a file's alpha = "0.05" is an error, not 0.05
+        return GatePolicy.model_validate(table, strict=True)
     except ValidationError as exc:
         raise _one_line(exc, str(file)) from None
 
@@ -139,54 +182,67 @@ def _number(text: str, flag: str, item: str) -> float:
         raise MtEvalError(f"{flag} {item!r}: {text!r} is not a number") from None
 
 
-def apply_overrides(policy: GatePolicy, *, alpha: float | None = None, method: str | None = None,
-                    n_resamples: int | None = None, seed: int | None = None,
-                    tolerances: Iterable[str] = (), min_scores: Iterable[str] = (),
-                    max_scores: Iterable[str] = (), systems: Iterable[str] = (),
-                    metrics: Iterable[str] = (), primary_metric: str | None = None,
-                    min_human_agreement: float | None = None,
-                    require_same_environment: bool | None = None) -> GatePolicy:
-    """Command-line values on top of a policy.
+@dataclass(frozen=True)
+class GateOptions:
+    """What the command line (or a Python caller) sets on top of a policy file; None/empty: unchanged.
 
-    ``--tolerance bleu=0.5`` (absolute points), ``--tolerance bleu=1%`` (relative to the baseline
-    score), ``--tolerance 0.5`` (every metric); ``--min-score bleu=20``; ``--max-score ter=60``.
+    ``tolerances``: ``bleu=0.5`` (absolute points), ``bleu=1%`` (relative to the baseline score) or
+    ``0.5`` (every metric); ``min_scores``: ``bleu=20``; ``max_scores``: ``ter=60``. ``system_map``:
+    ``BASELINE_SYSTEM=CANDIDATE_SYSTEM`` items, for systems named differently in the two runs.
     """
+
+    alpha: float | None = None
+    method: str | None = None
+    n_resamples: int | None = None
+    seed: int | None = None
+    tolerances: Sequence[str] = ()
+    min_scores: Sequence[str] = ()
+    max_scores: Sequence[str] = ()
+    systems: Sequence[str] = ()
+    metrics: Sequence[str] = ()
+    system_map: Sequence[str] = ()
+    primary_metric: str | None = None
+    min_human_agreement: float | None = None
+    require_same_environment: bool = False
+    require_canaries: bool = False
+
+    def scalars(self) -> dict[str, Any]:
+        """The policy fields these options set outright."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in ("alpha", "method", "n_resamples", "seed",
+                                                            "min_human_agreement")
+                               if getattr(self, k) is not None}
+        if self.primary_metric is not None:
+            out["primary_metric"] = self.primary_metric.lower()
+        if self.require_same_environment:
+            out["require_same_environment"] = True
+        if self.require_canaries:
+            out["require_canaries"] = True
+        if self.systems:
+            out["systems"] = list(self.systems)
+        if self.metrics:
+            out["metrics"] = [m.lower() for m in self.metrics]
+        return out
+
+
+def apply_overrides(policy: GatePolicy, options: GateOptions) -> GatePolicy:
+    """``options`` on top of ``policy`` (validated again: a bad value is one line naming it)."""
     data = policy.model_dump(exclude_unset=False)
     per_metric: dict[str, dict[str, Any]] = {k: v.model_dump(include=v.model_fields_set)
                                              for k, v in policy.metric.items()}
     default = policy.default.model_dump(include=policy.default.model_fields_set)
-    for item in tolerances:
+    for item in options.tolerances:
         key, value = _split(item, "--tolerance")
         field = "relative_tolerance" if value.endswith("%") else "tolerance"
         number = _number(value.rstrip("%"), "--tolerance", item)
         if field == "relative_tolerance":
             number /= 100.0
         (per_metric.setdefault(key, {}) if key else default)[field] = number
-    for flag, items, field in (("--min-score", min_scores, "min_score"),
-                               ("--max-score", max_scores, "max_score")):
+    for flag, items, field in (("--min-score", options.min_scores, "min_score"),
+                               ("--max-score", options.max_scores, "max_score")):
         for item in items:
             key, value = _split(item, flag)
             (per_metric.setdefault(key, {}) if key else default)[field] = _number(value, flag, item)
-    data["default"] = default
-    data["metric"] = per_metric
-    if alpha is not None:
-        data["alpha"] = alpha
-    if method is not None:
-        data["method"] = method
-    if n_resamples is not None:
-        data["n_resamples"] = n_resamples
-    if seed is not None:
-        data["seed"] = seed
-    if primary_metric is not None:
-        data["primary_metric"] = primary_metric.lower()
-    if min_human_agreement is not None:
-        data["min_human_agreement"] = min_human_agreement
-    if require_same_environment:
-        data["require_same_environment"] = True
-    if systems := list(systems):
-        data["systems"] = systems
-    if metrics := list(metrics):
-        data["metrics"] = [m.lower() for m in metrics]
+    data.update(default=default, metric=per_metric, **options.scalars())
     try:
         return GatePolicy.model_validate(data)
     except ValidationError as exc:

@@ -7,11 +7,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from mt_eval.fsio import atomic_write_json, atomic_write_text
+from mt_eval.gate.baseline import mde_lines
+from mt_eval.gate.flags import FlagComparison
 from mt_eval.gate.verdict import Comparison, Verdict
 
 _HEADLINE = {0: "PASS", 1: "FAIL: quality regression", 2: "ERROR: cannot compare"}
 _ICON = {"regression": "❌", "below-min-score": "❌", "above-max-score": "❌", "cannot-compare": "⚠️",
-         "improvement": "🟢", "pass-within-tolerance": "✅", "no-significant-change": "✅"}
+         "improvement": "🟢", "pass-within-tolerance": "✅", "no-significant-change": "✅",
+         "no-increase": "✅", "not-compared": "➖", "reported": "ℹ️"}
 _OUTCOME_ICON = {0: "✅", 1: "❌", 2: "⚠️"}
 
 
@@ -42,10 +45,40 @@ def _rows(verdict: Verdict) -> list[list[str]]:
 _HEADER = ["system", "metric", "baseline", "candidate", "Δ", "p", "p (Holm)", "humans", "tolerance", "status"]
 
 
+def _flag_rows(flags: list[FlagComparison]) -> list[list[str]]:
+    rows = []
+    for f in flags:
+        system = f.system if f.candidate_system in ("", f.system) else f"{f.system}→{f.candidate_system}"
+        change = "–" if f.baseline_count is None or f.candidate_count is None else \
+            f"{f.candidate_count - f.baseline_count:+d}"
+        allowed = "–" if f.allowed_increase is None else f"+{f.allowed_increase}"
+        rows.append([system, f.flag, f.kind,
+                     "–" if f.baseline_count is None else str(f.baseline_count),
+                     "–" if f.candidate_count is None else str(f.candidate_count), change,
+                     "–" if f.newly_flagged is None else str(f.newly_flagged), _p(f.p_value), allowed,
+                     f.status, ", ".join(f.first_segments) or "–"])
+    return rows
+
+
+# newly: segments flagged in the candidate and not in the baseline; p: exact McNemar test (noisy flags);
+# allowed: the policy's max_flag_increase (catastrophic flags)
+_FLAG_HEADER = ["system", "flag", "kind", "baseline", "candidate", "Δ", "newly", "p", "allowed", "status",
+                "first new ids"]
+
+
 def _summary(verdict: Verdict) -> str:
     counts = verdict.counts()
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+    failed = [f"{f.system}/{f.flag}" for f in verdict.flags if f.failed]
+    if failed:
+        parts.append(f"flag regression: {', '.join(failed)}")
     return ", ".join(parts) if parts else "nothing compared"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))).rstrip()
+            for row in [header, *rows]]
 
 
 def render_text(verdict: Verdict) -> str:
@@ -63,12 +96,28 @@ def render_text(verdict: Verdict) -> str:
                      f"resamples={pol.get('n_resamples') or 'default'}, seed={pol.get('seed')}")
     rows = _rows(verdict)
     if rows:
-        widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
-        lines.append("")
-        for row in [_HEADER, *rows]:
-            cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-            lines.append(("  " + "  ".join(cells)).rstrip())
+        lines += ["", *_table(_HEADER, rows)]
+    # flags: a row where something is flagged or happened; the flags at 0 → 0 on one line per system
+    shown = [f for f in verdict.flags if f.status not in ("no-increase", "not-compared") or f.candidate_count
+             or f.baseline_count]
+    if shown:
+        lines += ["", *_table(_FLAG_HEADER, _flag_rows(shown))]
+    quiet: dict[str, tuple[list[str], list[str]]] = {}
+    for f in verdict.flags:
+        if f not in shown:
+            quiet.setdefault(f.system, ([], []))[f.status == "not-compared"].append(f.flag)
+    if quiet:
+        lines += [""] if not shown else []
+        for system, (zero, skipped) in quiet.items():
+            parts = ([f"0 → 0 for {', '.join(zero)}"] if zero else []) + (
+                [f"not compared: {', '.join(skipped)}"] if skipped else [])
+            lines.append(f"  flags {system}: {'; '.join(parts)}")
+    if verdict.mde:
+        lines += ["", *(f"  {line}" for line in mde_lines(verdict.mde))]
+    if verdict.canaries:
+        lines += ["", *(f"  canaries {key}: {why}" for key, why in verdict.canaries.items())]
     details = [c.reason for c in verdict.comparisons if c.status not in ("no-significant-change",)]
+    details += [f.reason for f in verdict.flags if f.failed or f.status == "improvement"]
     if verdict.errors or details or verdict.notes:
         lines.append("")
     lines += [f"  error: {e}" for e in verdict.errors]
@@ -100,13 +149,26 @@ def render_markdown(verdict: Verdict) -> str:
     rows = _rows(verdict)
     if rows:
         out.append("| " + " | ".join(_HEADER) + " |")
-        out.append("|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"]) + "|")
+        out.append("|" + "|".join(["---", "---", *["---:"] * 7, "---"]) + "|")
         for row, c in zip(rows, verdict.comparisons, strict=True):
             cells = [_md_cell(x) for x in row[:-1]] + [f"{_ICON.get(c.status, '')} {c.status}"]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+    if verdict.flags:
+        out += ["**Output checks** (catastrophic flags fail on any increase beyond `max_flag_increase`; "
+                "noisy flags get an exact McNemar test and fail only when the policy's `gate_flags` names "
+                "them)", ""]
+        out.append("| " + " | ".join(_FLAG_HEADER) + " |")
+        out.append("|" + "|".join(["---", "---", "---", *["---:"] * 6, "---", "---"]) + "|")
+        for row, f in zip(_flag_rows(verdict.flags), verdict.flags, strict=True):
+            cells = [_md_cell(x) for x in row]
+            cells[9] = f"{_ICON.get(f.status, '')} {f.status}"
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    out += _md_mde(verdict)
     problems = [*(f"**error:** {_md_cell(e)}" for e in verdict.errors),
-                *(_md_cell(c.reason) for c in verdict.comparisons if c.status != "no-significant-change")]
+                *(_md_cell(c.reason) for c in verdict.comparisons if c.status != "no-significant-change"),
+                *(_md_cell(f.reason) for f in verdict.flags if f.failed or f.status == "improvement")]
     if not verdict.comparisons and not verdict.errors:
         problems.append("**error:** nothing was compared; this is not a pass")
     out += [f"- {p}" for p in problems]
@@ -114,8 +176,34 @@ def render_markdown(verdict: Verdict) -> str:
     out.append("")
     out.append("<sub>A metric regresses only when the drop exceeds its tolerance **and** the paired test "
                "against the baseline's segments is significant at α after a Holm correction over every "
-               "comparison in the gate's family.</sub>")
+               "comparison in the gate's family. A catastrophic output flag (empty, copy of the source, "
+               "wrong language, truncated, number mismatch) fails the gate whenever more segments carry it "
+               "than the policy allows.</sub>")
     return "\n".join(out) + "\n"
+
+
+def _md_mde(verdict: Verdict) -> list[str]:
+    """The smallest drop each family comparison can show, and the canaries' verdicts, as Markdown."""
+    out: list[str] = []
+    if verdict.mde:
+        first = verdict.mde[0]
+        out += [f"**Smallest drop the gate can see** (MDE, {first['power']:.0%} power, α = {first['alpha']:g}"
+                f" Holm-adjusted over {first['family_size']} comparison(s) → {first['alpha_holm']:.4g},"
+                f" {first['n_segments']} segments; score points)", "",
+                "| system/metric | every segment changes | mixed | paired | 25% of segments change"
+                " | tolerance |",
+                "|---|---:|---:|---:|---:|---:|"]
+        for e in verdict.mde:
+            cells = [_num(e["independent"]), _num(e["mixed"]), _num(e["paired"]),
+                     _num(e["by_share"].get("0.25")), _num(e["tolerance"], "g")]
+            out.append(f"| {_md_cell(e['where'])} | " + " | ".join(cells) + " |")
+        out.append("")
+        out += [f"- ⚠️ {_md_cell(w)}" for e in verdict.mde for w in e["warnings"]]
+        out += [""] if any(e["warnings"] for e in verdict.mde) else []
+    if verdict.canaries:
+        out += [f"- canaries `{_md_cell(key)}`: {_md_cell(why)}" for key, why in verdict.canaries.items()]
+        out.append("")
+    return out
 
 
 def _testcase_detail(c: Comparison) -> str:
@@ -125,7 +213,8 @@ def _testcase_detail(c: Comparison) -> str:
 
 
 def render_junit(verdict: Verdict) -> str:
-    """JUnit XML: one test case per system × metric (failure = regression, error = cannot compare)."""
+    """JUnit XML: one test case per system × metric and per system × output-check flag (failure =
+    regression, error = cannot compare, skipped = flag not compared)."""
     suite = ET.Element("testsuite", name="mt-eval gate")
     failures = errors = 0
     for c in verdict.comparisons:
@@ -137,6 +226,20 @@ def render_junit(verdict: Verdict) -> str:
             errors += 1
             ET.SubElement(case, "error", message=c.reason, type=c.status)
         ET.SubElement(case, "system-out").text = f"{c.status}: {c.reason}\n{_testcase_detail(c)}"
+    skipped = 0
+    for f in verdict.flags:
+        case = ET.SubElement(suite, "testcase", classname=f"mt-eval.gate.{f.system}.flags", name=f.flag,
+                             time="0")
+        detail = (f"kind={f.kind} baseline={f.baseline_count} candidate={f.candidate_count} "
+                  f"newly={f.newly_flagged} p={_p(f.p_value)} allowed={f.allowed_increase} "
+                  f"first={','.join(f.first_segments)}")
+        if f.failed:
+            failures += 1
+            ET.SubElement(case, "failure", message=f.reason, type=f.status).text = detail
+        elif f.status == "not-compared":
+            skipped += 1
+            ET.SubElement(case, "skipped", message=f.reason)
+        ET.SubElement(case, "system-out").text = f"{f.status}: {f.reason}\n{detail}"
     general = list(verdict.errors)
     if not verdict.comparisons and not general:
         general.append("nothing was compared; this is not a pass")
@@ -144,13 +247,13 @@ def render_junit(verdict: Verdict) -> str:
         errors += 1
         case = ET.SubElement(suite, "testcase", classname="mt-eval.gate", name="comparison", time="0")
         ET.SubElement(case, "error", message=message, type="cannot-compare")
-    total = len(verdict.comparisons) + len(general)
+    total = len(verdict.comparisons) + len(verdict.flags) + len(general)
     suite.set("tests", str(total))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
-    suite.set("skipped", "0")
+    suite.set("skipped", str(skipped))
     root = ET.Element("testsuites", name="mt-eval", tests=str(total), failures=str(failures),
-                      errors=str(errors))
+                      errors=str(errors), skipped=str(skipped))
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mt_eval.errors import MtEvalError
 from mt_eval.fsio import check_output_file, read_input_text
+from mt_eval.gate.policy import GateOptions
 from mt_eval.gate.verdict import Verdict
-from mt_eval.reports.layout import GATE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +34,43 @@ def parse_system_map(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class GateOutputs:
+    """Where :func:`run_gate` writes the verdict, besides ``$GITHUB_STEP_SUMMARY`` (``step_summary``)."""
+
+    junit: str | Path | None = None
+    markdown: str | Path | None = None
+    json: str | Path | None = None
+    step_summary: bool = True
+
+
 def run_gate(baseline: str | Path, candidate: str | Path, *, policy_file: str | Path | None = None,
-             alpha: float | None = None, tolerance: Sequence[str] = (), min_score: Sequence[str] = (),
-             max_score: Sequence[str] = (), method: str | None = None, n_resamples: int | None = None,
-             seed: int | None = None, systems: Sequence[str] = (), metrics: Sequence[str] = (),
-             system_map: Sequence[str] = (), primary_metric: str | None = None,
-             min_human_agreement: float | None = None, require_same_environment: bool = False,
-             junit: str | Path | None = None,
-             markdown: str | Path | None = None, json_out: str | Path | None = None,
-             step_summary: bool = True, echo: Echo | None = None) -> Verdict:
+             options: GateOptions = GateOptions(), outputs: GateOutputs = GateOutputs(),
+             echo: Echo | None = None) -> Verdict:
     """Gate ``candidate`` (a run folder or its results.json) against a ``baseline`` file.
 
     Returns the verdict (``verdict.exit_code``: 0 pass, 1 regression, 2 cannot compare). Every
-    outcome, errors included, is written to the requested files and to ``$GITHUB_STEP_SUMMARY``;
+    outcome, errors included, is written to the requested ``outputs`` and to ``$GITHUB_STEP_SUMMARY``;
     ``echo`` receives the one-screen text verdict.
     """
     from mt_eval.gate.render import render_text, write_outputs
 
     verdict = Verdict(baseline=str(baseline), candidate=str(candidate))
-    outputs_ok = True
     try:
-        for label, out in (("--junit", junit), ("--markdown", markdown), ("--json", json_out)):
+        for label, out in (("--junit", outputs.junit), ("--markdown", outputs.markdown),
+                           ("--json", outputs.json)):
             if out is not None:
                 check_output_file(out, f"{label} file")
     except MtEvalError as exc:
         verdict.errors.append(str(exc))
-        outputs_ok = False
-    if outputs_ok:
-        verdict = _compare(verdict, baseline, candidate, policy_file=policy_file, alpha=alpha,
-                           tolerance=tolerance, min_score=min_score, max_score=max_score, method=method,
-                           n_resamples=n_resamples, seed=seed, systems=systems, metrics=metrics,
-                           system_map=system_map, primary_metric=primary_metric,
-                           min_human_agreement=min_human_agreement,
-                           require_same_environment=require_same_environment)
+        outputs = GateOutputs(step_summary=outputs.step_summary)
+    else:
+        verdict = _compare(verdict, baseline, candidate, policy_file, options)
     if echo is not None:
         echo(render_text(verdict).rstrip("\n"))
     try:
-        write_outputs(verdict, junit=junit if outputs_ok else None, markdown=markdown if outputs_ok else None,
-                      json_path=json_out if outputs_ok else None, step_summary=step_summary)
+        write_outputs(verdict, junit=outputs.junit, markdown=outputs.markdown, json_path=outputs.json,
+                      step_summary=outputs.step_summary)
     except MtEvalError as exc:
         verdict.errors.append(str(exc))
     except OSError as exc:  # $GITHUB_STEP_SUMMARY unwritable
@@ -84,22 +83,19 @@ def problems(verdict: Verdict) -> list[str]:
     return [*verdict.errors, *(c.reason for c in verdict.comparisons if c.status == "cannot-compare")]
 
 
-def _compare(verdict: Verdict, baseline: str | Path, candidate: str | Path, *,
-             policy_file: str | Path | None, system_map: Sequence[str], **overrides: Any) -> Verdict:
+def _compare(verdict: Verdict, baseline: str | Path, candidate: str | Path,
+             policy_file: str | Path | None, options: GateOptions) -> Verdict:
     from mt_eval.gate.baseline import load_baseline
     from mt_eval.gate.policy import GatePolicy, apply_overrides, load_policy
     from mt_eval.gate.verdict import compare
     from mt_eval.reports.run_folder import RunFolder
 
-    tolerance, min_score, max_score = (overrides.pop(k) for k in ("tolerance", "min_score", "max_score"))
     try:
         if policy_file:
             read_input_text(policy_file, "policy file")  # a FIFO, folder, bad UTF-8: one clear line
-        policy = load_policy(policy_file) if policy_file else GatePolicy()
-        policy = apply_overrides(policy, tolerances=tolerance, min_scores=min_score, max_scores=max_score,
-                                 **overrides)
+        policy = apply_overrides(load_policy(policy_file) if policy_file else GatePolicy(), options)
         verdict.policy = {**policy.model_dump(mode="json"), "n_resamples": policy.resamples()}
-        pairs = parse_system_map(system_map)
+        pairs = parse_system_map(options.system_map)
         base = load_baseline(baseline)
         folder = RunFolder.open(candidate)
         results = folder.results()
@@ -114,18 +110,18 @@ def _compare(verdict: Verdict, baseline: str | Path, candidate: str | Path, *,
 
 
 def gate_after_run(run_dir: str | Path, baseline: str | Path, *, policy_file: str | Path | None = None,
-                   echo: Echo | None = None, warn: Echo | None = None, **overrides: Any) -> int:
+                   options: GateOptions = GateOptions(), echo: Echo | None = None,
+                   warn: Echo | None = None) -> int:
     """``mt-eval run ... --gate B.json``: gate the run folder just written; returns the exit code.
 
     The verdict files replace ``<run>/gate/`` (``verdict.json``, ``verdict.md``, ``junit.xml``) in
-    one swap so a CI job uploads one consistent folder; ``overrides`` are :func:`run_gate`'s keyword
-    arguments (alpha, tolerance, ...). ``warn`` receives each error line.
+    one swap so a CI job uploads one consistent folder. ``warn`` receives each error line.
     """
     from mt_eval.fsio import dumps_json
     from mt_eval.gate.render import render_junit, render_markdown
     from mt_eval.reports.run_folder import RunFolder
 
-    verdict = run_gate(baseline, run_dir, policy_file=policy_file, echo=echo, **overrides)
+    verdict = run_gate(baseline, run_dir, policy_file=policy_file, options=options, echo=echo)
     try:
         RunFolder(run_dir).write_gate({"junit.xml": render_junit(verdict),
                                        "verdict.md": render_markdown(verdict),
@@ -136,6 +132,3 @@ def gate_after_run(run_dir: str | Path, baseline: str | Path, *, policy_file: st
         for problem in problems(verdict):
             warn(f"mt-eval: error: {problem}")
     return verdict.exit_code
-
-
-__all__ = ["GATE_DIR", "gate_after_run", "parse_system_map", "problems", "run_gate"]

@@ -2,8 +2,10 @@
 
 A metric regresses only when its drop exceeds the policy's tolerance AND the paired test against
 the baseline's own segments is significant at α: a tolerance alone fails on noise, a test alone
-fails on drops too small to matter. Anything that makes the comparison meaningless (another test
-set, another tokenizer, a missing file) is "cannot compare" (exit 2), never a pass.
+fails on drops too small to matter. Catastrophic output flags (empty, untranslated, wrong-language,
+truncated outputs, changed numbers) fail on any increase beyond the policy's allowance, without a test
+(:mod:`mt_eval.gate.flags`). Anything that makes the comparison meaningless (another test set, another
+tokenizer, a missing file) is "cannot compare" (exit 2), never a pass.
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from typing import Any, Literal
 import numpy as np
 
 from mt_eval.errors import MtEvalError
-from mt_eval.gate.baseline import Baseline, BaselineEntry, load_stats
+from mt_eval.gate.baseline import Baseline, BaselineEntry, family_default
+from mt_eval.gate.flags import (
+    CATASTROPHIC,
+    FlagComparison,
+    compare_flags,
+    judge_noisy,
+    run_check_settings,
+    run_flags,
+    settings_differences,
+)
 from mt_eval.gate.policy import GatePolicy, MetricPolicy
+from mt_eval.metrics.signature import MetricSignature
 from mt_eval.reports.results import Results
+from mt_eval.reports.run_folder import RunFolder
+from mt_eval.settings import VerdictSettings
 
 Status = Literal["regression", "below-min-score", "above-max-score", "improvement",
                  "no-significant-change", "pass-within-tolerance", "not-noticeable", "reported",
@@ -69,12 +83,18 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     testset: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    flags: list[FlagComparison] = field(default_factory=list)  # per system × output-check flag
+    # the smallest drop each family comparison can show (mt_eval.gate.baseline.metric_mde)
+    mde: list[dict[str, Any]] = field(default_factory=list)
+    # metric key -> why its canaries let it decide the build (policy require_canaries)
+    canaries: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         if self.errors or not self.comparisons or any(c.status == "cannot-compare" for c in self.comparisons):
             return EXIT_CANNOT_COMPARE
-        return EXIT_REGRESSION if any(c.failed for c in self.comparisons) else EXIT_PASS
+        failed = any(c.failed for c in self.comparisons) or any(f.failed for f in self.flags)
+        return EXIT_REGRESSION if failed else EXIT_PASS
 
     @property
     def outcome(self) -> Literal["pass", "regression", "cannot-compare"]:
@@ -87,9 +107,18 @@ class Verdict:
             out[c.status] = out.get(c.status, 0) + 1
         return out
 
+    def flag_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.flags:
+            out[f.status] = out.get(f.status, 0) + 1
+        return out
+
     def to_dict(self) -> dict[str, Any]:
+        # 2: flags (one entry per system × output-check flag) and flag_counts
+        # (still 2 with mde, the smallest visible drop per family comparison, and canaries, the
+        # require_canaries reasons: fields added, none changed, so a reader of 2 reads them unchanged)
         return {
-            "schema_version": 1,
+            "schema_version": 2,
             "outcome": self.outcome,
             "exit_code": self.exit_code,
             "baseline": self.baseline,
@@ -100,6 +129,10 @@ class Verdict:
             "errors": list(self.errors),
             "notes": list(self.notes),
             "comparisons": [asdict(c) for c in self.comparisons],
+            "flag_counts": self.flag_counts(),
+            "flags": [asdict(f) for f in self.flags],
+            "mde": list(self.mde),
+            "canaries": dict(self.canaries),
         }
 
 
@@ -108,21 +141,20 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=_SCORE_RTOL, abs_tol=_SCORE_RTOL)
 
 
-def _fmt(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
 def signature_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any],
                           ignore: frozenset[str] = frozenset()) -> list[str]:
-    """``["tok (baseline '13a', candidate 'intl')", ...]`` for every field that differs or is missing."""
-    out = []
-    for key in list(baseline) + [k for k in candidate if k not in baseline]:
-        if key in ignore:
-            continue
-        b, c = baseline.get(key, "<absent>"), candidate.get(key, "<absent>")
-        if str(b) != str(c):
-            out.append(f"{key} (baseline {_fmt(str(b))}, candidate {_fmt(str(c))})")
-    return out
+    """``["tok (baseline '13a', candidate 'intl')", ...]`` for every field that differs or is missing
+    (:meth:`MetricSignature.differences`, worded for the gate)."""
+    found = MetricSignature.recorded(baseline).differences(MetricSignature.recorded(candidate), ignore)
+    return [f"{name} (baseline {b!r}, candidate {c!r})" for name, b, c in found]
+
+
+def _option_defaults(metric: Any) -> dict[str, Any]:
+    """The defaults of a metric's options model (fields without one are left out)."""
+    model = getattr(metric, "options_model", None)
+    fields = getattr(model, "model_fields", {}) if model is not None else {}
+    return {name: f.get_default(call_default_factory=True) for name, f in fields.items()
+            if not f.is_required()}
 
 
 def _testset_differences(baseline: Baseline, results: Results) -> list[str]:
@@ -172,26 +204,35 @@ def _candidate_metric_key(entry: BaselineEntry, key: str, results: Results) -> s
     return same[0] if len(same) == 1 else None
 
 
-def _run_test(metric: Any, method: str, base: np.ndarray, cand: np.ndarray, n: int,
-              seed: int | None) -> Any:
-    from mt_eval.stats.significance import approximate_randomization, paired_bootstrap
-
-    test = paired_bootstrap if method == "paired-bs" else approximate_randomization
-    return test(metric, base, cand, n_resamples=n, seed=seed)
-
-
 # ----------------------------------------------------------------------------------- judging
-def judge(system: str, key: str, *, baseline_score: float, candidate_score: float, p_value: float,
-          higher_is_better: bool, rules: MetricPolicy, alpha: float, human_agreement: float | None = None,
-          min_human_agreement: float | None = None, in_family: bool = True,
-          ) -> tuple[Status, str, dict[str, Any]]:
+@dataclass
+class Prepared:
+    """One system × metric whose files were checked and whose statistics are ready to test."""
+
+    metric: Any
+    baseline_stats: np.ndarray
+    candidate_stats: np.ndarray
+    system: str
+    key: str
+    candidate_system: str
+    baseline_score: float
+    candidate_score: float
+    higher_is_better: bool
+    signature: str
+
+
+def judge(p: Prepared, p_value: float, rules: MetricPolicy, policy: VerdictSettings, *,
+          human_agreement: float | None = None, in_family: bool = True) -> tuple[Status, str, dict[str, Any]]:
     """The status of one comparison from its scores and (adjusted) p-value (pure: no statistics here)."""
+    baseline_score, candidate_score = p.baseline_score, p.candidate_score
+    higher_is_better = p.higher_is_better
+    alpha, min_human_agreement = policy.alpha, policy.min_human_agreement
     delta = candidate_score - baseline_score
     worsening = -delta if higher_is_better else delta
     allowed = rules.allowed_drop(baseline_score)
     significant = p_value < alpha
     facts = {"delta": delta, "worsening": worsening, "allowed_drop": allowed, "significant": significant}
-    where = f"{system}/{key}"
+    where = f"{p.system}/{p.key}"
     if rules.min_score is not None and candidate_score < rules.min_score:
         return ("below-min-score", f"{where}: {candidate_score:.2f} is below the floor {rules.min_score:g}",
                 facts)
@@ -219,32 +260,9 @@ def judge(system: str, key: str, *, baseline_score: float, candidate_score: floa
     return ("improvement", f"{where}: better by {-worsening:.2f}, significant (p={p_value:.4f})", facts)
 
 
-@dataclass
-class Prepared:
-    """One system × metric whose files were checked and whose statistics are ready to test."""
-
-    metric: Any
-    baseline_stats: np.ndarray
-    candidate_stats: np.ndarray
-    system: str
-    key: str
-    candidate_system: str
-    baseline_score: float
-    candidate_score: float
-    higher_is_better: bool
-    signature: str
-
-
 def _in_family(entry: BaselineEntry, key: str, policy: GatePolicy) -> bool:
     """Family membership of a baseline metric (a metric that cannot be rebuilt here counts as a member)."""
-    from mt_eval.metrics.registry import metric_from_spec
-
-    name = str(entry.metric_spec.get("name", key))
-    try:
-        default = bool(getattr(metric_from_spec(entry.metric_spec), "gate_family_default", True))
-    except MtEvalError:
-        default = True
-    return policy.in_family(key, name, default)
+    return policy.in_family(key, str(entry.metric_spec.get("name", key)), family_default(entry.metric_spec))
 
 
 def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: str, cand_system: str,
@@ -282,8 +300,10 @@ def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
     except MtEvalError as exc:
         return cannot(f"{system}/{key}: cannot rebuild the metric here ({exc})", **base)
     run_only = frozenset(getattr(metric, "run_only_options", frozenset()))
-    spec_diffs = signature_differences(entry.metric_spec.get("options", {}), cinfo.spec.get("options", {}),
-                                       run_only)
+    # an option the baseline's version did not have yet compares at its default (new ar_* options)
+    defaults = _option_defaults(metric)
+    spec_diffs = signature_differences({**defaults, **entry.metric_spec.get("options", {})},
+                                       {**defaults, **cinfo.spec.get("options", {})}, run_only)
     if entry.metric_spec.get("name") != cinfo.spec.get("name"):
         spec_diffs.insert(0, f"name (baseline {entry.metric_spec.get('name')!r}, "
                              f"candidate {cinfo.spec.get('name')!r})")
@@ -293,7 +313,7 @@ def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
     if score is None:
         return cannot(f"{system}/{key}: the candidate's results.json has no {key} score", **base)
     try:
-        cand_stats = load_stats(run_dir, cand_system, cand_key)
+        cand_stats = RunFolder(run_dir).stats(cand_system, cand_key)
     except MtEvalError as exc:
         return cannot(f"{system}/{key}: {exc}", **base)
     base_stats = entry.stats_array()
@@ -315,40 +335,46 @@ def _prepare_one(baseline: Baseline, results: Results, run_dir: Path, system: st
                     entry.higher_is_better, entry.signature_string)
 
 
-def assess_all(prepared: list[Prepared], policy: GatePolicy) -> list[Comparison]:
+def assess_all(prepared: list[Prepared], policy: GatePolicy,
+               flags: list[FlagComparison] | None = None) -> list[Comparison]:
     """Paired tests for every prepared comparison, Holm-adjusted over the family, then judged.
 
     Only family members (policy ``primary_metric``/``family``, by default the metrics that declare
     themselves gate metrics) can fail the gate, and only they share the Holm correction, so the
-    probability that the whole verdict fails on noise is at most α.
+    probability that the whole verdict fails on noise is at most α. Noisy ``flags`` the policy gates
+    (``gate_flags``) join that family with their exact McNemar p-values; every noisy flag is judged here
+    (in place).
     """
+    from mt_eval.evaluate import PairTest, paired_tests
     from mt_eval.stats.human_agreement import human_agreement
     from mt_eval.stats.multiple_testing import holm
     from mt_eval.stats.significance import choose_method
 
-    if not prepared:
-        return []
-    method, _ = choose_method(prepared[0].baseline_stats.shape[0], policy.method)
-    n = policy.resamples(method)
-    tests = [_run_test(p.metric, method, p.baseline_stats, p.candidate_stats, n, policy.seed)
-             for p in prepared]
+    noisy = [f for f in flags or [] if f.kind == "noisy" and f.p_value is not None and f.compared]
+    gated = [f for f in noisy if f.gated]
     members = [policy.in_family(p.key, str(getattr(p.metric, "name", p.key)),
                                 bool(getattr(p.metric, "gate_family_default", True))) for p in prepared]
-    adjusted = [float(t.p_value) for t in tests]
-    family = [i for i, member in enumerate(members) if member]
-    if policy.correction == "holm" and family:
-        for i, p_adj in zip(family, holm([adjusted[i] for i in family]), strict=True):
+    tests: list[tuple[Any, float]] = []
+    if prepared:
+        method, _ = choose_method(prepared[0].baseline_stats.shape[0], policy.method)
+        tests = paired_tests([PairTest(p.metric, p.baseline_stats, p.candidate_stats) for p in prepared],
+                             method, policy.resamples(method), policy.seed)
+    adjusted = [float(test.p_value) for test, _ in tests]
+    if policy.correction == "holm":  # one Holm family: the gate's metric members and gated flags
+        at = [i for i, member in enumerate(members) if member]
+        family = holm([adjusted[i] for i in at] + [float(f.p_value or 1.0) for f in gated])
+        for i, p_adj in zip(at, family, strict=False):
             adjusted[i] = p_adj
+        for f, p_adj in zip(gated, family[len(at):], strict=True):
+            f.p_adjusted = p_adj
+    for f in noisy:
+        judge_noisy(f, policy.alpha)
     out = []
-    for p, test, p_adj, member in zip(prepared, tests, adjusted, members, strict=True):
+    for p, (test, _), p_adj, member in zip(prepared, tests, adjusted, members, strict=True):
         # a key such as "bleu:tokenize=intl" takes the policy of its own key, else of its metric ("bleu")
         rules = policy.for_metric(p.key if p.key in policy.metric else getattr(p.metric, "name", p.key))
         agreement = human_agreement(p.metric.spec(), p.candidate_score - p.baseline_score)
-        status, reason, facts = judge(p.system, p.key, baseline_score=p.baseline_score,
-                                      candidate_score=p.candidate_score, p_value=p_adj,
-                                      higher_is_better=p.higher_is_better, rules=rules, alpha=policy.alpha,
-                                      human_agreement=agreement,
-                                      min_human_agreement=policy.min_human_agreement, in_family=member)
+        status, reason, facts = judge(p, p_adj, rules, policy, human_agreement=agreement, in_family=member)
         out.append(Comparison(p.system, p.key, status, reason, candidate_system=p.candidate_system,
                               higher_is_better=p.higher_is_better, baseline_score=p.baseline_score,
                               candidate_score=p.candidate_score, p_value=float(test.p_value),
@@ -359,15 +385,11 @@ def assess_all(prepared: list[Prepared], policy: GatePolicy) -> list[Comparison]
 
 
 def assess(metric: Any, baseline_stats: np.ndarray, candidate_stats: np.ndarray, *, system: str, key: str,
-           policy: GatePolicy, baseline_score: float | None = None, candidate_score: float | None = None,
-           higher_is_better: bool | None = None, candidate_system: str = "",
-           signature: str = "") -> Comparison:
+           policy: GatePolicy) -> Comparison:
     """Paired test + policy for one system × metric on already-checked statistics (a family of one)."""
-    b = metric.corpus_score(baseline_stats) if baseline_score is None else baseline_score
-    c = metric.corpus_score(candidate_stats) if candidate_score is None else candidate_score
-    better_up = metric.higher_is_better if higher_is_better is None else higher_is_better
-    prepared = Prepared(metric, baseline_stats, candidate_stats, system, key, candidate_system or system,
-                        b, c, better_up, signature)
+    prepared = Prepared(metric, baseline_stats, candidate_stats, system, key, system,
+                        metric.corpus_score(baseline_stats), metric.corpus_score(candidate_stats),
+                        metric.higher_is_better, "")
     return assess_all([prepared], policy)[0]
 
 
@@ -381,7 +403,6 @@ def _check_environment(verdict: Verdict, baseline: Baseline, results: Results, r
     """
     from mt_eval.environment import fingerprint_differences
     from mt_eval.gate.baseline import output_hashes
-    from mt_eval.reports.run_folder import RunFolder
 
     base = baseline.systems[system]
     cand = results.systems.get(cand_system)
@@ -458,6 +479,116 @@ def compare(baseline: Baseline, results: Results, run_dir: str | Path, policy: G
             order.append(item)
             if isinstance(item, Prepared):
                 prepared.append(item)
-    judged = iter(assess_all(prepared, policy))
+    try:
+        verdict.flags = _flag_comparisons(verdict, baseline, results, Path(run_dir), pairs, policy)
+    except MtEvalError as exc:
+        verdict.errors.append(str(exc))
+    judged = iter(assess_all(prepared, policy, verdict.flags))
     verdict.comparisons = [item if isinstance(item, Comparison) else next(judged) for item in order]
+    verdict.mde = _mde(prepared, verdict, policy)
+    if policy.require_canaries:
+        _check_canaries(verdict, baseline, results, Path(run_dir))
     return verdict
+
+
+def _mde(prepared: list[Prepared], verdict: Verdict, policy: GatePolicy) -> list[dict[str, Any]]:
+    """The smallest drop each family comparison can show, at the policy's α Holm-adjusted over the family
+    the verdict tested (metric comparisons and gated noisy flags)."""
+    from mt_eval.gate.baseline import metric_mde
+
+    judged = {(c.system, c.metric): c for c in verdict.comparisons}
+    members = [p for p in prepared if judged[(p.system, p.key)].in_family]
+    gated = [f for f in verdict.flags
+             if f.kind == "noisy" and f.gated and f.p_value is not None and f.compared]
+    size = len(members) + len(gated) if policy.correction == "holm" else 1
+    out = []
+    for p in members:
+        try:
+            out.append(metric_mde(p.metric, p.baseline_stats, alpha=policy.alpha, family_size=max(size, 1),
+                                  tolerance=judged[(p.system, p.key)].allowed_drop,
+                                  where=f"{p.system}/{p.key}"))
+        except MtEvalError as exc:
+            verdict.notes.append(f"{p.system}/{p.key}: smallest detectable drop not computed ({exc})")
+    return out
+
+
+def _check_canaries(verdict: Verdict, baseline: Baseline, results: Results, run_dir: Path) -> None:
+    """``require_canaries``: every family metric that was compared must pass its critical canaries in the
+    candidate's ``canaries.json`` (same test set, same signature); else one error line (exit 2) naming
+    each metric and why."""
+    from mt_eval.canaries.report import FILE_NAME, load_canaries
+    from mt_eval.canaries.verdict import canary_verdict
+
+    keys: dict[str, str] = {}  # baseline metric key -> candidate metric key
+    for c in verdict.comparisons:
+        entry = baseline.systems[c.system].metrics.get(c.metric)
+        if c.in_family and c.status != "cannot-compare" and entry is not None:
+            cand = _candidate_metric_key(entry, c.metric, results)
+            if cand is not None:
+                keys.setdefault(c.metric, cand)
+    if not keys:
+        return
+    path = run_dir / FILE_NAME
+    if not path.is_file():
+        verdict.errors.append(f"canaries missing: {path} not found, and require_canaries lets no metric"
+                              f" ({', '.join(keys)}) decide the build without them (mt-eval run --canaries,"
+                              " or mt-eval canary -o RUN)")
+        return
+    try:
+        document = load_canaries(path)
+    except MtEvalError as exc:
+        verdict.errors.append(f"canaries unreadable (require_canaries): {exc}")
+        return
+    refused = []
+    for key, cand in keys.items():
+        ok, reason = canary_verdict(document, results.testset.hash, results.metrics[cand].signature_string)
+        verdict.canaries[key] = reason
+        if not ok:
+            refused.append(f"{key}: {reason}")
+    if refused:
+        verdict.errors.append("require_canaries: metric(s) not allowed to decide the build: "
+                              + "; ".join(refused))
+
+
+def _flag_comparisons(verdict: Verdict, baseline: Baseline, results: Results, run_dir: Path,
+                      pairs: list[tuple[str, str]], policy: GatePolicy) -> list[FlagComparison]:
+    """Every paired system's output-check flags against the baseline's (:mod:`mt_eval.gate.flags`)."""
+    old = baseline.schema_version < 3
+    differences = {} if old else settings_differences(baseline.checks, run_check_settings(results))
+    if old:
+        verdict.notes.append(f"the baseline (schema {baseline.schema_version}) keeps no per-segment output "
+                             "flags: flags not compared; re-save it with `mt-eval baseline save` to gate on "
+                             "empty, untranslated and wrong-language outputs")
+    elif differences:
+        shown = "; ".join(f"{k} (baseline {b!r}, candidate {c!r})" for k, (b, c) in differences.items())
+        verdict.notes.append(f"the output-check settings differ: {shown}; only the flags both sides computed"
+                             " the same way are compared")
+    folder = RunFolder(run_dir)
+    records: list[dict[str, Any]] | None = None
+    out: list[FlagComparison] = []
+    for system, cand_system in pairs:
+        info = results.systems.get(cand_system)
+        if info is None or info.status != "ok":
+            continue  # the metric comparisons say why
+        base_flags = baseline.systems[system].flags
+        cand_counts = results.flags.get(cand_system)
+        if old or base_flags is None:
+            why = ("the baseline keeps no flags (schema < 3)" if old else
+                   "the baseline run had no output checks")
+            out += [FlagComparison(system, flag, "catastrophic" if flag in CATASTROPHIC else "noisy",
+                                   "not-compared", f"{system}/{flag}: {why}; not compared",
+                                   candidate_system=cand_system, candidate_count=int(count))
+                    for flag, count in (cand_counts or {}).items()]
+            if not old:
+                verdict.notes.append(f"{system}: the baseline run had no output checks; flags not compared")
+            continue
+        if cand_counts is None:
+            verdict.notes.append(f"{system}: the candidate run had no output checks (checks off); flags not "
+                                 "compared")
+            continue
+        if records is None:
+            records = folder.segments(results)
+        cand_flags = run_flags(folder, results, cand_system, records)
+        assert cand_flags is not None  # cand_counts is not None
+        out += compare_flags(system, cand_system, base_flags, cand_flags, policy, differences)
+    return out

@@ -36,7 +36,7 @@ from mt_eval.humeval.export import KEY_FILE, KEY_FORMAT, sha256_text
 from mt_eval.humeval.metric import HumanMetric
 from mt_eval.reports.results import MetricInfo, Results, ScoreEntry, Significance
 from mt_eval.reports.run_folder import RunFolder
-from mt_eval.settings import ALPHA, CONFIDENCE, RESAMPLES, SEED
+from mt_eval.settings import CONFIDENCE, RESAMPLES, SEED, EvalSettings
 from mt_eval.spans import WMT_WEIGHTS, Span, make_span, mqm_penalty, set_record_spans, span_from_quote
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -216,7 +216,34 @@ def import_annotations(run_dir: str | Path, files: Sequence[str | Path], *, name
     key = load_key(key_file)
     systems = results.ok_systems
     _check_key(key, key_file, results, systems)
+    rows, provenance = _read_judged(files, key, key_file)
+    if protocol == "auto":
+        protocol = "direct" if any(r.score is not None for r in rows.values()) else "mqm"
+    judged = _Judged(protocol, name, weights, {s: [None] * len(records) for s in systems})
+    judged.collect(key, rows, records)
 
+    metric = HumanMetric(protocol=protocol, weights=dict(weights), annotations=provenance,
+                         items=len(key["items"]))
+    stats = {s: HumanMetric.stats_from_scores([float(v) for v in judged.scores[s] if v is not None])
+             for s in systems}
+    _add_metric(results, name, metric, stats, systems)
+    sources = {span.source for found in judged.spans.values() for span in found}
+    for index, record in enumerate(records):
+        for system in systems:
+            record.setdefault("scores", {}).setdefault(system, {})[name] = judged.scores[system][index]
+            if judged.spans or sources:
+                set_record_spans(record, system, judged.spans.get((index, system), []),
+                                 replace_sources=sources)
+    folder.add_scores(results, records, {s: {name: stats[s]} for s in systems})
+    all_spans = [span for found in judged.spans.values() for span in found]
+    return ImportSummary(name=name, protocol=protocol, items=len(key["items"]), spans=len(all_spans),
+                         unlocated=sum(1 for s in all_spans if not s.located), systems=list(systems),
+                         scores={s: results.scores[s][name].score for s in systems})
+
+
+def _read_judged(files: Sequence[str | Path], key: Mapping[str, Any],
+                 key_file: Path) -> tuple[dict[str, Row], str]:
+    """Every row of every file by item id (each item at most once), and a hash of the files' bytes."""
     rows: dict[str, Row] = {}
     digests = []
     for file in files:
@@ -229,60 +256,48 @@ def import_annotations(run_dir: str | Path, files: Sequence[str | Path], *, name
                 raise MtEvalError(f"{row.where}: item {row.item_id!r} is annotated twice (also at"
                                   f" {rows[row.item_id].where})")
             rows[row.item_id] = row
-    chosen = protocol
-    if chosen == "auto":
-        chosen = "direct" if any(r.score is not None for r in rows.values()) else "mqm"
+    return rows, hashlib.sha256("".join(sorted(digests)).encode("ascii")).hexdigest()
 
-    n = len(records)
-    scores: dict[str, list[float | None]] = {s: [None] * n for s in systems}
-    spans: dict[tuple[int, str], list[Span]] = {}
-    missing: list[str] = []
-    for item_id, info in key["items"].items():
+
+@dataclass
+class _Judged:
+    """Per system, the human score of every segment (``scores``), and the spans per (segment, system)."""
+
+    protocol: str  # "direct" or "mqm"
+    name: str  # the metric, also the spans' default source
+    weights: Mapping[str, float]
+    scores: dict[str, list[float | None]]
+    spans: dict[tuple[int, str], list[Span]] = field(default_factory=dict)
+
+    def collect(self, key: Mapping[str, Any], rows: Mapping[str, Row], records: Sequence[Any]) -> None:
+        """Map every item of the key to its segment; every item must be judged."""
+        missing = [item_id for item_id, info in key["items"].items()
+                   if not self._item(item_id, info, rows.get(item_id), records)]
+        if missing:
+            first = key["items"][missing[0]]
+            what = "score" if self.protocol == "direct" else "spans field ([] for no error)"
+            raise MtEvalError(f"{len(missing)} of {len(key['items'])} items have no {what} (first: item"
+                              f" {missing[0]} = segment {first.get('segment_id')!r}, system"
+                              f" {first['system']!r}); every output of every system must be judged (scores"
+                              " on a subset would not be comparable with the run's other metrics)")
+
+    def _item(self, item_id: str, info: Mapping[str, Any], judged: Row | None,
+              records: Sequence[Any]) -> bool:
+        """Record one item's score and spans; False when it has no score (or no spans under MQM)."""
         index, system = info["segment_index"], info["system"]
-        judged = rows.get(item_id)
         hypothesis = str(records[index]["outputs"].get(system, ""))
         if judged is not None and info.get("hypothesis_sha256") not in (None, sha256_text(hypothesis)):
             raise MtEvalError(f"{judged.where}: item {item_id!r}: the output of system {system!r} for segment"
                               f" {info.get('segment_id')!r} changed since the export; export again")
-        segment_id = str(records[index]["id"])
-        found = None if judged is None else _spans_of(judged, hypothesis, segment_id, system, name)
+        if judged is None:
+            return False
+        found = _spans_of(judged, hypothesis, str(records[index]["id"]), system, self.name)
         if found is not None:
-            spans[(index, system)] = found
-        value = None
-        if judged is not None:
-            if chosen == "direct":
-                value = judged.score
-            elif found is not None:
-                value = -mqm_penalty(found, weights)
-        if value is None:
-            missing.append(item_id)
-        else:
-            scores[system][index] = value
-    if missing:
-        first = key["items"][missing[0]]
-        what = "score" if chosen == "direct" else "spans field ([] for no error)"
-        raise MtEvalError(f"{len(missing)} of {len(key['items'])} items have no {what} (first: item"
-                          f" {missing[0]} = segment {first.get('segment_id')!r}, system {first['system']!r});"
-                          " every output of every system must be judged (scores on a subset would not"
-                          " be comparable with the run's other metrics)")
-
-    provenance = hashlib.sha256("".join(sorted(digests)).encode("ascii")).hexdigest()
-    metric = HumanMetric(protocol=chosen, weights=dict(weights), annotations=provenance,
-                         items=len(key["items"]))
-    stats = {s: HumanMetric.stats_from_scores([float(v) for v in scores[s] if v is not None])
-             for s in systems}
-    _add_metric(results, name, metric, stats, systems)
-    sources = {span.source for found in spans.values() for span in found}
-    for index, record in enumerate(records):
-        for system in systems:
-            record.setdefault("scores", {}).setdefault(system, {})[name] = scores[system][index]
-            if spans or sources:
-                set_record_spans(record, system, spans.get((index, system), []), replace_sources=sources)
-    folder.add_scores(results, records, {s: {name: stats[s]} for s in systems})
-    all_spans = [span for found in spans.values() for span in found]
-    return ImportSummary(name=name, protocol=chosen, items=len(key["items"]), spans=len(all_spans),
-                         unlocated=sum(1 for s in all_spans if not s.located), systems=list(systems),
-                         scores={s: results.scores[s][name].score for s in systems})
+            self.spans[(index, system)] = found
+        value = judged.score if self.protocol == "direct" else (
+            None if found is None else -mqm_penalty(found, self.weights))
+        self.scores[system][index] = value
+        return value is not None
 
 
 def _check_key(key: Mapping[str, Any], key_file: Path, results: Results, systems: Sequence[str]) -> None:
@@ -339,28 +354,28 @@ def _add_metric(results: Results, name: str, metric: HumanMetric, stats: Mapping
                 systems: Sequence[str]) -> None:
     """Scores, CIs and paired tests of the new metric, with the run's own settings, into ``results``."""
     from mt_eval.evaluate import confidence_intervals, significance
+    from mt_eval.metrics.signature import MetricSignature
 
     boot = results.bootstrap
     n_resamples = boot.n_resamples if boot is not None else RESAMPLES
-    confidence = boot.confidence if boot is not None else CONFIDENCE
     seed = boot.seed if boot is not None else SEED
-    signature = metric.signature()
-    signature_string = metric.signature_string()
-    results.metrics[name] = MetricInfo(spec=metric.spec(), signature=signature,
-                                       signature_string=signature_string, higher_is_better=True)
-    intervals = confidence_intervals([(metric, stats[s]) for s in systems], n_resamples, confidence, seed)
+    signature = MetricSignature.of(metric)
+    results.metrics[name] = MetricInfo(spec=metric.spec(), signature=signature.as_dict(),
+                                       signature_string=str(signature), higher_is_better=True)
+    intervals = confidence_intervals([(metric, stats[s]) for s in systems], n_resamples,
+                                     boot.confidence if boot is not None else CONFIDENCE, seed)
     for system, (low, high) in zip(systems, intervals, strict=True):
         results.scores.setdefault(system, {})[name] = ScoreEntry(
             score=metric.corpus_score(stats[system]), ci_low=low if math.isfinite(low) else None,
-            ci_high=high if math.isfinite(high) else None, signature=signature_string)
+            ci_high=high if math.isfinite(high) else None, signature=str(signature))
     previous = results.significance
-    new = significance({name: metric}, {s: {name: stats[s]} for s in systems}, list(systems),
-                       previous.baseline if previous else None,
-                       method=previous.method if previous else None,
-                       n_resamples=previous.n_resamples if previous else n_resamples,
-                       seed=previous.seed if previous else seed,
-                       all_pairs=bool(previous and previous.baseline is not None and previous.pairs),
-                       alpha=previous.alpha if previous else ALPHA)
+    settings = EvalSettings(resamples=n_resamples, seed=seed)
+    if previous is not None:  # the run's own test settings
+        settings = EvalSettings.model_validate(
+            {"baseline": previous.baseline, "method": previous.method, "resamples": previous.n_resamples,
+             "seed": previous.seed, "all_pairs": previous.baseline is not None and bool(previous.pairs),
+             "alpha": previous.alpha})
+    new = significance({name: metric}, {s: {name: stats[s]} for s in systems}, list(systems), settings)
     if previous is None:
         results.significance = new
         return

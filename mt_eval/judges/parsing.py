@@ -16,7 +16,7 @@ the text after `` - `` (or the whole line) is the quote. Locating quotes in the 
 :func:`mt_eval.spans.span_from_quote`'s job.
 
 ESA scores follow GEMBA's ``validate_number``: the answer must hold exactly one number (``85/100`` is
-read as 85), between 0 and 100.
+read as 85), between 0 and 100; a negative answer (``-40``) is out of range, a failure, never 40.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ _NO_ERROR = re.compile(r"^(?:no[- ]?errors?|none|n/a)\.?$")
 _BULLET = re.compile(r"^(?:[-*•]+|\d+[.)])\s+")
 _QUOTED = re.compile(r"[\"“”„]([^\n]*)[\"“”]")
 _ITEM_LIKE = re.compile(r"\s[-–]\s*[\"“„]")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# a sign counts only where it starts the number ("-40"), not in a range ("0-100")
+_NUMBER = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?")
 _OVER_100 = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*100\s*\.?\s*$")
 
 
@@ -109,7 +110,7 @@ def parse_score(text: str, *, low: float = 0.0, high: float = 100.0) -> float:
     numbers = [over.group(1)] if over else _NUMBER.findall(stripped)
     if len(numbers) != 1:
         raise JudgeParseError(f"expected one score, found {len(numbers)} numbers")
-    value = float(numbers[0])
+    value = float(numbers[0].replace("−", "-"))
     if not low <= value <= high:
         raise JudgeParseError(f"score {numbers[0]} is outside {low:g}–{high:g}")
     return value

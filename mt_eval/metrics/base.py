@@ -72,8 +72,6 @@ class Metric(ABC):
                 raise MtEvalError(f"metric {self.name}: bad option {loc}: {msg}") from None
             options = self.config.model_dump()
         self.options = options
-        # references per segment seen by the last ``segment_stats`` call ("var" when they differ)
-        self.num_refs: int | str | None = None
         # per-segment details of the last ``segment_stats`` call, for metrics with ``reports_details``
         self.details: list[SegmentDetail] | None = None
 
@@ -115,15 +113,18 @@ class Metric(ABC):
 
     @abstractmethod
     def signature(self) -> dict[str, str]:
-        """sacrebleu-style signature fields (``nrefs``, ``case``, ``tok``, ..., ``version``)."""
-
-    def signature_string(self) -> str:
-        return "|".join(f"{k}:{v}" for k, v in self.signature().items())
+        """sacrebleu-style signature fields (``nrefs``, ``case``, ``tok``, ..., ``version``); ``nrefs`` is
+        ``?`` here: it is the test set's (:class:`mt_eval.metrics.signature.MetricSignature`)."""
 
     def use_languages(self, source_lang: str, target_lang: str) -> None:
         """The test set's languages, given by a run before computing; metrics that depend on them
         (LLM judges name them in the prompt) take them unless their options name others."""
         return None  # most metrics do not depend on the languages
+
+    def close(self) -> None:
+        """Release what the metric holds open (a judge's HTTP client, a model); a run calls it once it
+        has scored every system. The metric can still be used afterwards: it reopens what it needs."""
+        return None  # most metrics hold nothing
 
     def spec(self) -> dict[str, Any]:
         """Enough to rebuild this metric through the registry: ``{"name": ..., "options": {...}}``."""

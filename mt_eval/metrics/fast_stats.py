@@ -26,12 +26,12 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from itertools import chain, count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["CHUNK", "VECTORISED_TOKENIZERS", "bleu_stats", "chrf_f_scores", "chrf_stats", "chrf_words",
-           "python_whitespace_mask", "tokenize_bleu"]
+if TYPE_CHECKING:
+    from mt_eval.metrics.sacrebleu_metrics import CHRFOptions
 
 CHUNK = 2048  # segments per chunk: bounds memory and keeps the packed keys small
 _LIMIT = 1 << 62  # packed keys stay below this (headroom under int64's 2**63)
@@ -53,6 +53,14 @@ def python_whitespace_mask() -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- kernel
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal adjacent values begins (``values`` sorted by the run key)."""
+    new_run = np.empty(len(values), dtype=bool)
+    new_run[:1] = True
+    np.not_equal(values[1:], values[:-1], out=new_run[1:])
+    return np.flatnonzero(new_run)
+
+
 class _Runs:
     """One order's sorted (n-gram, segment, stream) keys, as runs of equal keys.
 
@@ -63,19 +71,13 @@ class _Runs:
     __slots__ = ("count", "group_starts", "hyp", "seg", "stream")
 
     def __init__(self, packed: np.ndarray, n_seg: int, n_streams: int) -> None:
-        new_run = np.empty(len(packed), dtype=bool)
-        new_run[:1] = True
-        np.not_equal(packed[1:], packed[:-1], out=new_run[1:])
-        starts = np.flatnonzero(new_run)
+        starts = _run_starts(packed)
         self.count = np.diff(np.append(starts, len(packed)))
         values = packed[starts]
         group_key = values // n_streams
         self.stream = values - group_key * n_streams
         self.seg = group_key % n_seg
-        new_group = np.empty(len(values), dtype=bool)
-        new_group[:1] = True
-        np.not_equal(group_key[1:], group_key[:-1], out=new_group[1:])
-        self.group_starts = np.flatnonzero(new_group)
+        self.group_starts = _run_starts(group_key)
         first = self.group_starts
         hyp_of_group = np.where(self.stream[first] == 0, self.count[first], 0)
         self.hyp = np.repeat(hyp_of_group, np.diff(np.append(first, len(values))))
@@ -152,10 +154,7 @@ class _Streams:
     def _single_reference(self, packed: np.ndarray) -> np.ndarray:
         """One reference (S = 2): the last bit is the stream, the rest the (n-gram, segment) group."""
         group = packed >> 1
-        new_group = np.empty(len(packed), dtype=bool)
-        new_group[0] = True
-        np.not_equal(group[1:], group[:-1], out=new_group[1:])
-        starts = np.flatnonzero(new_group)
+        starts = _run_starts(group)
         ref = np.add.reduceat(packed & 1, starts)
         clipped = np.minimum(np.diff(np.append(starts, len(packed))) - ref, ref)
         hit = clipped > 0
@@ -335,20 +334,20 @@ def chrf_words(text: str) -> list[str]:
     return _PUNCT_SPLIT.sub(r"\1\3 \2\4", text).split()
 
 
-def chrf_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, char_order: int, word_order: int,
-               beta: int, lowercase: bool, whitespace: bool, eps_smoothing: bool,
+def chrf_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], options: CHRFOptions,
                cache: dict[str, Any] | None = None) -> np.ndarray:
     """``[hyp, ref, match]`` per character order then word order, for sacrebleu's best reference.
 
     ``cache`` (a dict owned by the caller, one per option set) keeps the references' code points and
     word ids between calls with the same references.
     """
+    char_order, word_order, whitespace = options.char_order, options.word_order, options.whitespace
     out = np.zeros((len(hyps), 3 * (char_order + word_order)), dtype=np.int64)
     store = _cached_refs(cache, refs)
     vocab = store["vocab"]
 
     def texts_of(lines: Sequence[str]) -> list[str]:
-        return [line.lower() for line in lines] if lowercase else list(lines)
+        return [line.lower() for line in lines] if options.lowercase else list(lines)
 
     for start, stop in _chunks(len(hyps)):
         part = store["chunks"].get(start)
@@ -364,8 +363,7 @@ def chrf_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, char_order
         texts = texts_of(hyps[start:stop])
         hyp_part = (_codes(texts, whitespace) if char_order else None,
                     _encode_tokens([chrf_words(t) for t in texts], vocab) if word_order else None)
-        out[start:stop] = _chrf_chunk(hyp_part, part, char_order, word_order, beta, eps_smoothing,
-                                      len(vocab))
+        out[start:stop] = _chrf_chunk(hyp_part, part, options, len(vocab))
     return out
 
 
@@ -387,9 +385,9 @@ _Pair = tuple[np.ndarray, np.ndarray]
 
 
 def _chrf_chunk(hyp_part: tuple[_Pair | None, _Pair | None],
-                ref_part: tuple[_Pair | None, _Pair | None, int, np.ndarray],
-                char_order: int, word_order: int, beta: int, eps_smoothing: bool,
+                ref_part: tuple[_Pair | None, _Pair | None, int, np.ndarray], options: CHRFOptions,
                 n_words: int) -> np.ndarray:
+    char_order, word_order = options.char_order, options.word_order
     chars_r, words_r, n_refs, exists = ref_part
     chars_h, words_h = hyp_part
     n = exists.shape[1]
@@ -423,7 +421,8 @@ def _chrf_chunk(hyp_part: tuple[_Pair | None, _Pair | None],
             column += 1
     if n_refs == 1:
         return per_ref[0]
-    f_scores = np.stack([chrf_f_scores(per_ref[r], n_total, beta, eps_smoothing) for r in range(n_refs)])
+    f_scores = np.stack([chrf_f_scores(per_ref[r], n_total, options.beta, options.eps_smoothing)
+                         for r in range(n_refs)])
     f_scores = np.where(exists, f_scores, -np.inf)
     best = np.argmax(f_scores, axis=0)  # first maximum, like sacrebleu's strict ``>``
     return per_ref[best, np.arange(n)]

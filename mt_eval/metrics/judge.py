@@ -22,7 +22,9 @@ is NaN (``null`` in ``segments.jsonl``) when it failed. Caveat: two systems comp
 each averaged over their own judged segments; compare their failure counts too.
 
 A segment fails when no sample could be parsed: an empty answer, an answer without the error-list format or
-the single 0–100 score, or an answer cut by ``max_tokens`` (a truncated error list would undercount errors;
+the single 0–100 score (a negative one included), an answer far longer than ``max_tokens`` allows (a server
+that ignores the cap: only its start is kept, :func:`mt_eval.judges.client.answer_limit`), or an answer cut
+by ``max_tokens`` (a truncated error list would undercount errors;
 GEMBA-ESA's score step has its own, short cap ``score_max_tokens``, 32 by default, since its answer is one
 number — a judge that rambles there fails fast instead of after ``max_tokens``). ``samples=k`` asks each
 segment k times (seeds ``seed..seed+k-1``; only useful with ``temperature > 0``): the segment's value is the
@@ -53,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import mt_eval
 from mt_eval.errors import MtEvalError
 from mt_eval.judges import prompts
-from mt_eval.judges.client import JudgeAnswer, JudgeClient, JudgeRequest
+from mt_eval.judges.client import JudgeAnswer, JudgeClient, JudgeRequest, Sampling
 from mt_eval.judges.parsing import ErrorItem, JudgeParseError, parse_error_list, parse_score
 from mt_eval.metrics.base import Metric, SegmentDetail
 from mt_eval.spans import GEMBA_WEIGHTS, WMT_WEIGHTS, Span, mqm_penalty, span_from_quote
@@ -130,7 +132,7 @@ class JudgeMetric(Metric):
         if updates:
             self.config = self.config.model_copy(update=updates)
             self.options.update(updates)
-            self._client = None
+            self.close()  # the client names the old languages in its prompts
 
     def languages(self) -> tuple[str, str]:
         """(source, target) named in the prompt: the spec's, the test set's, else Arabic→English."""
@@ -141,20 +143,20 @@ class JudgeMetric(Metric):
         if self._client is None:
             c = self.config
             source_lang, target_lang = self.languages()
-            self._client = JudgeClient(c.judge, name=self.name, source_lang=source_lang,
-                                       target_lang=target_lang, max_tokens=c.max_tokens,
-                                       temperature=c.temperature, seed=c.seed, cache=None,
+            self._client = JudgeClient(c.judge, name=self.name, langs=(source_lang, target_lang),
+                                       sampling=Sampling(c.max_tokens, c.temperature, c.seed),
                                        batch_size=c.batch_size)
         return self._client
 
     def _open_cache(self) -> Any:
         if not self.config.cache:
             return None
-        from mt_eval.translators.cache import TranslationCache
+        from mt_eval.workcache.store import TranslationCache
 
         return TranslationCache(Path(self.config.cache_path) if self.config.cache_path else None)
 
     def close(self) -> None:
+        """Close the judge's client (its HTTP connections or loaded model); :meth:`client` reopens one."""
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -170,8 +172,6 @@ class JudgeMetric(Metric):
         if not len(hyps) == len(refs) == len(srcs):
             raise MtEvalError(f"metric {self.name}: {len(hyps)} hypotheses, {len(refs)} reference lists and"
                               f" {len(srcs)} sources")
-        counts = {len(r) for r in refs}
-        self.num_refs = counts.pop() if len(counts) == 1 else "var"
         client = self.client()
         store = self._open_cache()
         client.cache = store
@@ -211,6 +211,8 @@ class JudgeMetric(Metric):
         raise NotImplementedError
 
     def _parse_errors(self, answer: JudgeAnswer) -> _Sample:
+        if answer.oversized:
+            return _Sample(failure=_oversized(answer, "max_tokens", self.config.max_tokens), raw=answer.text)
         if answer.completion.truncated:
             return _Sample(failure=f"answer cut at max_tokens={self.config.max_tokens}", raw=answer.text)
         try:
@@ -279,6 +281,12 @@ class JudgeMetric(Metric):
         return {}
 
 
+def _oversized(answer: JudgeAnswer, option: str, cap: int) -> str:
+    """Why an answer far beyond its cap failed (only its start was kept: see ``answer_limit``)."""
+    return (f"answer of {answer.chars:,} characters, far beyond {option}={cap} (the judge ignored the cap;"
+            f" its first {len(answer.text):,} characters are kept)")
+
+
 class GembaESA(JudgeMetric):
     """GEMBA-ESA: error spans (major/minor), then a 0–100 score given them; mean over judged segments."""
 
@@ -304,6 +312,10 @@ class GembaESA(JudgeMetric):
         for (i, s), answer in zip(wanted, step2, strict=True):
             answers[i].append(answer)
             sample = samples[i][s]
+            if answer.oversized:
+                sample.failure = _oversized(answer, "score_max_tokens", c.score_max_tokens)
+                sample.raw = answer.text
+                continue
             if answer.completion.truncated:
                 sample.failure = f"score cut at score_max_tokens={c.score_max_tokens}"
                 sample.raw = answer.text

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,13 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mt_eval.errors import MtEvalError
 from mt_eval.fsio import check_input_file, read_input_text
 from mt_eval.metrics.base import MeanOfSegmentsMetric, SegmentDetail
+from mt_eval.plugins import usable
 from mt_eval.spans import SEVERITIES, Span, make_span
-
-
-def _require(module: str, package: str, metric: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise MtEvalError(f"metric {metric} needs the {package} package and a local model: "
-                          f"pip install {package}")
 
 
 def _version(package: str) -> str:
@@ -50,19 +45,19 @@ def _version(package: str) -> str:
 class _MeanMetric(MeanOfSegmentsMetric):
     """Segment-score metrics from an optional package: stats ``[score, 1]``, corpus score 100 × mean."""
 
-    package = ""
-    module = ""
+    install_hint: ClassVar[str] = ""  # what to pip install, when a module of probe_modules is missing
+    probe_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
-        _require(self.module, self.package, self.name)
+        if not usable(type(self)):
+            raise MtEvalError(f"metric {self.name} needs the {self.install_hint} package and a local model: "
+                              f"pip install {self.install_hint}")
         super().__init__(**options)
 
     def _record_refs(self, refs: Sequence[Sequence[str]], n_hyps: int) -> list[list[str]]:
         out = [[r] if isinstance(r, str) else list(r) for r in refs]
         if len(out) != n_hyps:
             raise MtEvalError(f"metric {self.name}: {n_hyps} hypotheses but {len(out)} reference lists")
-        counts = {len(r) for r in out}
-        self.num_refs = counts.pop() if len(counts) == 1 else ("var" if counts else None)
         return out
 
 
@@ -278,14 +273,16 @@ def load_comet_model(checkpoint: _Checkpoint, *, trust_checkpoint: bool = False)
         with _quiet_lightning():
             state = torch.load(str(checkpoint.path), map_location="cpu", weights_only=not trust_checkpoint)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):  # garbage, not a pickle of forbidden objects
+        # "Unsupported global: GLOBAL print …", "… unsupported GLOBAL posix.system whose module … is blocked"
+        if "unsupported global" not in str(exc).lower():  # garbage, not a pickle of forbidden objects
             raise MtEvalError(f"metric comet: cannot read checkpoint {checkpoint.path} "
                               f"({_not_a_checkpoint(checkpoint.path, exc)})") from None
-        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line), "")
+        lines = str(exc).splitlines()
+        detail = next((line.strip() for line in lines if "unsupported global" in line.lower()), "")
         raise MtEvalError(
-            f"metric comet: {checkpoint.path} holds pickled Python objects besides weights"
-            f"{': ' + detail if detail else ''}; loading it would run code from the file; if you trust"
-            " its source, pass trust_checkpoint=true") from None
+            f"metric comet: {checkpoint.path} is a torch checkpoint with unsafe globals (pickled objects"
+            f" besides weights{': ' + detail[:200] if detail else ''}); loading it would run code from the"
+            " file; if you trust its source, pass trust_checkpoint=true") from None
     except Exception as exc:
         raise MtEvalError(f"metric comet: cannot read checkpoint {checkpoint.path} "
                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -349,8 +346,8 @@ class COMET(_MeanMetric):
 
     name = "comet"
     needs_sources = True
-    package = COMET_PACKAGE
-    module = "comet"
+    install_hint = COMET_PACKAGE
+    probe_modules = ("comet",)
     options_model = COMETOptions
     run_only_options = frozenset({"batch_size", "gpus", "threads", "trust_checkpoint"})
     gate_family_default = False
@@ -416,7 +413,7 @@ class COMET(_MeanMetric):
 
     def signature(self) -> dict[str, str]:
         ck = self.checkpoint()
-        return {"nrefs": str(self.num_refs or "?"), "model": self.config.model, "model_hash": ck.identity,
+        return {"nrefs": "?", "model": self.config.model, "model_hash": ck.identity,
                 "class": ck.class_identifier, "encoder": f"{ck.encoder_name}@{ck.encoder_identity}",
                 "pool": "max-ref", "version": _version(COMET_PACKAGE),
                 "transformers": _version("transformers"), "metric": "COMET"}
@@ -463,8 +460,8 @@ class BERTScore(_MeanMetric):
     """BERTScore F1 (bert-score); several references: the best F1 (as ``bert_score.score`` does)."""
 
     name = "bertscore"
-    package = "bert-score"
-    module = "bert_score"
+    install_hint = "bert-score"
+    probe_modules = ("bert_score",)
     options_model = BERTScoreOptions
     run_only_options = frozenset({"batch_size"})
     gate_family_default = False
@@ -489,6 +486,6 @@ class BERTScore(_MeanMetric):
 
     def signature(self) -> dict[str, str]:
         model = self.config.model_type or f"default-{self.config.lang}"
-        return {"nrefs": str(self.num_refs or "?"), "model": model,
+        return {"nrefs": "?", "model": model,
                 "rescale": "yes" if self.config.rescale_with_baseline else "no",
                 "version": _version("bert-score"), "metric": "BERTScore"}

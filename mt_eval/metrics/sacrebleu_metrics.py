@@ -1,8 +1,9 @@
 """BLEU, chrF, chrF++ and TER with sacrebleu's statistics and formulas.
 
 BLEU (tokenizers in ``fast_stats.VECTORISED_TOKENIZERS``), chrF and chrF++ statistics are computed by
-``mt_eval.metrics.fast_stats`` with numpy, bit-identical to sacrebleu's (proven by the parity tests);
-other tokenizers and TER use sacrebleu's code below: ``_preprocess_segment`` /
+``mt_eval.metrics.fast_stats`` with numpy, TER statistics by the numba kernel of
+``mt_eval.metrics.fast_ter``, all bit-identical to sacrebleu's (proven by the parity tests);
+other tokenizers (and TER without numba) use sacrebleu's code below: ``_preprocess_segment`` /
 ``_extract_reference_info`` / ``_compute_segment_statistics`` (the code its ``corpus_score`` runs),
 one segment at a time with that segment's own reference list, so segments may have different numbers
 of references. Corpus and sentence scores call sacrebleu's ``_compute_score_from_stats`` on the summed
@@ -38,14 +39,30 @@ _AR_DIACRITICS = {chr(c) for c in [*range(0x0610, 0x061B), *range(0x064B, 0x0660
 _AR_DIACRITICS_TABLE = {ord(c): None for c in _AR_DIACRITICS}
 # Hamza/madda/wasla alef forms written inconsistently in MT output and references.
 _AR_ALEF_TABLE = {ord(c): "ا" for c in "أإآٱ"}
+# Alef maqsura (and Farsi yeh) written for final yaa and back; ta marbuta written as ha.
+_AR_YAA_TABLE = {ord("ى"): "ي", ord("ی"): "ي"}
+_AR_TA_MARBUTA_TABLE = {ord("ة"): "ه"}
+# Arabic-Indic and Extended Arabic-Indic digits, the Arabic decimal/thousands separators and percent sign.
+_AR_DIGITS_TABLE = {**{0x0660 + d: str(d) for d in range(10)}, **{0x06F0 + d: str(d) for d in range(10)},
+                    0x066B: ".", 0x066C: ",", 0x066A: "%"}
+# option name -> signature tag (the ``arnorm`` field), in the order they are applied
+AR_OPTIONS = {"ar_remove_diacritics": "diac", "ar_normalize_alef": "alef", "ar_normalize_yaa": "yaa",
+              "ar_normalize_ta_marbuta": "teh", "ar_normalize_digits": "digits"}
 
 
-def arabic_normalize(text: str, *, remove_diacritics: bool, normalize_alef: bool) -> str:
+def arabic_normalize(text: str, *, remove_diacritics: bool, normalize_alef: bool, normalize_yaa: bool = False,
+                     normalize_ta_marbuta: bool = False, normalize_digits: bool = False) -> str:
     """Apply the en→ar normalisations that a metric's options request (recorded in its signature)."""
     if remove_diacritics:
         text = unicodedata.normalize("NFC", text).translate(_AR_DIACRITICS_TABLE)
     if normalize_alef:
         text = text.translate(_AR_ALEF_TABLE)
+    if normalize_yaa:
+        text = text.translate(_AR_YAA_TABLE)
+    if normalize_ta_marbuta:
+        text = text.translate(_AR_TA_MARBUTA_TABLE)
+    if normalize_digits:
+        text = text.translate(_AR_DIGITS_TABLE)
     return text
 
 
@@ -56,6 +73,13 @@ class _Options(BaseModel):
                                        " shadda, tatweel, Quranic marks) from outputs and references")
     ar_normalize_alef: bool = Field(False, description="write hamza/madda/wasla alef forms (أ إ آ ٱ) as"
                                     " bare alef (ا) in outputs and references")
+    ar_normalize_yaa: bool = Field(False, description="write alef maqsura (ى) and Farsi yeh (ی) as yaa (ي)"
+                                   " in outputs and references")
+    ar_normalize_ta_marbuta: bool = Field(False, description="write ta marbuta (ة) as ha (ه) in outputs and"
+                                          " references")
+    ar_normalize_digits: bool = Field(False, description="write Arabic-Indic (٠-٩) and Extended"
+                                      " Arabic-Indic (۰-۹) digits, ٫ ٬ and ٪ as 0-9 . , % in outputs and"
+                                      " references")
 
 
 class BLEUOptions(_Options):
@@ -141,11 +165,14 @@ class SacreBleuMetric(Metric):
         return {}
 
     # -------------------------------------------------------------- statistics
+    def _arabic(self) -> dict[str, bool]:
+        """The ``arabic_normalize`` keywords of the ``ar_*`` options turned on (empty: none)."""
+        return {name[3:]: True for name in AR_OPTIONS if getattr(self.config, name)}
+
     def _normalize(self, text: str) -> str:
-        if self.config.ar_remove_diacritics or self.config.ar_normalize_alef:
-            return arabic_normalize(text, remove_diacritics=self.config.ar_remove_diacritics,
-                                    normalize_alef=self.config.ar_normalize_alef)
-        return text
+        arabic = self._arabic()
+        return arabic_normalize(text, **{"remove_diacritics": False, "normalize_alef": False, **arabic}) \
+            if arabic else text
 
     # Set to False to force sacrebleu's per-segment code (parity tests compare the two paths).
     vectorised: bool = True
@@ -156,7 +183,7 @@ class SacreBleuMetric(Metric):
 
     def _normalized_inputs(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]
                            ) -> tuple[Sequence[str], Sequence[Sequence[str]]]:
-        if not (self.config.ar_remove_diacritics or self.config.ar_normalize_alef):
+        if not self._arabic():
             return hyps, refs
         norm = self._normalize
         return [norm(h) for h in hyps], [[norm(r) for r in rs] for rs in refs]
@@ -178,7 +205,7 @@ class SacreBleuMetric(Metric):
         ref_info = sb._extract_reference_info
         seg_stats = sb._compute_segment_statistics
         norm = self._normalize
-        if self.config.ar_remove_diacritics or self.config.ar_normalize_alef:
+        if self._arabic():
             rows = [seg_stats(prep(norm(h)), ref_info([prep(norm(r)) for r in rs]))
                     for h, rs in zip(hyps, refs, strict=True)]
         else:
@@ -194,8 +221,6 @@ class SacreBleuMetric(Metric):
                       sources: Sequence[str] | None = None, workers: int = 1) -> np.ndarray:
         """``(N, D)`` statistics; ``workers > 1`` splits the segments over forked processes."""
         hyps, refs = _check_inputs(self.name, hypotheses, references)
-        counts = {len(r) for r in refs}
-        self.num_refs = counts.pop() if len(counts) == 1 else ("var" if counts else None)
         if workers <= 1 or len(hyps) < 2000 or "fork" not in mp.get_all_start_methods():
             return self._stats_serial(hyps, refs)
         global _FORK_JOB
@@ -238,21 +263,19 @@ class SacreBleuMetric(Metric):
     def signature(self) -> dict[str, str]:
         """sacrebleu's signature fields (same order, ``version`` last), then mt-eval's own fields."""
         sb = self._sb
-        refs = self.num_refs
-        sb.num_refs = refs if isinstance(refs, int) else (-1 if refs == "var" else 0)
+        sb.num_refs = 0  # nrefs is the test set's (MetricSignature fills it in)
         info = sb.get_signature().info
         fields: dict[str, str] = {}
         for key in [k for k in info if k != "version"] + ["version"]:
             value: Any = info[key]
             if value is None:
                 continue
-            if key == "nrefs" and self.num_refs is None:
+            if key == "nrefs":
                 value = "?"
             fields[key] = ("yes" if value else "no") if isinstance(value, bool) else str(value)
         fields["metric"] = self.display_name
         fields.update(self._signature_extra())
-        ar = [name for name, on in (("diac", self.config.ar_remove_diacritics),
-                                     ("alef", self.config.ar_normalize_alef)) if on]
+        ar = [tag for name, tag in AR_OPTIONS.items() if getattr(self.config, name)]
         if ar:
             fields["arnorm"] = "+".join(ar)
         return fields
@@ -394,10 +417,7 @@ class CHRF(SacreBleuMetric):
         return fast_stats.chrf_f_scores(arr, c.char_order + c.word_order, c.beta, c.eps_smoothing)
 
     def _stats_vectorised(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray | None:
-        c = self.config
-        return fast_stats.chrf_stats(hyps, refs, char_order=c.char_order, word_order=c.word_order,
-                                     beta=c.beta, lowercase=c.lowercase, whitespace=c.whitespace,
-                                     eps_smoothing=c.eps_smoothing, cache=self._ref_cache)
+        return fast_stats.chrf_stats(hyps, refs, self.config, cache=self._ref_cache)
 
     @property
     def display_name(self) -> str:
@@ -460,6 +480,19 @@ class TER(SacreBleuMetric):
         c = self.config
         return sacrebleu.TER(normalized=c.normalized, no_punct=c.no_punct,
                              asian_support=c.asian_support, case_sensitive=c.case_sensitive)
+
+    def _stats_vectorised(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray | None:
+        """The compiled kernel of ``mt_eval.metrics.fast_ter`` (numba is imported only here)."""
+        from mt_eval.metrics import fast_ter
+
+        return fast_ter.ter_stats(self._sb, hyps, refs, self._ref_cache) if fast_ter.available() else None
+
+    def segment_stats(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        if self.vectorised and int(kwargs.get("workers") or 1) > 1:
+            from mt_eval.metrics import fast_ter
+
+            fast_ter.warm_up()  # compiled (or loaded from its cache) once, before workers are forked
+        return super().segment_stats(*args, **kwargs)
 
     @property
     def num_stats(self) -> int:

@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 DETAILS_FORMAT = "mt-eval-details"
 DETAILS_VERSION = 1
 UNLOCATED = "unlocated"  # the extra key of span_counts: spans without offsets (quotes not found)
+#: characters of a failed answer's raw text in segments.jsonl and the report; the details file keeps it
+#: whole (one copy of a judge's answer per run folder, however long the judge rambled)
+RAW_EXCERPT = 1000
+
+
+def raw_excerpt(raw: str | None) -> str | None:
+    """``raw`` as the segment records keep it: at most :data:`RAW_EXCERPT` characters, the cut said."""
+    if raw is None or len(raw) <= RAW_EXCERPT:
+        return raw
+    return f"{raw[:RAW_EXCERPT]}… [{len(raw) - RAW_EXCERPT:,} more characters in the details file]"
 
 Details = Mapping[str, Mapping[str, Sequence[SegmentDetail]]]  # system -> metric key -> per segment
 
@@ -103,7 +113,7 @@ def attach_details(records: Sequence[dict[str, Any]], details: Details) -> None:
                     set_record_spans(record, system, spans)
                 if detail.failure is not None:
                     record.setdefault("failures", {}).setdefault(system, {})[key] = {
-                        "failure": detail.failure, "raw": detail.raw}
+                        "failure": detail.failure, "raw": raw_excerpt(detail.raw)}
 
 
 def _fit(span: Span, key: str, system: str, segment_id: str, hypothesis: str) -> Span:
@@ -160,13 +170,10 @@ def summarize_records(results: Results, records: Sequence[Mapping[str, Any]]) ->
             for item in _stored_spans(record, system):
                 table = columns.setdefault(system, {name: [] for name in SPAN_COLUMNS})
                 located = item["start"] is not None
-                table["segment_id"].append(segment_id)
-                table["start"].append(item["start"])
-                table["end"].append(item["end"])
-                table["severity"].append(item["severity"])
-                table["category"].append(item.get("category"))
-                table["source"].append(item["source"])
-                table["text"].append(None if located else item.get("text"))
+                values = (segment_id, item["start"], item["end"], item["severity"], item.get("category"),
+                          item["source"], None if located else item.get("text"))
+                for name, value in zip(SPAN_COLUMNS, values, strict=True):
+                    table[name].append(value)
                 per_source = counts.setdefault(system, {}).setdefault(
                     item["source"], {**dict.fromkeys(SEVERITIES, 0), UNLOCATED: 0})
                 per_source[item["severity"]] += 1
@@ -206,16 +213,6 @@ def _offsets_ok(item: Mapping[str, Any]) -> bool:
         return bool(item.get("text"))
     return (type(start) is int and type(end) is int  # bool is not an offset
             and 0 <= start <= end)
-
-
-def span_sources(results: Results) -> list[str]:
-    """Every judge/annotator that reported spans in the run, in first-seen order."""
-    sources: list[str] = []
-    for per_source in results.span_counts.values():
-        for source in per_source:
-            if source not in sources:
-                sources.append(source)
-    return sources
 
 
 def apply_details(results: Results, records: Sequence[dict[str, Any]], details: Details) -> Results:

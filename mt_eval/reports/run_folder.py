@@ -18,7 +18,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,31 +29,23 @@ from mt_eval.fsio import (
     atomic_write_text,
     check_input_folder,
     check_output_folder,
-    make_tree_readable,
     read_input_bytes,
     read_input_json,
     read_input_text,
     write_lines,
 )
+from mt_eval.metrics.signature import MetricSignature
 from mt_eval.reports.layout import RunLayout
 from mt_eval.reports.results import Results, parse_results, write_results
 from mt_eval.reports.segments import parse_segments, write_segments
 
 if TYPE_CHECKING:
+    from mt_eval.evaluate import RunResult
     from mt_eval.metrics.base import SegmentDetail
 
 log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"  # written by `mt-eval meta`, dropped by RunFolder.add_scores
-
-
-class RunLike(Protocol):
-    """What :meth:`RunFolder.write` needs of an evaluation (``mt_eval.evaluate.RunResult``)."""
-
-    results: Results
-    records: list[dict[str, Any]]
-    stats: dict[str, dict[str, np.ndarray]]
-    # ``details[system][metric key]``: per-segment details of metrics that report them (may be absent)
 
 
 class RunFolder:
@@ -108,16 +100,11 @@ class RunFolder:
 
     def stats_path(self, system: str, metric_key: str) -> Path:
         """The statistics file of a system × metric (a folder from before the reversible slugs too)."""
-        path = self.layout.stats_path(system, metric_key)
-        legacy = self.layout.legacy_stats_path(system, metric_key)
-        if not path.exists() and legacy.exists():
-            return legacy
-        return path
+        return _current_or_legacy(self.layout.stats_path(system, metric_key),
+                                  self.layout.legacy_stats_path(system, metric_key))
 
     def output_path(self, system: str) -> Path:
-        path = self.layout.output_path(system)
-        legacy = self.layout.legacy_output_path(system)
-        return legacy if not path.exists() and legacy.exists() else path
+        return _current_or_legacy(self.layout.output_path(system), self.layout.legacy_output_path(system))
 
     def outputs(self, system: str, num_segments: int | None = None) -> list[str]:
         """``outputs/<system>.txt``: one hypothesis per line (split on ``\n`` only)."""
@@ -195,27 +182,20 @@ class RunFolder:
                 _link_tree(self.root, staging, keep)
             yield RunLayout.of(staging)
 
-    def write(self, run: RunLike, outputs: Mapping[str, Sequence[str]],
+    def write(self, run: RunResult, outputs: Mapping[str, Sequence[str]],
               stats_index: Mapping[str, Any] | None = None) -> Path:
         """Write the whole run folder (outputs, statistics, results, segments, tables, report) at once."""
-        from mt_eval.reports.html import write_report
-        from mt_eval.reports.tables import write_tables
-
         with self._staged() as layout:
             for name, lines in outputs.items():
                 write_lines(layout.output_path(name), [_one_line(x) for x in lines])
             for name, per_metric in run.stats.items():
                 for key, arr in per_metric.items():
                     _save_npy(layout.stats_path(name, key), arr)
-            _save_details(layout, getattr(run, "details", None) or {})
+            _save_details(layout, run.details)
             index = dict(stats_index) if stats_index is not None else {
                 f"{name}\t{key}": {"key": "", "signature": run.results.metrics[key].signature}
                 for name, per_metric in run.stats.items() for key in per_metric}
-            atomic_write_json(layout.stats_index, index)
-            write_results(run.results, layout.results_json)
-            write_segments(run.records, layout.segments_jsonl)
-            write_tables(run.results, layout.root)
-            write_report(run.results, run.records, layout.root)
+            _write_scores(layout, run.results, run.records, index)
         return self.root
 
     def update(self, results: Results | None = None,
@@ -261,8 +241,6 @@ class RunFolder:
         recomputed), and ``meta.json``, computed from the previous scores, is dropped as stale.
         """
         from mt_eval.reports.details import summarize_records
-        from mt_eval.reports.html import write_report
-        from mt_eval.reports.tables import write_tables
 
         self.results()  # a readable run folder, or a one-line error before anything is staged
         results = summarize_records(results, records)
@@ -276,12 +254,8 @@ class RunFolder:
                 for key, arr in per_metric.items():
                     _save_npy(layout.stats_path(name, key), arr)
                     index[f"{name}\t{key}"] = {"key": "", "signature": results.metrics[key].signature}
-            atomic_write_json(layout.stats_index, index)
-            write_results(results, layout.results_json)
-            write_segments(records, layout.segments_jsonl)
-            tables = write_tables(results, layout.root)
-            report = write_report(results, records, layout.root)
-        return [self.root / p.relative_to(layout.root) for p in (*tables, report)]
+            written = _write_scores(layout, results, records, index)
+        return [self.root / p.relative_to(layout.root) for p in written]
 
     def write_meta(self, document: Mapping[str, Any]) -> Path:
         """Write ``meta.json`` and re-render ``report.html`` with its "Meta-evaluation" section, in one
@@ -297,6 +271,21 @@ class RunFolder:
                          meta=dict(document) if meta_matches(document, results) else None)
         return self.meta_json
 
+    def write_canaries(self, document: Mapping[str, Any]) -> Path:
+        """Write ``canaries.json`` and re-render ``report.html`` with its "Metric canaries" section, in one
+        swap (the other files of the run are carried over unchanged)."""
+        from mt_eval.canaries.report import FILE_NAME
+        from mt_eval.reports.html import write_report
+
+        results = self.results()
+        records = self.segments(results)
+        meta = self.meta(results)
+        regenerated = {self.root / FILE_NAME, self.layout.report_html}
+        with self._staged(keep=lambda p: p not in regenerated) as layout:
+            atomic_write_json(layout.root / FILE_NAME, dict(document))
+            write_report(results, records, layout.root, meta=meta)
+        return self.root / FILE_NAME
+
     def write_gate(self, files: Mapping[str, str]) -> list[Path]:
         """Replace ``gate/`` with ``files`` (name → text) in one swap."""
         target = self.layout.gate_dir
@@ -304,6 +293,16 @@ class RunFolder:
             for name, text in files.items():
                 (staging / name).write_text(text, encoding="utf-8")
         return [target / name for name in files]
+
+
+def load_run(path: str | Path) -> Results:
+    """The validated ``results.json`` of a run folder, given as the folder or as a results file."""
+    target = Path(path)
+    if target.is_dir():
+        return RunFolder.open(target).results()
+    if not target.exists() and not target.is_symlink():
+        raise MtEvalError(f"{target}: not found (not a run folder?)")
+    return parse_results(read_input_json(target, "results.json"), where=str(target))
 
 
 # ---------------------------------------------------------------------------------- .npy files
@@ -373,6 +372,24 @@ def _save_details(layout: RunLayout, details: Mapping[str, Mapping[str, Sequence
                                                separators=(",", ":")) + "\n")
 
 
+def _write_scores(layout: RunLayout, results: Results, records: Sequence[Mapping[str, Any]],
+                  stats_index: Mapping[str, Any]) -> list[Path]:
+    """The statistics index, ``results.json``, ``segments.jsonl``, tables and report into a staged folder;
+    returns the tables and the report."""
+    from mt_eval.reports.html import write_report
+    from mt_eval.reports.tables import write_tables
+
+    atomic_write_json(layout.stats_index, stats_index)
+    write_results(results, layout.results_json)
+    write_segments(records, layout.segments_jsonl)
+    return [*write_tables(results, layout.root), write_report(results, records, layout.root)]
+
+
+def _current_or_legacy(path: Path, legacy: Path) -> Path:
+    """``legacy`` (a run folder from before the reversible slugs) only where ``path`` is absent."""
+    return legacy if not path.exists() and legacy.exists() else path
+
+
 def _save_npy(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
@@ -403,57 +420,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
 
 
-# ------------------------------------------------------------------------------ compatibility
-class StatsCache:
-    """Reads the ``stats/`` cache of an existing run folder; entries are keyed, so stale ones are ignored."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.folder = RunFolder(root) if root is not None else None
-        self.index: dict[str, Any] = {}
-        if self.folder is not None and self.folder.layout.stats_index.is_file():
-            self.index = self.folder.stats_index()
-
-    def get(self, system: str, metric_key: str, key: str) -> tuple[np.ndarray, dict[str, str]] | None:
-        if self.folder is None:
-            return None
-        entry = self.index.get(f"{system}\t{metric_key}")
-        if not isinstance(entry, dict) or entry.get("key") != key:
-            return None
-        try:
-            return self.folder.stats(system, metric_key), dict(entry.get("signature", {}))
-        except MtEvalError:
-            return None  # a damaged cache entry is recomputed, not trusted
-
-    def get_details(self, system: str, metric_key: str, num_segments: int) -> list[SegmentDetail] | None:
-        """The details saved with a cached entry; ``None`` (recompute) when absent or damaged."""
-        if self.folder is None:
-            return None
-        try:
-            return self.folder.details(system, metric_key, num_segments)
-        except MtEvalError as exc:
-            log.warning("%s; recomputing", exc)
-            return None
-
-
-def _check_output_folder(root: Path) -> None:
-    RunFolder(root).check_writable()
-
-
-def _readable(folder: Path) -> None:
-    make_tree_readable(folder)
-
-
-def write_run_folder(root: str | Path, run: RunLike, outputs: Mapping[str, Sequence[str]],
-                     stats_index: Mapping[str, Any] | None = None) -> Path:
-    """Write the whole run folder in a staging copy and swap it in (never half-written)."""
-    return RunFolder(root).write(run, outputs, stats_index)
-
-
-def load_stats(root: str | Path, results: Results) -> dict[str, dict[str, np.ndarray]]:
-    """The saved per-segment statistics of every evaluated system and metric of a run folder."""
-    return RunFolder(root).all_stats(results)
-
-
+# ------------------------------------------------------------------------------ several runs
 def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Results, list[dict[str, Any]],
                                                                           dict[str, dict[str, np.ndarray]]]:
     """Merge other runs' systems into one run's view; test set and metric signatures must match."""
@@ -470,10 +437,10 @@ def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Result
         for key, info in results.metrics.items():
             if key not in other.metrics:
                 raise IncompatibleError(f"{other_root}: has no metric {key} (needed to combine with {root})")
-            if other.metrics[key].signature_string != info.signature_string:
-                raise IncompatibleError(f"{other_root}: metric {key} signature"
-                                        f" {other.metrics[key].signature_string} differs from"
-                                        f" {info.signature_string} in {root}")
+            mine_sig, their_sig = (MetricSignature.recorded(m.signature) for m in (info, other.metrics[key]))
+            if mine_sig.differences(their_sig):
+                raise IncompatibleError(f"{other_root}: metric {key} signature {their_sig} differs from"
+                                        f" {mine_sig} in {root}")
         other_stats = other_folder.all_stats(other)
         other_records = other_folder.segments(other)
         for system in other.ok_systems:
@@ -504,8 +471,3 @@ def combine_runs(root: str | Path, others: Sequence[str | Path]) -> tuple[Result
         results = summarize_records(results, records)  # span counts of the joined systems too
     return results, records, stats
 
-
-def rerender(root: str | Path, results: Results | None = None,
-             records: Sequence[Mapping[str, Any]] | None = None) -> list[Path]:
-    """Re-write ``results.json`` (when given), tables and ``report.html`` of a run folder in one swap."""
-    return RunFolder.open(root).update(results, records)

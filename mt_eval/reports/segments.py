@@ -7,6 +7,7 @@ sentence scores and check flags of one segment on one line.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,25 +23,21 @@ def build_segment_records(
     flags: Mapping[str, Sequence[Sequence[str]]],
 ) -> list[dict[str, Any]]:
     """Per-segment records; ``sentence_scores[system][metric][i]``, ``flags[system][i]``."""
-    records = []
-    for i, segment in enumerate(testset.segments):
-        records.append({
-            "index": i,
-            "id": segment.id,
-            "doc_id": segment.doc_id,
-            "source": segment.source,
-            "references": list(segment.references),
-            "outputs": {name: out[i] for name, out in outputs.items()},
-            "scores": {name: {key: _finite(values[i]) for key, values in per_metric.items()}
-                       for name, per_metric in sentence_scores.items()},
-            "flags": {name: list(per_segment[i]) for name, per_segment in flags.items()},
-        })
-    return records
+    return [{
+        "index": i,
+        "id": segment.id,
+        "doc_id": segment.doc_id,
+        "source": segment.source,
+        "references": list(segment.references),
+        "outputs": {name: out[i] for name, out in outputs.items()},
+        "scores": {name: {key: _finite(values[i]) for key, values in per_metric.items()}
+                   for name, per_metric in sentence_scores.items()},
+        "flags": {name: list(per_segment[i]) for name, per_segment in flags.items()},
+    } for i, segment in enumerate(testset.segments)]
 
 
 def _finite(value: float) -> float | None:
-    number = float(value)
-    return number if number == number and abs(number) != float("inf") else None
+    return float(value) if math.isfinite(value) else None
 
 
 SEGMENTS_PER_WRITE = 1000  # records encoded and written together while streaming
@@ -95,5 +92,4 @@ def parse_segments(text: str, *, where: str = "segments.jsonl") -> list[dict[str
 
 def read_segments(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate ``segments.jsonl`` (regular UTF-8 file; see :func:`parse_segments`)."""
-    file = Path(path)
-    return parse_segments(read_input_text(file, "segments file"), where=str(file))
+    return parse_segments(read_input_text(path, "segments file"), where=str(Path(path)))

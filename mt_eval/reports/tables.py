@@ -69,12 +69,7 @@ def ordered_systems(results: Results) -> list[str]:
 
 
 def flag_names(results: Results) -> list[str]:
-    names: list[str] = []
-    for per_flag in results.flags.values():
-        for name in per_flag:
-            if name not in names:
-                names.append(name)
-    return names
+    return list(dict.fromkeys(name for per_flag in results.flags.values() for name in per_flag))
 
 
 def cell(results: Results, system: str, key: str) -> Cell:
@@ -171,9 +166,7 @@ def span_count_rows(results: Results) -> list[dict[str, object]]:
 
     Every system is listed for every source (zeros included), so "no error found" shows as 0s.
     """
-    sources: list[str] = []
-    for per_source in results.span_counts.values():
-        sources += [src for src in per_source if src not in sources]
+    sources = dict.fromkeys(src for per_source in results.span_counts.values() for src in per_source)
     rows = []
     for source in sources:
         for system in ordered_systems(results):
@@ -198,10 +191,8 @@ def usage_names(results: Results) -> list[str]:
 def failure_rows(results: Results) -> list[dict[str, object]]:
     """One row per system × metric that reports per-segment details: segments it could not judge and
     its summed cost counters (tokens, seconds)."""
-    keys: list[str] = []
-    for source in (results.judge_failures, results.usage):
-        for per_metric in source.values():
-            keys += [k for k in per_metric if k not in keys]
+    keys = dict.fromkeys(key for source in (results.judge_failures, results.usage)
+                         for per_metric in source.values() for key in per_metric)
     n = results.testset.num_segments
     rows = []
     for key in keys:
@@ -220,48 +211,41 @@ def _fmt_usage(value: float | None, name: str) -> str:
     return f"{value:.1f}" if name == "seconds" else f"{value:.0f}"
 
 
+_DETAIL_SECTIONS = {  # detail_tables' titles → Markdown heading and the note under the table
+    "error spans by severity": (
+        "## Error spans", "- spans by severity in each system's outputs, per judge or annotator (source); "
+        "unlocated: quoted errors not found exactly once in the output (counted in their severity)."),
+    "judge failures and cost": (
+        "## Judge failures and cost", "- failed segments: the metric could not judge them (e.g. unparseable"
+        " judge output); they are listed with the raw output in segments.jsonl (`failures`) and the report."),
+}
+
+
 def _details_markdown(results: Results) -> str:
     """The "Error spans" and "Judge failures and cost" sections (empty for runs without them)."""
-    out = []
-    spans = span_count_rows(results)
-    if spans:
-        out += ["## Error spans", "", "| system | source | minor | major | critical | total | unlocated |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
-        out += ["| " + " | ".join(_md_escape(str(r[c])) for c in ("system", "source", "minor", "major",
-                                                                  "critical", "total", "unlocated")) + " |"
-                for r in spans]
-        out += ["", "- spans by severity in each system's outputs, per judge or annotator (source); "
-                "unlocated: quoted errors not found exactly once in the output (counted in their severity)."]
-    failures = failure_rows(results)
-    if failures:
-        names = usage_names(results)
-        out += ([""] if out else []) + ["## Judge failures and cost", "",
-                                        "| system | metric | failed segments | "
-                                        + " | ".join(USAGE_LABELS.get(n, n) for n in names) + " |",
-                                        "| --- | --- | --- |" + " --- |" * len(names)]
-        for r in failures:
-            usage: dict[str, float] = r["usage"]  # type: ignore[assignment]
-            cells = [str(r["system"]), str(r["metric"]), f"{r['failures']} of {r['segments']}",
-                     *(_fmt_usage(usage.get(n), n) for n in names)]
-            out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
-        out += ["", "- failed segments: the metric could not judge them (e.g. unparseable judge output);"
-                " they are listed with the raw output in segments.jsonl (`failures`) and the report."]
+    out: list[str] = []
+    for title, header, rows in detail_tables(results):
+        heading, note = _DETAIL_SECTIONS[title]
+        out += [*([""] if out else []), heading, "", *_md_table(header, rows), "", note]
     return "\n" + "\n".join(out) + "\n" if out else ""
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table: the header as given, every body cell escaped."""
+    return ["| " + " | ".join(row) + " |" for row in (header, ["---"] * len(header))] + [
+        "| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
 
 
 def _comparisons_markdown(results: Results) -> str:
     rows = comparison_rows(results)
     if not rows:
         return ""
+    cells = [[str(r["a"]), str(r["b"]), str(r["metric"]), f"{r['delta']:+.2f}", f"{r['p_value']:.4f}",
+              "—" if r["p_adjusted"] is None else f"{r['p_adjusted']:.4f}",
+              _fmt_agreement(r["human_agreement"]), str(r["verdict"])] for r in rows]  # type: ignore[arg-type]
     lines = ["## Paired comparisons", "",
-             "| A | B | metric | Δ (B − A) | p | p (Holm) | humans agree | verdict |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        p_adj = "—" if r["p_adjusted"] is None else f"{r['p_adjusted']:.4f}"
-        cells = [str(r["a"]), str(r["b"]), str(r["metric"]), f"{r['delta']:+.2f}", f"{r['p_value']:.4f}",
-                 p_adj, _fmt_agreement(r["human_agreement"]), str(r["verdict"])]  # type: ignore[arg-type]
-        lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
-    lines += ["", "- humans agree: estimated share of human pairwise judgements that agree with the ranking "
+             *_md_table(["A", "B", "metric", "Δ (B − A)", "p", "p (Holm)", "humans agree", "verdict"], cells),
+             "", "- humans agree: estimated share of human pairwise judgements that agree with the ranking "
               "implied by |Δ| (Kocmi et al., ACL 2024, \"Navigating the Metrics Maze\"); n/a where the "
               "paper fitted no curve for the metric and its settings."]
     return "\n" + "\n".join(lines) + "\n"
@@ -272,18 +256,20 @@ def to_markdown(results: Results) -> str:
     flags = flag_names(results)
     header = ["system", *(k + ("" if results.metrics[k].higher_is_better else " ↓") for k in metrics),
               *(f"flags: {f}" for f in flags), "status"]
-    rows = [header, ["---"] * len(header)]
-    for system in ordered_systems(results):
-        row = [_system_label(results, system)]
-        row += [cell(results, system, key).text() for key in metrics]
-        row += [str(results.flags.get(system, {}).get(f, 0)) if system in results.flags else "—"
-                for f in flags]
-        row.append(_status(results, system))
-        rows.append([_md_escape(c) for c in row])
-    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    rows = [[_system_label(results, system), *(cell(results, system, key).text() for key in metrics),
+             *_flag_counts(results, system, flags, missing="—"),
+             _status(results, system)] for system in ordered_systems(results)]
+    lines = _md_table([_md_escape(c) for c in header], rows)
     legend = "\n".join(f"- {' '.join(line.split())}" for line in legend_lines(results))
     return (f"# {results.run_name}\n\n" + "\n".join(lines) + "\n\n" + legend + "\n"
             + _comparisons_markdown(results) + _details_markdown(results))
+
+
+def _flag_counts(results: Results, system: str, flags: list[str], missing: str) -> list[str]:
+    """The system's count of each flag (``missing`` for a system that was not checked)."""
+    if system not in results.flags:
+        return [missing] * len(flags)
+    return [str(results.flags[system].get(f, 0)) for f in flags]
 
 
 def _md_escape(text: str) -> str:
@@ -357,8 +343,7 @@ def to_latex(results: Results) -> str:
             if c.cluster is not None:
                 text += rf"$_{{{c.cluster}}}$"
             row.append(text)
-        row += [str(results.flags.get(system, {}).get(f, 0)) if system in results.flags else "--"
-                for f in flags]
+        row += _flag_counts(results, system, flags, missing="--")
         row.append(tex_escape(_status(results, system)))
         lines.append(" & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -392,31 +377,24 @@ RENDERERS = {"md": to_markdown, "csv": to_csv, "tex": to_latex}
 
 def write_tables(results: Results, root: str | Path) -> list[Path]:
     """Write ``tables/scores.{md,csv,tex}`` atomically; returns the paths."""
-    layout = RunLayout.of(root)
-    paths = []
+    paths = {fmt: RunLayout.of(root).table_path(fmt) for fmt in RENDERERS}
     for fmt, render in RENDERERS.items():
-        path = layout.table_path(fmt)
-        atomic_write_text(path, render(results))
-        paths.append(path)
-    return paths
+        atomic_write_text(paths[fmt], render(results))
+    return list(paths.values())
 
 
 def detail_tables(results: Results) -> list[tuple[str, list[str], list[list[str]]]]:
     """The error-span and judge-failure tables as (title, header, rows) of plain strings (for the CLI)."""
     out: list[tuple[str, list[str], list[list[str]]]] = []
+    columns = ["system", "source", *SPAN_COLUMNS[:3], "total", "unlocated"]
     spans = span_count_rows(results)
     if spans:
-        out.append(("error spans by severity", ["system", "source", *SPAN_COLUMNS[:3], "total", "unlocated"],
-                    [[str(r[c]) for c in ("system", "source", *SPAN_COLUMNS[:3], "total", "unlocated")]
-                     for r in spans]))
+        out.append(("error spans by severity", columns, [[str(r[c]) for c in columns] for r in spans]))
     failures = failure_rows(results)
     if failures:
         names = usage_names(results)
-        rows = []
-        for r in failures:
-            usage: dict[str, float] = r["usage"]  # type: ignore[assignment]
-            rows.append([str(r["system"]), str(r["metric"]), f"{r['failures']} of {r['segments']}",
-                         *(_fmt_usage(usage.get(n), n) for n in names)])
+        rows = [[str(r["system"]), str(r["metric"]), f"{r['failures']} of {r['segments']}",
+                 *(_fmt_usage(r["usage"].get(n), n) for n in names)] for r in failures]  # type: ignore[attr-defined]
         out.append(("judge failures and cost", ["system", "metric", "failed segments",
                                                 *(USAGE_LABELS.get(n, n) for n in names)], rows))
     return out

@@ -13,10 +13,6 @@ from mt_eval.metrics.base import Metric
 from mt_eval.settings import CONFIDENCE, RESAMPLES, SEED
 from mt_eval.stats.resampling import DEFAULT_CHUNK_BYTES, StatsSummer, iter_resample_counts
 
-# sacrebleu's default SACREBLEU_SEED and resamples (defined once, in mt_eval.settings)
-DEFAULT_SEED = SEED
-DEFAULT_BOOTSTRAP = RESAMPLES
-
 
 @dataclass(frozen=True)
 class ConfidenceInterval:
@@ -43,8 +39,8 @@ def _check_stats(metric: Metric, stats: np.ndarray) -> np.ndarray:
     return arr
 
 
-def bootstrap_scores(items: Sequence[tuple[Metric, np.ndarray]], n_resamples: int = DEFAULT_BOOTSTRAP,
-                     seed: int | None = DEFAULT_SEED, *,
+def bootstrap_scores(items: Sequence[tuple[Metric, np.ndarray]], n_resamples: int = RESAMPLES,
+                     seed: int | None = SEED, *,
                      max_bytes: int = DEFAULT_CHUNK_BYTES) -> list[np.ndarray]:
     """Scores of the same B resamples for every ``(metric, stats)`` item: a list of ``(B,)`` arrays.
 
@@ -77,8 +73,8 @@ def bootstrap_scores(items: Sequence[tuple[Metric, np.ndarray]], n_resamples: in
     return [np.concatenate(parts) for parts in out]
 
 
-def bootstrap_ci(metric: Metric, stats: np.ndarray, n_resamples: int = DEFAULT_BOOTSTRAP,
-                 confidence: float = CONFIDENCE, seed: int | None = DEFAULT_SEED, *,
+def bootstrap_ci(metric: Metric, stats: np.ndarray, n_resamples: int = RESAMPLES,
+                 confidence: float = CONFIDENCE, seed: int | None = SEED, *,
                  max_bytes: int = DEFAULT_CHUNK_BYTES) -> ConfidenceInterval:
     """Percentile bootstrap CI of the corpus score (segments resampled with replacement)."""
     if not 0.0 < confidence < 1.0:

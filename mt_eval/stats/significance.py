@@ -30,12 +30,11 @@ import numpy as np
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import Metric, summed_stats
-from mt_eval.settings import ALPHA, AR_TRIALS, PAIRED_BS, SMALL_SAMPLE
+from mt_eval.settings import ALPHA, AR_TRIALS, PAIRED_BS, RESAMPLES, SEED, SMALL_SAMPLE
 from mt_eval.settings import canonical_method as _canonical
-from mt_eval.stats.bootstrap import DEFAULT_BOOTSTRAP, DEFAULT_SEED, bootstrap_scores
-from mt_eval.stats.resampling import DEFAULT_CHUNK_BYTES, StatsSummer, iter_sign_masks
+from mt_eval.stats.bootstrap import bootstrap_scores
+from mt_eval.stats.resampling import StatsSummer, iter_sign_masks
 
-DEFAULT_AR_TRIALS = AR_TRIALS  # sacrebleu's default for --paired-ar (defined in mt_eval.settings)
 # Calibration (scripts/calibrate_tests.py → results/bench/calibration.json, α = 0.05): the paired
 # bootstrap's type-I error is 6.4–9.9% at N ≤ 30 segments and 5.1–5.4% at 50–100, while AR stays at
 # 3.0–5.1% at every N. Below 100 segments (a margin over the hard limit of ~50) the default method is
@@ -81,17 +80,13 @@ class PairedTestResult:
         return asdict(self)
 
 
-def _normalise_method(method: str) -> str:
+def canonical_method(method: str) -> str:
+    """``paired-bs`` or ``paired-ar`` for any accepted spelling (``bootstrap``, ``ar``, …); the
+    vocabulary is :data:`mt_eval.settings.METHOD_ALIASES`."""
     try:
         return _canonical(method)
     except ValueError as exc:
         raise MtEvalError(str(exc)) from None
-
-
-def canonical_method(method: str) -> str:
-    """``paired-bs`` or ``paired-ar`` for any accepted spelling (``bootstrap``, ``ar``, …); the
-    vocabulary is :data:`mt_eval.settings.METHOD_ALIASES`."""
-    return _normalise_method(method)
 
 
 def choose_method(n_segments: int, requested: str | None) -> tuple[str, list[str]]:
@@ -101,7 +96,7 @@ def choose_method(n_segments: int, requested: str | None) -> tuple[str, list[str
         warnings.append(f"only {n_segments} segments: bootstrap p-values and intervals are unreliable below "
                         f"{SMALL_SAMPLE} segments; treat every verdict on this test set as indicative")
     if requested is not None:
-        return _normalise_method(requested), warnings
+        return canonical_method(requested), warnings
     return ("paired-ar" if 0 < n_segments < SMALL_SAMPLE else "paired-bs"), warnings
 
 
@@ -120,11 +115,11 @@ def _observed(metric: Metric, stats: np.ndarray) -> float:
 Group = tuple[Metric, np.ndarray, list[np.ndarray]]  # (metric, baseline stats, systems' stats)
 
 
-def _bootstrap_groups(groups: Sequence[Group], n_resamples: int, seed: int | None, max_bytes: int,
+def _bootstrap_groups(groups: Sequence[Group], n_resamples: int, seed: int | None,
                       rule: str) -> list[list[PairedTestResult]]:
     """Every (metric, baseline, systems) group on the same B resamples: one draw, one product per chunk."""
     items = [(metric, stats) for metric, bl, systems in groups for stats in [bl, *systems]]
-    all_scores = bootstrap_scores(items, n_resamples, seed, max_bytes=max_bytes)
+    all_scores = bootstrap_scores(items, n_resamples, seed)
     out = []
     offset = 0
     for metric, baseline, systems in groups:
@@ -186,7 +181,7 @@ def _exact_ar(metric: Metric, baseline: np.ndarray, system: np.ndarray, rows: np
 
 
 def _ar_groups(groups: Sequence[Group], n_trials: int, seed: int | None,
-               max_bytes: int, rule: str) -> list[list[PairedTestResult]]:
+               rule: str) -> list[list[PairedTestResult]]:
     """Every group on the same T swap masks (sacrebleu reuses one mask for every system too).
 
     ``rule="sacrebleu"``: sacrebleu's p = (#{|Δ_t| > |Δ|} + 1) / (T + 1), bit for bit. Otherwise ties
@@ -213,7 +208,7 @@ def _ar_groups(groups: Sequence[Group], n_trials: int, seed: int | None,
         exact.append(group_exact)
     counted = [np.zeros(len(g[2]), dtype=np.int64) for g in groups]
     if any(e is None for group_exact in exact for e in group_exact):
-        for mask in iter_sign_masks(n, n_trials, seed, max_bytes=max_bytes):
+        for mask in iter_sign_masks(n, n_trials, seed):
             for (metric, baseline, _), (diffs, bl_total, sys_totals, observed), count, group_exact in zip(
                     groups, prepared, counted, exact, strict=True):
                 d = baseline.shape[1]
@@ -250,9 +245,9 @@ def _ar_groups(groups: Sequence[Group], n_trials: int, seed: int | None,
 
 
 def _run_groups(groups: Sequence[tuple[Metric, np.ndarray, Sequence[np.ndarray]]], method: str,
-                n_resamples: int | None, seed: int | None, max_bytes: int,
+                n_resamples: int | None, seed: int | None,
                 rule: str = "centered") -> list[list[PairedTestResult]]:
-    kind = _normalise_method(method)
+    kind = canonical_method(method)
     if rule not in ("centered", "sacrebleu"):
         raise MtEvalError(f"unknown p-value rule {rule!r} (centered or sacrebleu)")
     checked: list[Group] = []
@@ -272,53 +267,42 @@ def _run_groups(groups: Sequence[tuple[Metric, np.ndarray, Sequence[np.ndarray]]
     if not checked:
         return []
     if kind == "paired-bs":
-        return _bootstrap_groups(checked, n_resamples or DEFAULT_BOOTSTRAP, seed, max_bytes, rule)
-    return _ar_groups(checked, n_resamples or DEFAULT_AR_TRIALS, seed, max_bytes, rule)
-
-
-def _run(metric: Metric, baseline_stats: np.ndarray, system_stats: Sequence[np.ndarray], method: str,
-         n_resamples: int | None, seed: int | None, max_bytes: int,
-         rule: str = "centered") -> list[PairedTestResult]:
-    group = (metric, baseline_stats, system_stats)
-    return _run_groups([group], method, n_resamples, seed, max_bytes, rule)[0]
+        return _bootstrap_groups(checked, n_resamples or RESAMPLES, seed, rule)
+    return _ar_groups(checked, n_resamples or AR_TRIALS, seed, rule)
 
 
 def paired_bootstrap(metric: Metric, baseline_stats: np.ndarray, system_stats: np.ndarray,
-                     n_resamples: int = DEFAULT_BOOTSTRAP, seed: int | None = DEFAULT_SEED, *,
-                     p_value_rule: PValueRule = "centered",
-                     max_bytes: int = DEFAULT_CHUNK_BYTES) -> PairedTestResult:
+                     n_resamples: int = RESAMPLES, seed: int | None = SEED, *,
+                     p_value_rule: PValueRule = "centered") -> PairedTestResult:
     """sacrebleu's paired bootstrap resampling test (``--paired-bs``) on precomputed statistics."""
-    return _run(metric, baseline_stats, [system_stats], "paired-bs", n_resamples, seed, max_bytes,
-                p_value_rule)[0]
+    return _run_groups([(metric, baseline_stats, [system_stats])], "paired-bs", n_resamples, seed,
+                       p_value_rule)[0][0]
 
 
 def approximate_randomization(metric: Metric, baseline_stats: np.ndarray, system_stats: np.ndarray,
-                              n_resamples: int = DEFAULT_AR_TRIALS, seed: int | None = DEFAULT_SEED, *,
-                              p_value_rule: PValueRule = "centered",
-                              max_bytes: int = DEFAULT_CHUNK_BYTES) -> PairedTestResult:
+                              n_resamples: int = AR_TRIALS, seed: int | None = SEED, *,
+                              p_value_rule: PValueRule = "centered") -> PairedTestResult:
     """Paired approximate randomisation (sacrebleu's ``--paired-ar`` draws) on precomputed statistics.
 
     Ties count and small differences are enumerated exactly; ``p_value_rule="sacrebleu"`` gives
     sacrebleu's strict-inequality p-value instead.
     """
-    return _run(metric, baseline_stats, [system_stats], "paired-ar", n_resamples, seed, max_bytes,
-                p_value_rule)[0]
+    return _run_groups([(metric, baseline_stats, [system_stats])], "paired-ar", n_resamples, seed,
+                       p_value_rule)[0][0]
 
 
 def compare_to_baseline(metric: Metric, stats_by_system: Mapping[str, np.ndarray], baseline: str, *,
                         method: str = PAIRED_BS, all_pairs: bool = False, n_resamples: int | None = None,
-                        seed: int | None = DEFAULT_SEED, p_value_rule: PValueRule = "centered",
-                        max_bytes: int = DEFAULT_CHUNK_BYTES) -> dict[tuple[str, str], PairedTestResult]:
+                        seed: int | None = SEED,
+                        p_value_rule: PValueRule = "centered") -> dict[tuple[str, str], PairedTestResult]:
     """Test every system against ``baseline`` and, with ``all_pairs``, every other pair too.
 
     Returns ``{(baseline_name, system_name): result}``; every pair shares the same random draws.
     ``n_resamples`` defaults to sacrebleu's (1000 for paired-bs, 10000 for paired-ar).
     """
-    if baseline not in stats_by_system:
-        raise MtEvalError(f"baseline system {baseline!r} not among the systems: {', '.join(stats_by_system)}")
     return compare_metrics_to_baseline({metric.name: metric}, {metric.name: stats_by_system}, baseline,
                                        method=method, all_pairs=all_pairs, n_resamples=n_resamples, seed=seed,
-                                       p_value_rule=p_value_rule, max_bytes=max_bytes)[metric.name]
+                                       p_value_rule=p_value_rule)[metric.name]
 
 
 def _pairs(names: Sequence[str], baseline: str, all_pairs: bool) -> list[tuple[str, list[str]]]:
@@ -331,8 +315,8 @@ def _pairs(names: Sequence[str], baseline: str, all_pairs: bool) -> list[tuple[s
 
 def compare_metrics_to_baseline(metrics: Mapping[str, Metric], stats: Mapping[str, Mapping[str, np.ndarray]],
                                 baseline: str, *, method: str = PAIRED_BS, all_pairs: bool = False,
-                                n_resamples: int | None = None, seed: int | None = DEFAULT_SEED,
-                                p_value_rule: PValueRule = "centered", max_bytes: int = DEFAULT_CHUNK_BYTES,
+                                n_resamples: int | None = None, seed: int | None = SEED,
+                                p_value_rule: PValueRule = "centered",
                                 ) -> dict[str, dict[tuple[str, str], PairedTestResult]]:
     """:func:`compare_to_baseline` for several metrics at once: ``stats[metric_key][system]``.
 
@@ -347,7 +331,7 @@ def compare_metrics_to_baseline(metrics: Mapping[str, Metric], stats: Mapping[st
         for anchor, rivals in _pairs(list(by_system), baseline, all_pairs):
             groups.append((metric, by_system[anchor], [by_system[r] for r in rivals]))
             where.append((key, anchor, rivals))
-    results = _run_groups(groups, method, n_resamples, seed, max_bytes, p_value_rule)
+    results = _run_groups(groups, method, n_resamples, seed, p_value_rule)
     out: dict[str, dict[tuple[str, str], PairedTestResult]] = {key: {} for key in metrics}
     for (key, anchor, rivals), group_results in zip(where, results, strict=True):
         for rival, result in zip(rivals, group_results, strict=True):

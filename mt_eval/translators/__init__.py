@@ -1,1 +1,2 @@
-"""Translators: a batch-first interface, a lazy registry of backends, a translation cache."""
+"""Translators: a batch-first interface, a lazy registry of backends, the runner that translates a test
+set through the work cache (:mod:`mt_eval.workcache`)."""

@@ -88,6 +88,19 @@ class Translator(ABC):
         return int(getattr(self.options, "batch_size", 16))
 
 
+class TokenizerTranslator(Translator):
+    """A backend holding a transformers tokenizer in ``_tokenizer``: once it is loaded, output tokens for
+    throughput are counted by it (before that, as words)."""
+
+    _tokenizer: Any = None
+
+    def count_tokens(self, outputs: Sequence[str]) -> int:
+        if self._tokenizer is None:
+            return super().count_tokens(outputs)
+        tok = self._tokenizer
+        return sum(len(tok(text_target=o, add_special_tokens=False)["input_ids"]) for o in outputs)
+
+
 def signature_key(signature: dict[str, Any]) -> str:
     """The cache key of a signature: sha256 of its canonical JSON."""
     blob = json.dumps(signature, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

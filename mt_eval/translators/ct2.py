@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, cast
 from pydantic import Field
 
 from mt_eval.errors import MtEvalError, SystemUnavailable
-from mt_eval.translators.base import Translator, TranslatorOptions, folder_hash, library_version
+from mt_eval.translators.base import TokenizerTranslator, TranslatorOptions, folder_hash, library_version
 
 
 class CT2Options(TranslatorOptions):
@@ -30,7 +30,7 @@ class CT2Options(TranslatorOptions):
     tgt_lang: str | None = Field(None, description="target language token, forced as first output token")
 
 
-class CTranslate2Translator(Translator):
+class CTranslate2Translator(TokenizerTranslator):
     """``ctranslate2.Translator`` over a converted folder; greedy output matches transformers'."""
 
     backend: ClassVar[str] = "ct2"
@@ -42,7 +42,6 @@ class CTranslate2Translator(Translator):
         if not target:
             raise MtEvalError("system 'ct2': needs a converted model folder, e.g. ct2:/models/opus-ar-en-ct2")
         self._translator: Any = None
-        self._tokenizer: Any = None
         self._revision: str | None = None
 
     @property
@@ -113,12 +112,6 @@ class CTranslate2Translator(Translator):
         self.last_truncated = truncated
         return outputs
 
-    def count_tokens(self, outputs: Sequence[str]) -> int:
-        if self._tokenizer is None:
-            return super().count_tokens(outputs)
-        tok = self._tokenizer
-        return sum(len(tok(text_target=o, add_special_tokens=False)["input_ids"]) for o in outputs)
-
     def signature(self) -> dict[str, Any]:
         self._check_folder()
         if self._revision is None:
@@ -140,10 +133,9 @@ class CTranslate2Translator(Translator):
         }
 
     def environment(self) -> dict[str, Any]:
-        env = super().environment()
         o = self.opts
-        env.update(device=o.device, compute_type=o.compute_type, threads=o.threads)
-        return env
+        return {**super().environment(), "device": o.device, "compute_type": o.compute_type,
+                "threads": o.threads}
 
     def close(self) -> None:
         self._translator = None

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, cast
 from pydantic import Field
 
 from mt_eval.errors import MtEvalError, SystemUnavailable
-from mt_eval.translators.base import Translator, TranslatorOptions, folder_hash, library_version
+from mt_eval.translators.base import TokenizerTranslator, TranslatorOptions, folder_hash, library_version
 
 
 class HFOptions(TranslatorOptions):
@@ -56,7 +56,7 @@ def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
     return folder, folder.name if folder.parent.name == "snapshots" else "sha256:" + folder_hash(folder)
 
 
-class HFSeq2SeqTranslator(Translator):
+class HFSeq2SeqTranslator(TokenizerTranslator):
     """AutoModelForSeq2SeqLM + AutoTokenizer, greedy or beam search, batch-first."""
 
     backend: ClassVar[str] = "hf-seq2seq"
@@ -70,7 +70,6 @@ class HFSeq2SeqTranslator(Translator):
         self._folder: Path | None = None
         self._revision: str | None = None
         self._model: Any = None
-        self._tokenizer: Any = None
         self._forced_bos: int | None = None
 
     @property
@@ -149,12 +148,6 @@ class HFSeq2SeqTranslator(Translator):
         self.last_truncated = truncated
         return [t.strip() for t in self._tokenizer.batch_decode(generated, skip_special_tokens=True)]
 
-    def count_tokens(self, outputs: Sequence[str]) -> int:
-        if self._tokenizer is None:
-            return super().count_tokens(outputs)
-        tok = self._tokenizer
-        return sum(len(tok(text_target=o, add_special_tokens=False)["input_ids"]) for o in outputs)
-
     def signature(self) -> dict[str, Any]:
         _, revision = self._resolve()
         o = self.opts
@@ -171,11 +164,9 @@ class HFSeq2SeqTranslator(Translator):
         }
 
     def environment(self) -> dict[str, Any]:
-        env = super().environment()
         o = self.opts
-        env.update(device=getattr(self, "_device", o.device), dtype=o.dtype,
-                   threads=o.threads or os.cpu_count())
-        return env
+        return {**super().environment(), "device": getattr(self, "_device", o.device), "dtype": o.dtype,
+                "threads": o.threads or os.cpu_count()}
 
     def close(self) -> None:
         self._model = None

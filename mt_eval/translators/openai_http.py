@@ -1,11 +1,15 @@
 """Any OpenAI-compatible server (``openai``): vLLM, llama.cpp server, Ollama, TGI or a hosted API.
 
-HTTP goes through one pooled ``httpx.Client`` per translator, ``concurrency`` requests at a time.
+:class:`CompletionClient` is the one HTTP client for such servers: the translator
+(:class:`OpenAITranslator`) and the LLM judges (through its :meth:`~CompletionClient.complete`) send
+their requests through it. HTTP goes through one pooled ``httpx.Client`` per server, ``concurrency``
+requests at a time.
 Requests are retried with jittered exponential backoff on 408/425/429/5xx, timeouts, dropped
-connections and 200 replies that carry no usable translation (an error body, empty ``choices``,
-``content: null`` from a content filter, non-string content); a ``Retry-After`` header is honoured,
-capped by ``max_backoff``. When the retries run out the system *fails* (:class:`SystemFailed`) with
-the server's last message: such a reply is never returned, so it is never cached.
+connections and 200 replies that carry no answer (an error body, empty ``choices``; for a
+translation also ``content: null`` from a content filter, non-string or empty content); a
+``Retry-After`` header is honoured, capped by ``max_backoff``. When the retries run out the system
+*fails* (:class:`SystemFailed`) with the server's last message: such a reply is never returned, so it is
+never cached.
 
 The API key is read from the environment variable named by ``api_key_env``. It is sent only to the
 origin of the base URL (a redirect to another origin is followed without it), and it is never part
@@ -24,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
@@ -55,7 +59,9 @@ RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _MESSAGE_CHARS = 300
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "OpenAIOptions", "OpenAITranslator"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "CompletionClient", "OpenAIOptions", "OpenAITranslator"]
+#: A request: the endpoint's path and the JSON body
+Request = tuple[str, dict[str, Any]]
 
 
 class OpenAIOptions(TranslatorOptions):
@@ -85,9 +91,6 @@ class OpenAIOptions(TranslatorOptions):
     header: str = Field(DEFAULT_HEADER, description="completions: first line of the prompt")
     template: str = Field(DEFAULT_TEMPLATE, description="completions: one example ({source})")
     stop: list[str] = Field(default_factory=lambda: ["\n"], description="completions: stop strings")
-
-
-_T = TypeVar("_T")
 
 
 class _Retryable(Exception):
@@ -172,64 +175,109 @@ def _base_urls(target: str) -> list[str]:
     return urls
 
 
-class OpenAITranslator(Translator):
-    """One request per segment, ``concurrency`` at a time; greedy (temperature 0) by default.
+class CompletionClient:
+    """The HTTP side of ``openai:URL[,URL2...]``: requests to the servers round robin, retried, in
+    parallel; replies parsed into :class:`~mt_eval.translators.completion.Completion`.
 
-    With several base URLs (``openai:URL1,URL2?model=M``) the requests go round robin over the servers
-    that are up; a server whose requests fail ``server_failures`` times in a row (connection errors,
-    timeouts, retryable HTTP statuses) is set aside for ``server_cooldown`` seconds and the others take
-    its work, while each request keeps its retries and ``Retry-After``. The servers must serve the same
-    model: the signature names the model and request, not a server (the URLs are in ``environment()``).
+    With several base URLs the requests go round robin over the servers that are up; a server whose
+    requests fail ``server_failures`` times in a row (connection errors, timeouts, retryable HTTP
+    statuses) is set aside for ``server_cooldown`` seconds and the others take its work, while each
+    request keeps its retries and ``Retry-After``.
     """
 
-    backend: ClassVar[str] = "openai"
-    Options: ClassVar[type[TranslatorOptions]] = OpenAIOptions
-
-    def __init__(self, target: str, options: TranslatorOptions | None = None, **kwargs: Any) -> None:
-        super().__init__(target, options, **kwargs)
+    def __init__(self, target: str, options: OpenAIOptions) -> None:
         urls = _base_urls(target)
-        if not self.opts.model:
+        self.opts = options
+        if not options.model:
             raise MtEvalError(f"system 'openai:{_redact(urls[0])}': needs a model, e.g. ?model=NAME")
-        self._servers = [_Server(url) for url in urls]
+        self.servers = [_Server(url) for url in urls]
         self._turn = 0  # round robin
         self.base_url = urls[0]
-        self.where = ",".join(s.where for s in self._servers)
-        self.requests_sent = 0
+        self.where = ",".join(s.where for s in self.servers)
         self._lock = threading.Lock()
         self._rng = random.Random()
         self._secrets: list[str] = []
 
-    @property
-    def opts(self) -> OpenAIOptions:
-        return cast(OpenAIOptions, self.options)
-
-    @property
-    def bounds(self) -> GenerationBounds:
-        o = self.opts
-        return GenerationBounds(max_tokens=o.max_tokens, ratio=o.max_tokens_ratio, floor=o.max_tokens_floor,
-                                repetition_stop=False)
-
-    def max_tokens_for(self, source: str) -> int:
-        """The server's tokenizer is unknown: source tokens are estimated from its length in characters."""
-        estimate = math.ceil(len("".join(source.split())) / CHARS_PER_TOKEN_ESTIMATE)
-        return self.bounds.limit(estimate)
-
-    def _payload(self, source: str, max_tokens: int | None) -> tuple[str, dict[str, Any]]:
-        o = self.opts
-        body: dict[str, Any] = {"model": o.model, "temperature": o.temperature}
+    def body(self, content: str | list[dict[str, Any]], *, max_tokens: int | None, temperature: float,
+             seed: int | None, stop: Sequence[str] = ()) -> Request:
+        """A request for the endpoint: chat ``messages`` (a list) or a completion ``prompt`` (a string)."""
+        body: dict[str, Any] = {"model": self.opts.model, "temperature": temperature}
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        if o.seed is not None:
-            body["seed"] = o.seed
-        langs = {"source_lang": self.source_lang, "target_lang": self.target_lang}
-        if o.endpoint == "chat":
-            body["messages"] = chat_messages(source, system_prompt=o.system_prompt, few_shot=o.few_shot,
-                                             **langs)
-            return "/chat/completions", body
-        body["prompt"] = completion_prompt(source, header=o.header, template=o.template, few_shot=o.few_shot,
-                                           **langs)
-        body["stop"] = list(o.stop)
-        return "/completions", body
+        if seed is not None:
+            body["seed"] = seed
+        if isinstance(content, str):
+            body["prompt"], body["stop"] = content, list(stop)
+            return "/completions", body
+        body["messages"] = content
+        return "/chat/completions", body
+
+    def complete(self, prompts: Sequence[Conversation], *, max_tokens: int, temperature: float = 0.0,
+                 seed: int | None = 0) -> list[Completion]:
+        """Chat conversations → answers, ``concurrency`` at a time (what an LLM judge asks).
+
+        Transport faults, errors and replies without choices are retried and finally fail the whole call
+        (:class:`SystemFailed`); a reply whose content is null or empty is an *answer* (``text=""``, the
+        server's ``finish_reason`` kept): the judge records it as a failed judgement. The ``completions``
+        endpoint gets the conversation flattened (:func:`messages_to_text`).
+        """
+        chat = self.opts.endpoint == "chat"
+        return self.post_all([self.body([dict(m) for m in p] if chat else messages_to_text(p),
+                                        max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                        stop=TRANSCRIPT_STOP) for p in prompts], need_text=False)
+
+    def post_all(self, requests: Sequence[Request], *, need_text: bool) -> list[Completion]:
+        """Every request's answer, in order, ``concurrency`` at a time; the first that fails for good
+        cancels the others (they give up at their next retry) and is raised. ``need_text``: a reply
+        without text (null, not a string, empty) is retried like a transport fault."""
+        if not requests:
+            return []
+        headers = self._headers()
+        stop = threading.Event()
+
+        def one(request: Request) -> Completion:
+            path, body = request
+            return self._with_retries(path, stop, lambda: self._parse(self._post_once(path, body, headers),
+                                                                      need_text))
+
+        with ThreadPoolExecutor(max_workers=min(self.opts.concurrency, len(requests))) as pool:
+            futures = [pool.submit(one, r) for r in requests]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                stop.set()  # the others give up at their next retry instead of running out theirs
+                for future in futures:
+                    future.cancel()
+                raise cast(BaseException, failed.exception())
+            return [f.result() for f in futures]
+
+    def _parse(self, reply: dict[str, Any], need_text: bool) -> Completion:
+        """A 200 reply's answer and token counts, or ``_Retryable`` saying why there is none."""
+        error = _error_message(reply)
+        if error is not None:
+            raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
+        choices = reply.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise _Retryable("HTTP 200 without choices")
+        choice = choices[0]
+        if self.opts.endpoint == "chat":
+            message = choice.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
+        else:
+            text = choice.get("text")
+        reason = choice.get("finish_reason")
+        if need_text and not isinstance(text, str):
+            what = "null" if text is None else type(text).__name__
+            raise _Retryable(f"HTTP 200 with {what} content"
+                             + (f" (finish_reason={self._scrub(str(reason))})" if reason else ""))
+        if need_text and not str(text).strip():
+            raise _Retryable("HTTP 200 with empty content")
+        used = reply.get("usage")
+        usage: dict[str, Any] = used if isinstance(used, dict) else {}
+        return Completion(text=text if isinstance(text, str) else "",
+                          prompt_tokens=usage_int(usage.get("prompt_tokens")),
+                          completion_tokens=usage_int(usage.get("completion_tokens")),
+                          finish_reason=str(reason) if reason is not None else None)
 
     # ------------------------------------------------------------------ transport
     def _headers(self) -> dict[str, str]:
@@ -253,7 +301,7 @@ class OpenAITranslator(Translator):
 
     def client(self) -> Any:
         """The pooled HTTP client of the first server (created once; closed by :meth:`close`)."""
-        return self._client_of(self._servers[0])
+        return self._client_of(self.servers[0])
 
     def _client_of(self, server: _Server) -> Any:
         """``server``'s pooled HTTP client, created once; its requests carry the key to its origin only."""
@@ -281,20 +329,20 @@ class OpenAITranslator(Translator):
     def _pick(self) -> _Server:
         """The next server round robin among those not set aside (all set aside: the one back soonest)."""
         with self._lock:
-            now, count = time.monotonic(), len(self._servers)
+            now, count = time.monotonic(), len(self.servers)
             for step in range(count):
-                server = self._servers[(self._turn + step) % count]
+                server = self.servers[(self._turn + step) % count]
                 if server.down_until <= now:
                     self._turn = (self._turn + step + 1) % count
                     break
             else:
-                server = min(self._servers, key=lambda s: s.down_until)
+                server = min(self.servers, key=lambda s: s.down_until)
             server.requests += 1
             return server
 
     def _health(self, server: _Server, ok: bool) -> None:
         """Count failures in a row; ``server_failures`` of them set a server aside (several URLs only)."""
-        if len(self._servers) < 2:
+        if len(self.servers) < 2:
             return
         with self._lock:
             if ok:
@@ -312,7 +360,7 @@ class OpenAITranslator(Translator):
             reply = self._post_to(server, path, body, headers)
         except _Retryable as exc:
             self._health(server, ok=False)
-            if len(self._servers) > 1:  # say which server failed
+            if len(self.servers) > 1:  # say which server failed
                 raise _Retryable(f"{server.where}: {exc}", exc.retry_after) from None
             raise
         self._health(server, ok=True)
@@ -322,8 +370,6 @@ class OpenAITranslator(Translator):
                  headers: dict[str, str]) -> dict[str, Any]:
         import httpx
 
-        with self._lock:
-            self.requests_sent += 1
         try:
             response = self._client_of(server).post(server.url + path,
                                                     content=json.dumps(body).encode("utf-8"), headers=headers)
@@ -356,37 +402,8 @@ class OpenAITranslator(Translator):
             return self._scrub(response.text)
         return self._scrub(_error_message(data) or json.dumps(data, ensure_ascii=False))
 
-    def _extract(self, reply: dict[str, Any]) -> tuple[str, int | None]:
-        """The translation and completion-token count of a 200 reply, or ``_Retryable`` saying why not."""
-        error = _error_message(reply)
-        if error is not None:
-            raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
-        choices = reply.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise _Retryable("HTTP 200 without choices")
-        choice = choices[0]
-        if self.opts.endpoint == "chat":
-            message = choice.get("message")
-            text = message.get("content") if isinstance(message, dict) else None
-        else:
-            text = choice.get("text")
-        if not isinstance(text, str):
-            reason = choice.get("finish_reason")
-            what = "null" if text is None else type(text).__name__
-            raise _Retryable(f"HTTP 200 with {what} content"
-                             + (f" (finish_reason={self._scrub(str(reason))})" if reason else ""))
-        if not text.strip():
-            raise _Retryable("HTTP 200 with empty content")
-        usage = reply.get("usage")
-        used = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        tokens = used if isinstance(used, int) and not isinstance(used, bool) and used >= 0 else None
-        return " ".join(text.split()), tokens
-
-    def _request(self, source: str, headers: dict[str, str], stop: threading.Event) -> tuple[str, int | None]:
-        path, body = self._payload(source, self.max_tokens_for(source))
-        return self._with_retries(path, stop, lambda: self._extract(self._post_once(path, body, headers)))
-
-    def _with_retries(self, path: str, stop: threading.Event, attempt_once: Callable[[], _T]) -> _T:
+    def _with_retries(self, path: str, stop: threading.Event,
+                      attempt_once: Callable[[], Completion]) -> Completion:
         """``attempt_once()`` until it returns, retrying :class:`_Retryable` failures with jittered
         backoff (``Retry-After`` honoured); ``SystemFailed`` when they run out or ``stop`` is set."""
         o = self.opts
@@ -406,84 +423,10 @@ class OpenAITranslator(Translator):
                     break
         raise SystemFailed(f"openai {self.where}{path}: gave up after {o.max_retries + 1} attempts ({last})")
 
-    def translate(self, sources: Sequence[str]) -> list[str]:
-        if not sources:
-            return []
-        headers = self._headers()
-        stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=min(self.opts.concurrency, len(sources))) as pool:
-            futures = [pool.submit(self._request, s, headers, stop) for s in sources]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((f for f in futures if f in done and f.exception() is not None), None)
-            if failed is not None:
-                stop.set()  # the others give up at their next retry instead of running out theirs
-                for future in futures:
-                    future.cancel()
-                raise cast(BaseException, failed.exception())
-            replies = [f.result() for f in futures]
-        counts = [n for _, n in replies if n is not None]
-        self.last_output_tokens = counts if len(counts) == len(replies) else None
-        return [text for text, _ in replies]
-
-    # ------------------------------------------------------------------ free completion (LLM judges)
-    def complete(self, prompts: Sequence[Conversation], *, max_tokens: int, temperature: float = 0.0,
-                 seed: int | None = 0) -> list[Completion]:
-        """Chat conversations → answers, ``concurrency`` at a time, with the retries of :meth:`translate`.
-
-        Transport faults, errors and replies without choices are retried and finally fail the whole call
-        (:class:`SystemFailed`); a reply whose content is null or empty is an *answer* (``text=""``, the
-        server's ``finish_reason`` kept): the judge records it as a failed judgement.
-        """
-        if not prompts:
-            return []
-        headers = self._headers()
-        stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=min(self.opts.concurrency, len(prompts))) as pool:
-            futures = [pool.submit(self._complete_one, p, max_tokens, temperature, seed, headers, stop)
-                       for p in prompts]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((f for f in futures if f in done and f.exception() is not None), None)
-            if failed is not None:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                raise cast(BaseException, failed.exception())
-            return [f.result() for f in futures]
-
-    def _complete_one(self, messages: Conversation, max_tokens: int, temperature: float, seed: int | None,
-                      headers: dict[str, str], stop: threading.Event) -> Completion:
-        o = self.opts
-        body: dict[str, Any] = {"model": o.model, "temperature": temperature, "max_tokens": max_tokens}
-        if seed is not None:
-            body["seed"] = seed
-        if o.endpoint == "chat":
-            path, body["messages"] = "/chat/completions", [dict(m) for m in messages]
-        else:
-            path, body["prompt"], body["stop"] = "/completions", messages_to_text(messages), TRANSCRIPT_STOP
-        return self._with_retries(path, stop, lambda: self._completion(self._post_once(path, body, headers)))
-
-    def _completion(self, reply: dict[str, Any]) -> Completion:
-        """A completion reply's text and token counts; an error body or no choices is retried."""
-        error = _error_message(reply)
-        if error is not None:
-            raise _Retryable(f"HTTP 200 with an error: {self._scrub(error)}")
-        choices = reply.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise _Retryable("HTTP 200 without choices")
-        choice = choices[0]
-        message = choice.get("message")
-        text = message.get("content") if isinstance(message, dict) else choice.get("text")
-        used = reply.get("usage")
-        usage: dict[str, Any] = used if isinstance(used, dict) else {}
-        reason = choice.get("finish_reason")
-        return Completion(text=text if isinstance(text, str) else "",
-                          prompt_tokens=usage_int(usage.get("prompt_tokens")),
-                          completion_tokens=usage_int(usage.get("completion_tokens")),
-                          finish_reason=str(reason) if reason is not None else None)
-
     def served_model(self) -> dict[str, Any]:
-        """What the server's ``GET /models`` says about this model (id, root, owner, llama.cpp's meta), for a
-        judge's signature; ``{}`` when it does not list it. The volatile ``created`` field is left out."""
+        """What the first server's ``GET /models`` says about the model (id, root, owner, llama.cpp's meta),
+        for a judge's signature; ``{}`` when it does not list it. The volatile ``created`` field is left
+        out."""
         import httpx
 
         try:
@@ -500,36 +443,97 @@ class OpenAITranslator(Translator):
                 return {k: entry[k] for k in ("id", "root", "owned_by", "meta") if k in entry}
         return {}
 
+    def close(self) -> None:
+        with self._lock:
+            clients = [s.client for s in self.servers]
+            for server in self.servers:
+                server.client = None
+        for client in clients:
+            if client is not None:
+                client.close()
+
+
+class OpenAITranslator(Translator):
+    """One request per segment, ``concurrency`` at a time; greedy (temperature 0) by default.
+
+    Several base URLs (``openai:URL1,URL2?model=M``) share the work (see :class:`CompletionClient`). The
+    servers must serve the same model: the signature names the model and request, not a server (the URLs
+    are in ``environment()``).
+    """
+
+    backend: ClassVar[str] = "openai"
+    Options: ClassVar[type[TranslatorOptions]] = OpenAIOptions
+
+    def __init__(self, target: str, options: TranslatorOptions | None = None, **kwargs: Any) -> None:
+        super().__init__(target, options, **kwargs)
+        self.http = CompletionClient(target, self.opts)
+        self.where = self.http.where
+
+    @property
+    def opts(self) -> OpenAIOptions:
+        return cast(OpenAIOptions, self.options)
+
+    @property
+    def bounds(self) -> GenerationBounds:
+        o = self.opts
+        return GenerationBounds(max_tokens=o.max_tokens, ratio=o.max_tokens_ratio, floor=o.max_tokens_floor,
+                                repetition_stop=False)
+
+    def max_tokens_for(self, source: str) -> int:
+        """The server's tokenizer is unknown: source tokens are estimated from its length in characters."""
+        estimate = math.ceil(len("".join(source.split())) / CHARS_PER_TOKEN_ESTIMATE)
+        return self.bounds.limit(estimate)
+
+    def _payload(self, source: str, max_tokens: int | None) -> Request:
+        o = self.opts
+        langs = {"source_lang": self.source_lang, "target_lang": self.target_lang}
+        if o.endpoint == "chat":
+            content: str | list[dict[str, Any]] = chat_messages(source, system_prompt=o.system_prompt,
+                                                                few_shot=o.few_shot, **langs)
+        else:
+            content = completion_prompt(source, header=o.header, template=o.template, few_shot=o.few_shot,
+                                        **langs)
+        return self.http.body(content, max_tokens=max_tokens, temperature=o.temperature, seed=o.seed,
+                              stop=o.stop)
+
+    def client(self) -> Any:
+        """The pooled HTTP client of the first server (created once; closed by :meth:`close`)."""
+        return self.http.client()
+
+    def translate(self, sources: Sequence[str]) -> list[str]:
+        answers = self.http.post_all([self._payload(s, self.max_tokens_for(s)) for s in sources],
+                                     need_text=True)
+        counts = [a.completion_tokens for a in answers if a.completion_tokens is not None]
+        self.last_output_tokens = counts if len(counts) == len(answers) else None
+        return [" ".join(a.text.split()) for a in answers]
+
+    def complete(self, prompts: Sequence[Conversation], *, max_tokens: int, temperature: float = 0.0,
+                 seed: int | None = 0) -> list[Completion]:
+        """Free completion for LLM judges: :meth:`CompletionClient.complete`."""
+        return self.http.complete(prompts, max_tokens=max_tokens, temperature=temperature, seed=seed)
+
     def signature(self) -> dict[str, Any]:
         path, body = self._payload("{source}", None)
         body.pop("model", None)
-        signature = {
+        several = len(self.http.servers) > 1  # any server may answer any segment: the model is the identity
+        return {
             "backend": "openai",
-            "url": self.where + path,
+            "url": f"<several servers>{path}" if several else self.where + path,
             "model": self.opts.model,
             "request": body,
             "generation": {**self.bounds.describe(),
                            "source_tokens": f"chars / {CHARS_PER_TOKEN_ESTIMATE:g}"},
         }
-        if len(self._servers) > 1:  # any server may answer any segment: the model is the identity
-            signature["url"] = f"<several servers>{path}"
-        return signature
 
     def environment(self) -> dict[str, Any]:
         """The host's fingerprint, plus the servers' URLs when there are several (not in the signature)."""
         env = super().environment()
-        if len(self._servers) > 1:
-            env["servers"] = [s.where for s in self._servers]
+        if len(self.http.servers) > 1:
+            env["servers"] = [s.where for s in self.http.servers]
         return env
 
     def close(self) -> None:
-        with self._lock:
-            clients = [s.client for s in self._servers]
-            for server in self._servers:
-                server.client = None
-        for client in clients:
-            if client is not None:
-                client.close()
+        self.http.close()
 
 
 def _error_message(data: Any) -> str | None:

@@ -23,17 +23,6 @@ if TYPE_CHECKING:
 TRANSLATIONS_FILE = "translations.json"
 
 
-@dataclass
-class SystemOutcome:
-    """What happened to one requested system: a run, or why it was skipped or failed."""
-
-    spec: str
-    run: SystemRun | None = None
-    status: str = "ok"  # "ok" | "skipped" (unavailable here) | "failed" (failed while running)
-    reason: str = ""
-    file: str = ""
-
-
 def one_line_output(text: str) -> str:
     """A hypothesis file holds one segment per ``\\n``-terminated line: line ends inside become spaces.
 
@@ -65,36 +54,49 @@ def check_output_folder(output: Path) -> Path:
     return target
 
 
-def translate_systems(testset: TestSet, specs: Sequence[str], *,
-                      options: Mapping[str, Mapping[str, Any]] | None = None, cache: CacheArg = None,
-                      strict: bool = False, allow_skip: bool = False, progress: bool = True,
-                      on_outcome: Callable[[SystemOutcome], None] | None = None,
-                      executor: Any = None) -> list[SystemOutcome]:
-    """Translate with each system in turn (``executor``: where, see ``mt_eval.cluster``; None = here).
+@dataclass(frozen=True)
+class TranslateRules:
+    """Where systems translate and what becomes of one that cannot: ``strict`` makes an unavailable
+    system an error (else it is skipped); ``allow_skip`` records one that fails while running as
+    failed (else :class:`SystemFailed` is raised). ``executor``: see ``mt_eval.cluster`` (None = here)."""
 
-    A system that is unavailable here is skipped (``strict`` raises instead); one that fails while
-    running raises :class:`SystemFailed` unless ``allow_skip``, which records it as failed.
-    """
+    cache: CacheArg = None
+    strict: bool = False
+    allow_skip: bool = False
+    progress: bool = True
+    executor: Any = None
+
+
+def translate_or_skip(testset: TestSet, spec: str, rules: TranslateRules, *,
+                      options: Mapping[str, Any] | None = None, name: str | None = None) -> SystemRun:
+    """Translate with one system; following ``rules``, one that is unavailable here or fails while running
+    becomes a ``"skipped"`` or ``"failed"`` :class:`SystemRun` (with the reason) instead of raising."""
     from mt_eval.translators.runner import translate_testset
 
-    outcomes: list[SystemOutcome] = []
+    try:
+        return translate_testset(testset, spec, options=options, name=name, cache=rules.cache,
+                                 progress=rules.progress, executor=rules.executor)
+    except SystemFailed as exc:
+        if not rules.allow_skip:
+            raise
+        status, reason = "failed", str(exc)
+    except SystemUnavailable as exc:
+        if rules.strict:
+            raise
+        status, reason = "skipped", str(exc)
+    return SystemRun(name=name or spec, spec=spec, outputs=[], signature={}, status=status, reason=reason)
+
+
+def translate_systems(testset: TestSet, specs: Sequence[str], rules: TranslateRules = TranslateRules(), *,
+                      options: Mapping[str, Mapping[str, Any]] | None = None,
+                      on_run: Callable[[SystemRun], None] | None = None) -> list[SystemRun]:
+    """Translate with each system in turn (``options``: per spec), following ``rules``."""
+    runs = []
     for spec in specs:
-        try:
-            run = translate_testset(testset, spec, options=(options or {}).get(spec), cache=cache,
-                                    progress=progress, executor=executor)
-            outcome = SystemOutcome(spec=spec, run=run)
-        except SystemFailed as exc:
-            if not allow_skip:
-                raise
-            outcome = SystemOutcome(spec=spec, status="failed", reason=str(exc))
-        except SystemUnavailable as exc:
-            if strict:
-                raise
-            outcome = SystemOutcome(spec=spec, status="skipped", reason=str(exc))
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return outcomes
+        runs.append(translate_or_skip(testset, spec, rules, options=(options or {}).get(spec)))
+        if on_run is not None:
+            on_run(runs[-1])
+    return runs
 
 
 def truncation_record(testset: TestSet, run: SystemRun) -> dict[str, str]:
@@ -102,12 +104,11 @@ def truncation_record(testset: TestSet, run: SystemRun) -> dict[str, str]:
     return {seg_id: reason for seg_id, reason in zip(testset.ids, run.truncated, strict=False) if reason}
 
 
-def write_translations(output: Path, testset: TestSet, outcomes: Sequence[SystemOutcome],
+def write_translations(output: Path, testset: TestSet, runs: Sequence[SystemRun],
                        extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Replace ``output`` with one ``<slug>.txt`` per translated system plus ``translations.json``
-    (``extra``: more top-level keys, e.g. the ``shard`` of ``translate --shard``)."""
-    from mt_eval.fsio import atomic_directory, dumps_json
-    from mt_eval.reports.layout import slug
+    (``extra``: more top-level keys, e.g. the ``shard`` of ``translate --shard``); returns the latter."""
+    from mt_eval.fsio import atomic_directory, dumps_json, slug
 
     target = check_output_folder(output)
     summary: dict[str, Any] = {
@@ -117,35 +118,28 @@ def write_translations(output: Path, testset: TestSet, outcomes: Sequence[System
         **dict(extra or {}),
     }
     files: dict[str, list[str]] = {}
-    for outcome in outcomes:
-        run = outcome.run
-        if run is None:
-            summary["systems"][outcome.spec] = {"spec": outcome.spec, "status": outcome.status,
-                                                "reason": outcome.reason}
+    for run in runs:
+        if run.status != "ok":
+            summary["systems"][run.spec] = {"spec": run.spec, "status": run.status, "reason": run.reason}
             continue
-        name = slug(run.name)
-        if f"{name}.txt" in files or run.name in summary["systems"]:
-            raise MtEvalError(f"translate: system {outcome.spec!r} given twice")
-        outcome.file = f"{name}.txt"
-        files[outcome.file] = [one_line_output(o) for o in run.outputs]
+        file = f"{slug(run.name)}.txt"
+        if file in files or run.name in summary["systems"]:
+            raise MtEvalError(f"translate: system {run.spec!r} given twice")
+        files[file] = [one_line_output(o) for o in run.outputs]
         summary["systems"][run.name] = {
-            "spec": outcome.spec, "status": "ok", "file": outcome.file, "signature": run.signature,
+            "spec": run.spec, "status": "ok", "file": file, "signature": run.signature,
             "throughput": run.throughput, "truncated": truncation_record(testset, run),
             "environment": run.environment,
         }
+    contents = {name: "".join(f"{line}\n" for line in lines) for name, lines in files.items()}
+    contents[TRANSLATIONS_FILE] = dumps_json(summary)
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        with atomic_directory(target) as staging:
-            contents = {name: "".join(f"{line}\n" for line in lines) for name, lines in files.items()}
-            contents[TRANSLATIONS_FILE] = dumps_json(summary)
+        with atomic_directory(target) as staging:  # made readable (umask permitting) before the swap
             for file_name, text in contents.items():
                 with open(staging / file_name, "w", encoding="utf-8", newline="") as handle:
                     handle.write(text)
                     handle.flush()
                     os.fsync(handle.fileno())
-                (staging / file_name).chmod(0o666 & ~mask)
-            staging.chmod(0o777 & ~mask)  # readable like any file the user creates, not mkdtemp's 0700
     except OSError as exc:
         raise MtEvalError(f"{output}: cannot write the translations ({exc.strerror or exc})") from None
     return summary

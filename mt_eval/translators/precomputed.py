@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from pydantic import Field
 
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
 
 _OUTPUT_KEYS = ("hypothesis", "translation", "output", "hyp")
-
-
-# one line reader for every hypothesis file: ``\n`` only (never U+2028/U+0085), as sacrebleu reads it
-split_lines = split_text_lines
 
 
 class FileOptions(TranslatorOptions):
@@ -47,9 +43,7 @@ class FileTranslator(Translator):
         self.where = f"file:{self.path}"
 
     def _format(self) -> str:
-        fmt = str(getattr(self.options, "format", "auto"))
-        if fmt not in ("auto", "text", "jsonl"):
-            raise MtEvalError(f"{self.where}: format must be auto, text or jsonl, not {fmt!r}")
+        fmt = cast(FileOptions, self.options).format
         if fmt == "auto":
             return "jsonl" if self.path.suffix.lower() in (".jsonl", ".ndjson") else "text"
         return fmt
@@ -74,21 +68,19 @@ class FileTranslator(Translator):
                 raise MtEvalError(f"{self.where}: {detail}") from None
         return self._data
 
-    def _read(self) -> str:
-        """Strict UTF-8 (a BOM dropped); a bad byte or a NUL names the line, as every reader does."""
-        return decode_text(self._bytes(), f"{self.where}")
-
     def translate(self, sources: Sequence[str]) -> list[str]:
-        text = self._read()
+        # strict UTF-8 (a BOM dropped), lines split at ``\n`` only (never U+2028/U+0085) as sacrebleu does;
+        # a bad byte or a NUL names the line, as every reader does
+        text = decode_text(self._bytes(), self.where)
         if self._format() == "text":
-            lines = split_lines(text)
+            lines = split_text_lines(text)
             if len(lines) != len(sources):
                 raise MtEvalError(
                     f"{self.where}: {len(lines)} lines but the test set has {len(sources)} segments"
                 )
             return lines
         by_id: dict[str, str] = {}
-        for lineno, line in enumerate(split_lines(text), 1):
+        for lineno, line in enumerate(split_text_lines(text), 1):
             if not line.strip():
                 continue
             try:
@@ -113,13 +105,10 @@ class FileTranslator(Translator):
             raise MtEvalError(f"{self.where}: bound test set does not match the sources given")
         missing = [i for i in ids if i not in by_id]
         extra = sorted(set(by_id) - set(ids))
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"{len(missing)} test-set ids missing (first: {missing[0]!r})")
-            if extra:
-                parts.append(f"{len(extra)} ids not in the test set (first: {extra[0]!r})")
-            raise MtEvalError(f"{self.where}: " + "; ".join(parts))
+        problems = [f"{len(missing)} test-set ids missing (first: {missing[0]!r})"] if missing else []
+        problems += [f"{len(extra)} ids not in the test set (first: {extra[0]!r})"] if extra else []
+        if problems:
+            raise MtEvalError(f"{self.where}: " + "; ".join(problems))
         return [by_id[i] for i in ids]
 
     def signature(self) -> dict[str, Any]:

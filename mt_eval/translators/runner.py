@@ -1,19 +1,22 @@
-"""Translate a test set with one system, through the cache, in length-sorted batches."""
+"""Translate a test set with one system, through the work cache, in length-sorted batches."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from mt_eval.data.testset import TestSet
-from mt_eval.errors import SystemFailed
+from mt_eval.errors import MtEvalError, SystemFailed
 from mt_eval.translators.base import SystemRun, Translator
-from mt_eval.translators.cache import CachingTranslator, TranslationCache
 from mt_eval.translators.registry import create_translator
+from mt_eval.workcache.scheduler import InProcess, fetch, one_line
+from mt_eval.workcache.store import CacheKey, Row, TranslationCache
 
 CacheArg = TranslationCache | str | os.PathLike[str] | bool | None
 
@@ -34,11 +37,11 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
                       translator: Translator | None = None, executor: Any = None) -> SystemRun:
     """Translate every segment; only sources missing from the cache reach the backend.
 
-    The work (length-sorted batches, claims shared with concurrent runs, commits) is done by
-    :class:`~mt_eval.translators.cache.CachingTranslator`, or by the wrapper an ``executor``
-    (``mt_eval.cluster``) makes to send the batches to workers elsewhere. Throughput is the original
-    measurement stored with each cached segment. Raises ``SystemUnavailable`` when the system cannot be loaded
-    here and ``SystemFailed`` when it fails while translating.
+    The work (length-sorted batches, claims shared with concurrent runs, commits) is the work cache's
+    scheduler loop (:func:`~mt_eval.workcache.scheduler.fetch`); the batches run in this process or as
+    the ``executor`` (``mt_eval.cluster``) runs them, e.g. on Ray actors. Throughput is the original
+    measurement stored with each cached segment. Raises ``SystemUnavailable`` when the system cannot be
+    loaded here and ``SystemFailed`` when it fails while translating.
     """
     own_translator = translator is None
     if translator is None:
@@ -51,43 +54,29 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
         translator.bind(testset)
         signature = translator.signature()
         if not translator.cacheable:
-            outputs = translator.translate(testset.sources)
-            if len(outputs) != len(testset.sources) or not all(isinstance(o, str) for o in outputs):
-                raise SystemFailed(f"system {label}: backend returned {len(outputs)} outputs (or non-text) "
-                                   f"for {len(testset.sources)} sources")
-            elapsed = time.perf_counter() - started
-            tokens = translator.count_tokens(outputs)
-            return SystemRun(name=label, spec=spec, outputs=list(outputs), signature=signature,
-                             throughput=_throughput(len(outputs), elapsed, tokens, elapsed, 0,
-                                                    len(outputs), translator.model_loads),
-                             environment=translator.environment())
+            return _translate_uncached(translator, testset.sources, (label, spec), signature, started)
+        key = CacheKey(signature, label, spec)
+        runner = (local_batches(translator, label) if executor is None else
+                  executor.batches(translator, key, options))
         unique = list(dict.fromkeys(testset.sources))
         with _progress(progress, label, len(unique)) as advance:
-            wrapper = (CachingTranslator(translator, store, name=label, spec=spec, progress=advance,
-                                         signature=signature)
-                       if executor is None else
-                       executor.wrap(translator, store, name=label, spec=spec, options=options,
-                                     progress=advance))
-            records = wrapper.translate_records(unique)
-        outputs = [records[s].output for s in testset.sources]
+            done = fetch(unique, store, key, runner, advance)
+        records = done.records
         truncated = [records[s].truncated for s in testset.sources]
-        # the fingerprint of the machine that produced the outputs: this one if it translated any,
+        # the fingerprint of the machine that produced the outputs: where the batches ran if any did,
         # else the one the cache recorded when they were translated
-        if wrapper.translated or store is None:
-            environment = wrapper.environment()
+        if done.done_here or store is None:
+            environment = runner.environment() or translator.environment()
             if store is not None:
-                store.remember_environment(wrapper.sig_key(), environment)
+                store.remember_environment(key.sig_key, environment)
         else:
-            environment = store.environment_of(wrapper.sig_key())
-        seconds_total = sum(records[s].seconds for s in unique)
-        tokens_total = sum(records[s].output_tokens for s in testset.sources)
-        seg_seconds = sum(records[s].seconds for s in testset.sources)
+            environment = store.environment_of(key.sig_key)
         return SystemRun(
-            name=label, spec=spec, outputs=outputs, signature=signature,
-            throughput=_throughput(len(outputs), seg_seconds, tokens_total,
-                                   time.perf_counter() - started, wrapper.cached, wrapper.translated,
-                                   translator.model_loads, unique_seconds=seconds_total,
-                                   truncated=sum(1 for t in truncated if t)),
+            name=label, spec=spec, outputs=[records[s].output for s in testset.sources], signature=signature,
+            throughput=_throughput(len(testset.sources), sum(records[s].seconds for s in unique),
+                                   sum(records[s].output_tokens for s in testset.sources),
+                                   time.perf_counter() - started, (done.cached, done.done_here),
+                                   translator.model_loads, sum(1 for t in truncated if t)),
             truncated=truncated if any(truncated) else [],
             environment=environment,
         )
@@ -98,16 +87,68 @@ def translate_testset(testset: TestSet, spec: str, *, options: Mapping[str, Any]
             store.close()
 
 
-def _throughput(segments: int, seconds: float, tokens: int, run_wall: float, cached: int,
-                translated: int, loads: int, unique_seconds: float | None = None,
-                truncated: int = 0) -> dict[str, Any]:
-    secs = unique_seconds if unique_seconds is not None else seconds
+def _translate_uncached(translator: Translator, sources: list[str], names: tuple[str, str],
+                        signature: dict[str, Any], started: float) -> SystemRun:
+    """A system whose outputs are not a function of the source alone (a file, a copy): in one call."""
+    label, spec = names
+    outputs = translator.translate(sources)
+    if len(outputs) != len(sources) or not all(isinstance(o, str) for o in outputs):
+        raise SystemFailed(f"system {label}: backend returned {len(outputs)} outputs (or non-text) "
+                           f"for {len(sources)} sources")
+    elapsed = time.perf_counter() - started
+    return SystemRun(name=label, spec=spec, outputs=list(outputs), signature=signature,
+                     throughput=_throughput(len(outputs), elapsed, translator.count_tokens(outputs), elapsed,
+                                            (0, len(outputs)), translator.model_loads),
+                     environment=translator.environment())
+
+
+def translate_rows(translator: Translator, batch: list[str], *, name: str) -> list[Row]:
+    """One batch translated by ``translator``, checked, as cache rows (no cache access): what runs in
+    this process and on a cluster's workers. A backend that raises, returns the wrong number of outputs
+    or a non-text output fails the system (:class:`SystemFailed`)."""
+    translator.last_output_tokens = None
+    translator.last_truncated = None
+    t0 = time.perf_counter()
+    try:
+        outs = translator.translate(batch)
+    except MtEvalError:
+        raise
+    except Exception as exc:  # a crashed backend fails the system with its message, in one line
+        raise SystemFailed(f"system {name}: backend {translator.backend!r} failed: {one_line(exc)}") from exc
+    seconds = time.perf_counter() - t0
+    if not isinstance(outs, list | tuple) or len(outs) != len(batch):
+        got = len(outs) if isinstance(outs, list | tuple) else type(outs).__name__
+        raise SystemFailed(f"system {name}: backend returned {got} outputs for {len(batch)} sources")
+    bad = [type(o).__name__ for o in outs if not isinstance(o, str)]
+    if bad:
+        raise SystemFailed(f"system {name}: backend returned a {bad[0]} output, not text")
+    counts = translator.last_output_tokens
+    if counts is None or len(counts) != len(batch):
+        counts = [translator.count_tokens([out]) for out in outs]
+    cut = translator.last_truncated
+    if cut is not None and len(cut) != len(batch):
+        cut = None
+    each = seconds / len(batch)
+    return [(src, out, each, int(tok), cut[i] if cut else "")
+            for i, (src, out, tok) in enumerate(zip(batch, outs, counts, strict=True))]
+
+
+def local_batches(translator: Translator, name: str) -> InProcess:
+    """A system's batches in this process: ``translator.batch_size`` sources at a time, checked."""
+    return InProcess(functools.partial(translate_rows, translator, name=name), max(1, translator.batch_size))
+
+
+def _throughput(segments: int, seconds: float, tokens: int, run_wall: float, measured: tuple[int, int],
+                loads: int, truncated: int = 0) -> dict[str, Any]:
+    """``seconds``: of the unique segments, as measured when they were translated; ``measured``: how
+    many were (cached, translated now)."""
+    cached, translated = measured
     return {
         "segments": segments,
-        "wall_s": round(secs, 6),
-        "segments_per_s": round(segments / secs, 3) if secs > 0 else None,
+        "wall_s": round(seconds, 6),
+        "segments_per_s": round(segments / seconds, 3) if seconds > 0 else None,
         "output_tokens": tokens,
-        "output_tokens_per_s": round(tokens / secs, 3) if secs > 0 else None,
+        "output_tokens_per_s": round(tokens / seconds, 3) if seconds > 0 else None,
         "measured": "original" if cached and not translated else ("mixed" if cached else "this run"),
         "cached_segments": cached,
         "translated_segments": translated,
@@ -117,27 +158,16 @@ def _throughput(segments: int, seconds: float, tokens: int, run_wall: float, cac
     }
 
 
-class _progress:
+@contextlib.contextmanager
+def _progress(enabled: bool, label: str, total: int) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr (or nothing); yields ``advance(n)``."""
+    if not enabled or total <= 0:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    def __init__(self, enabled: bool, label: str, total: int) -> None:
-        self.enabled = enabled and total > 0
-        self.label = label
-        self.total = total
-        self._bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), console=Console(file=sys.stderr), transient=True)
-        self._bar.start()
-        task = self._bar.add_task(f"translating {self.label}", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *_: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task(f"translating {label}", total=total)
+        yield lambda n: bar.advance(task, n)

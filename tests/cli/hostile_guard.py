@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from mini_corpus import run_cli
+from helpers.cli import run_cli
 
 #: how temporary files of an atomic write are named (mt_eval.fsio)
 TEMP_MARK = "~mte-"

@@ -10,7 +10,7 @@ import pytest
 
 from mt_eval.cli import main
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
 
 FLORES = Path(__file__).resolve().parents[2] / ".." / "shared" / "external" / "flores-ara-eng"
 

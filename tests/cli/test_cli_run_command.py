@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import SystemUnavailable
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
 from mt_eval.translators import runner
 
 SOURCES, REFS, GOOD = SOURCES[:4], REFS[:4], GOOD[:4]

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.data.testset import TestSet
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
 
 WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.corpora import GOOD, REFS, SOURCES
 from hostile_guard import run_guarded, temporaries
-from mini_corpus import GOOD, REFS, SOURCES
 
 from mt_eval.cli import main
 from mt_eval.data.testset import TestSet

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.corpora import GOOD, REFS, SOURCES
 from hostile_guard import run_guarded, temporaries
-from mini_corpus import GOOD, REFS, SOURCES
 
 from mt_eval.cli import main
 from mt_eval.data.testset import TestSet
@@ -262,11 +262,11 @@ def plugin(kind: str, body: str) -> Prep:
         if kind == "metric":
             from mt_eval.metrics import registry
 
-            ctx.mp.setitem(registry._plugins, "broken", "mte_hostile_plugin:Broken")
+            ctx.mp.setitem(registry.METRICS.registered, "broken", "mte_hostile_plugin:Broken")
         else:
             from mt_eval.translators import registry as backends
 
-            ctx.mp.setitem(backends._plugins, "broken", "mte_hostile_plugin:Broken")
+            ctx.mp.setitem(backends.BACKENDS.registered, "broken", "mte_hostile_plugin:Broken")
     return prep
 
 

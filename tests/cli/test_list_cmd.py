@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 
-from mini_corpus import run_cli
+from helpers.cli import run_cli
 
-from mt_eval.catalog import describe_options, list_metrics
-from mt_eval.metrics.registry import metric_targets
+from mt_eval.catalog import describe_options, list_plugins
+from mt_eval.metrics.registry import METRICS, metric_targets
 from mt_eval.translators.registry import available_backends
 
 
@@ -67,7 +67,7 @@ def test_a_broken_plugin_is_listed_with_its_reason_not_a_crash() -> None:
 
     register_metric("broken-plugin", "no_such_module_for_list:Metric")
     try:
-        entry = next(m for m in list_metrics() if m.name == "broken-plugin")
+        entry = next(m for m in list_plugins(METRICS) if m.name == "broken-plugin")
     finally:
         unregister_metric("broken-plugin")
     assert not entry.available and "cannot be imported" in entry.note and entry.options == []

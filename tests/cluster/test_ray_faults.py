@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from plugin_backends import make_testset
+from helpers.corpora import make_testset
 
-from mt_eval.translators.cache import TranslationCache
 from mt_eval.translators.runner import translate_testset
+from mt_eval.workcache.store import TranslationCache
 
 PLUGINS = Path(__file__).resolve().parents[1] / "translators"
 
@@ -148,7 +148,7 @@ def test_worker_process_killed_its_chunk_is_retried(tmp_path: Path, ray_executor
 _DRIVER = """
 import sys
 from mt_eval.translators.registry import register_backend
-register_backend("slow", "plugin_backends:SlowTranslator")
+register_backend("slow", "mt_eval.testing.backends:SlowTranslator")
 from mt_eval.cli import main
 main(sys.argv[1:])
 """

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from mini_corpus import run_cli
-from synthetic_corpus import synthetic_corpus
+from helpers.cli import run_cli
 
 from mt_eval.data.testset import TestSet
+from mt_eval.testing.corpora import synthetic_corpus
 
 PLUGINS = Path(__file__).resolve().parents[1] / "translators"
 # Fields that may differ between two runs of the same systems: when and where they ran, and how.
@@ -185,7 +185,7 @@ def test_nothing_imports_ray_unless_asked(corpus_dir: Path) -> None:
 def test_tiny_marian_on_ray_equals_local_run(ray_env: str, tiny_marian: Path, tmp_path: Path, capsys,
                                              monkeypatch) -> None:
     """A real model on Ray actors (loaded once per actor): outputs, statistics and scores as locally."""
-    from tiny_corpus import tiny_pairs
+    from mt_eval.testing.corpora import tiny_pairs
 
     pairs = tiny_pairs()[::9][:24]
     TestSet.from_pairs([(a, [b]) for a, b in pairs], source_lang="ar", target_lang="en",

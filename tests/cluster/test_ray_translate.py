@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from plugin_backends import make_testset
+from helpers.corpora import make_testset
 
-from mt_eval.translators.cache import TranslationCache
+from mt_eval.testing.backends import SlowTranslator
+from mt_eval.translators.base import signature_key
 from mt_eval.translators.runner import translate_testset
+from mt_eval.workcache import scheduler
+from mt_eval.workcache.store import TranslationCache, source_hash
 
 
 def _log(path: Path) -> list[tuple[str, str]]:
@@ -40,3 +47,41 @@ def test_ray_translation_equals_local_each_segment_once(tmp_path: Path, ray_exec
     assert again.outputs == local.outputs
     assert len(_log(ray_log)) == len(calls)
     assert again.throughput["cached_segments"] == 22 and again.throughput["model_loads"] == 0
+
+
+@pytest.mark.slow
+def test_ray_waits_for_another_runs_claims_in_the_one_scheduler_loop(
+        tmp_path: Path, ray_executor, slow_backend, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray path claims, waits and takes over through the scheduler a local run uses (its log)."""
+    ts = make_testset(6)
+    db, log = tmp_path / "ray.sqlite", tmp_path / "ray.log"
+    held = sorted(ts.sources, key=len, reverse=True)[:2]
+    key = signature_key(SlowTranslator("").signature())
+    remote = "|".join(["some-other-host", "boot", "ns", "4242", "99", "feedf00d"])
+    with TranslationCache(db) as cache:
+        cache._conn.executemany("INSERT INTO claims VALUES (?, ?, ?, ?)",
+                                [(key, source_hash(s), remote, time.time() + 1.0) for s in held])
+    stop = threading.Event()
+
+    def heartbeat() -> None:  # the other run stays alive until this one says it waits, then stops
+        with sqlite3.connect(db, timeout=10) as conn:
+            while not stop.wait(0.2) and not any("waiting for" in r.getMessage() for r in caplog.records):
+                conn.execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + 1.0, remote))
+                conn.commit()
+        conn.close()
+
+    monkeypatch.setattr(scheduler, "POLL_S", 0.05)
+    beat = threading.Thread(target=heartbeat)
+    beat.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="mt_eval.workcache.scheduler"):
+            run = translate_testset(ts, "slow", options={"log": str(log)}, cache=db, progress=False,
+                                    executor=ray_executor)
+    finally:
+        stop.set()
+        beat.join()
+    assert run.outputs == [f"T({s})" for s in ts.sources]
+    assert sorted(src for _, src in _log(log)) == sorted(ts.sources)  # the held ones taken over, once
+    waiting = [r.getMessage() for r in caplog.records if "waiting for" in r.getMessage()]
+    assert waiting and "2 segments" in waiting[0] and "pid 4242 on some-other-host" in waiting[0]

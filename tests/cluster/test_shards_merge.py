@@ -25,13 +25,13 @@ for folder in (TESTS, TESTS / "translators"):
         sys.path.insert(0, str(folder))
 
 from fake_openai import FaultyServer  # noqa: E402
-from mini_corpus import run_cli  # noqa: E402
-from synthetic_corpus import synthetic_corpus  # noqa: E402
+from helpers.cli import run_cli  # noqa: E402
 
 from mt_eval.cli import main  # noqa: E402
 from mt_eval.cluster.shards import RULE, Shard, parse_shard  # noqa: E402
 from mt_eval.data.testset import Segment, TestSet  # noqa: E402
 from mt_eval.errors import MtEvalError  # noqa: E402
+from mt_eval.testing.corpora import synthetic_corpus  # noqa: E402
 
 N_SEGMENTS = 120
 METRICS = ("-m", "bleu", "-m", "chrf", "-m", "ter")
@@ -274,7 +274,7 @@ BAD: dict[str, tuple[list[Any], str]] = {
     "changed hypothesis file": (["part0", "part1", "changed2"], "another signature"),
     "different metrics": (["part0", "part1", "metrics2"], "different metrics"),
     "different metric signature": (["part0", "part1", _tamper_signature], "signature differs"),
-    "different settings": (["part0", "part1", "resamples2"], "n_resamples"),
+    "different settings": (["part0", "part1", "resamples2"], "evaluation setting 'resamples'"),
     "unsharded run": (["part0", "part1", "part2", "full"], "not a partial run folder"),
     "not a run folder": (["part0", "part1", _not_a_run], "not a run folder"),
     "absent folder": (["part0", "part1", "nowhere"], "not found"),

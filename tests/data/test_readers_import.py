@@ -60,12 +60,12 @@ def test_jsonl_with_configured_fields(tmp_path: Path) -> None:
     rows = [{"uid": f"s{k}", "ar": s, "en": [a, b], "doc": "d1"}
             for k, (s, a, b) in enumerate(zip(SRC, REF1, REF2, strict=True))]
     path = _write(tmp_path / "x.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
-    ts = readers.import_jsonl(path, source_field="ar", reference_fields=["en"], id_field="uid",
-                              doc_field="doc").testset
+    fields = readers.RecordFields(source="ar", references=["en"], id="uid", doc="doc")
+    ts = readers.import_jsonl(path, fields).testset
     assert ts.ids == ["s0", "s1", "s2"] and ts.references[1] == ["Thank you very much", "Many thanks"]
     assert {s.doc_id for s in ts} == {"d1"}
     with pytest.raises(MtEvalError) as info:
-        readers.import_jsonl(path, source_field="ar")
+        readers.import_jsonl(path, readers.RecordFields(source="ar"))
     assert str(info.value) == (f"{path}:1: no reference field (references / reference / target) among"
                                " ar, doc, en, uid; name it with --reference-field")
 

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from mini_corpus import REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import REFS, SOURCES
 
 from mt_eval.data.readers import import_plain, load_testset, read_hypotheses, read_plain_testset
 from mt_eval.data.testset import TestSet

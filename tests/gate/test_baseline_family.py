@@ -82,7 +82,8 @@ def test_the_gate_passes_with_a_baseline_without_the_left_out_metric(run: Path, 
 
 def test_save_baseline_api_reports_what_it_left_out(run: Path, tmp_path: Path) -> None:
     from mt_eval.gate.baseline import baseline_metrics
-    from mt_eval.reports.results import load_run, write_results
+    from mt_eval.reports.results import write_results
+    from mt_eval.reports.run_folder import load_run
 
     baseline = save_baseline(run, tmp_path / "b.json")
     assert baseline.left_out == {"outsider": "not in the gate's default family"}

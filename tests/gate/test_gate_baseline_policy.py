@@ -10,7 +10,7 @@ from gate_helpers import RunMaker, cli, corrupt
 
 from mt_eval.errors import MtEvalError
 from mt_eval.gate.baseline import load_baseline, save_baseline
-from mt_eval.gate.policy import GatePolicy, apply_overrides, load_policy
+from mt_eval.gate.policy import GateOptions, GatePolicy, apply_overrides, load_policy
 
 
 @pytest.fixture
@@ -141,12 +141,13 @@ def test_bad_policy_files_name_the_problem(tmp_path: Path, text: str, message: s
 
 def test_flag_overrides() -> None:
     base = GatePolicy.model_validate({"default": {"tolerance": 0.2}, "metric": {"bleu": {"min_score": 10}}})
-    policy = apply_overrides(base, alpha=0.01, tolerances=["bleu=0.5", "chrf=1%"], min_scores=["bleu=25"])
+    policy = apply_overrides(base, GateOptions(alpha=0.01, tolerances=["bleu=0.5", "chrf=1%"],
+                                                 min_scores=["bleu=25"]))
     assert policy.alpha == 0.01
     assert policy.for_metric("bleu").tolerance == 0.5 and policy.for_metric("bleu").min_score == 25
     assert policy.for_metric("chrf").relative_tolerance == pytest.approx(0.01)
     assert policy.for_metric("chrf").tolerance == 0.2  # the default still applies to the rest
     with pytest.raises(MtEvalError, match="'abc' is not a number"):
-        apply_overrides(base, tolerances=["bleu=abc"])
+        apply_overrides(base, GateOptions(tolerances=["bleu=abc"]))
     with pytest.raises(MtEvalError, match="alpha"):
-        apply_overrides(base, alpha=0.0)
+        apply_overrides(base, GateOptions(alpha=0.0))

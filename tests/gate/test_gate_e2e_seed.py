@@ -73,12 +73,17 @@ def test_degraded_outputs_fail_the_gate(seed_runs: dict[str, Path]) -> None:
     suite = ET.parse(work / "fail.xml").getroot().find("testsuite")
     assert suite is not None
     cases = suite.findall("testcase")
-    # a ``file:`` system is named after the whole file name
-    assert [(c.get("classname"), c.get("name")) for c in cases] == [("mt-eval.gate.system.txt", "bleu"),
-                                                                    ("mt-eval.gate.system.txt", "chrf")]
-    assert suite.get("tests") == "2" and suite.get("failures") == "2" and suite.get("errors") == "0"
+    # a ``file:`` system is named after the whole file name; then one case per output-check flag
+    metric_cases = [c for c in cases if not str(c.get("classname")).endswith(".flags")]
+    assert [(c.get("classname"), c.get("name")) for c in metric_cases] == [
+        ("mt-eval.gate.system.txt", "bleu"), ("mt-eval.gate.system.txt", "chrf")]
+    flag_cases = {c.get("name"): c for c in cases if c not in metric_cases}
+    assert {"empty", "copy_of_source", "wrong_language", "length_ratio", "repetition"} <= set(flag_cases)
+    assert all(c.find("failure") is None for c in flag_cases.values())  # dropped words: no catastrophe
+    assert suite.get("tests") == str(len(cases))
+    assert suite.get("failures") == "2" and suite.get("errors") == "0"
     assert all(c.find("failure") is not None and c.find("failure").get("type") == "regression"  # type: ignore[union-attr]
-               for c in cases)
+               for c in metric_cases)
 
     markdown = (work / "fail.md").read_text(encoding="utf-8")
     assert markdown.startswith("## ❌ mt-eval gate: FAIL")
@@ -94,7 +99,8 @@ def test_identical_rerun_passes_the_gate(seed_runs: dict[str, Path]) -> None:
                     env={"GITHUB_STEP_SUMMARY": ""})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     suite = ET.parse(work / "pass.xml").getroot().find("testsuite")
-    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "0"
+    assert suite is not None and suite.get("failures") == "0"
+    assert len([c for c in suite.findall("testcase") if not str(c.get("classname")).endswith(".flags")]) == 2
     assert (work / "pass.md").read_text(encoding="utf-8").startswith("## ✅ mt-eval gate: PASS")
 
 
@@ -123,12 +129,13 @@ def test_gate_cli_does_not_import_heavy_libraries() -> None:
 
 
 def test_gate_after_run_writes_into_the_run_folder(seed_runs: dict[str, Path]) -> None:
-    from mt_eval.cli.gate_cmd import gate_after_run
+    from mt_eval.gate import GateOptions
+    from mt_eval.gate.run import gate_after_run
 
     lines: list[str] = []
     run = seed_runs["degraded-run"]
-    assert gate_after_run(run, seed_runs["baseline"], echo=lines.append, tolerance=["bleu=60"],
-                          metrics=["bleu"]) == 0
+    assert gate_after_run(run, seed_runs["baseline"], echo=lines.append,
+                          options=GateOptions(tolerances=["bleu=60"], metrics=["bleu"])) == 0
     assert "PASS" in lines[0]
     assert {p.name for p in (run / "gate").iterdir()} == {"junit.xml", "verdict.md", "verdict.json"}
 

@@ -11,6 +11,8 @@ from gate_helpers import cli, corrupt, references
 import mt_eval.evaluate as ev
 from mt_eval.data.testset import TestSet
 from mt_eval.environment import fingerprint_differences, host_fingerprint
+from mt_eval.reports.run_folder import RunFolder
+from mt_eval.settings import EvalSettings
 from mt_eval.translators.base import SystemRun
 
 SIGNATURE = {"backend": "llama-cpp", "model": "gemma-3-270m.gguf", "model_sha256": "ab12", "n_threads": 2}
@@ -29,7 +31,7 @@ def setting(tmp_path: Path):
     def run(name: str, outputs: list[str], environment: dict) -> Path:
         system = SystemRun("gemma", "llama-cpp:default", outputs, dict(SIGNATURE))
         system.environment = environment  # what the runner records per system
-        ev.evaluate(ts, [system], ["chrf"], n_resamples=100, output=tmp_path / name)
+        ev.evaluate(ts, [system], ["chrf"], EvalSettings(resamples=100), sink=RunFolder(tmp_path / name))
         return tmp_path / name
 
     base = run("base", hyps, LAPTOP)

@@ -7,11 +7,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from mt_eval.gate.policy import MetricPolicy
+from mt_eval.gate.policy import GatePolicy, MetricPolicy
 from mt_eval.gate.render import render_junit, render_markdown, render_text, write_outputs
-from mt_eval.gate.verdict import Comparison, Verdict, judge, signature_differences
+from mt_eval.gate.verdict import Comparison, Prepared, Verdict, judge, signature_differences
 
 
 def _comparison(metric: str, status: Any, **extra: Any) -> Comparison:
@@ -77,20 +78,24 @@ def test_step_summary_is_appended_only_when_set(tmp_path: Path, monkeypatch: pyt
     assert summary.read_text(encoding="utf-8") == render_markdown(verdict) * 2
 
 
+def _judge(candidate_score: float, p_value: float, rules: MetricPolicy, *, key: str = "bleu",
+           higher_is_better: bool = True) -> str:
+    scores = Prepared(None, np.zeros((1, 1)), np.zeros((1, 1)), "s", key, "s", 40.0, candidate_score,
+                      higher_is_better, "")
+    return judge(scores, p_value, rules, GatePolicy(alpha=0.05))[0]
+
+
 def test_judge_rules() -> None:
     rules = MetricPolicy(tolerance=0.5, relative_tolerance=0.02)  # 2% of 40 = 0.8 wins over 0.5
-    common: dict[str, Any] = {"system": "s", "key": "bleu", "baseline_score": 40.0, "higher_is_better": True,
-                              "alpha": 0.05}
-    assert judge(candidate_score=39.3, p_value=0.01, rules=rules, **common)[0] == "pass-within-tolerance"
-    assert judge(candidate_score=39.1, p_value=0.01, rules=rules, **common)[0] == "regression"
-    assert judge(candidate_score=30.0, p_value=0.2, rules=rules, **common)[0] == "no-significant-change"
-    assert judge(candidate_score=41.0, p_value=0.01, rules=rules, **common)[0] == "improvement"
+    assert _judge(39.3, 0.01, rules) == "pass-within-tolerance"
+    assert _judge(39.1, 0.01, rules) == "regression"
+    assert _judge(30.0, 0.2, rules) == "no-significant-change"
+    assert _judge(41.0, 0.01, rules) == "improvement"
     floor = MetricPolicy(min_score=45)
-    assert judge(candidate_score=41.0, p_value=0.5, rules=floor, **common)[0] == "below-min-score"
-    ter: dict[str, Any] = {**common, "key": "ter", "higher_is_better": False}
-    assert judge(candidate_score=41.0, p_value=0.01, rules=MetricPolicy(), **ter)[0] == "regression"
-    assert judge(candidate_score=41.0, p_value=0.5, rules=MetricPolicy(max_score=40), **ter)[0] == \
-        "above-max-score"
+    assert _judge(41.0, 0.5, floor) == "below-min-score"
+    ter: dict[str, Any] = {"key": "ter", "higher_is_better": False}
+    assert _judge(41.0, 0.01, MetricPolicy(), **ter) == "regression"
+    assert _judge(41.0, 0.5, MetricPolicy(max_score=40), **ter) == "above-max-score"
 
 
 def test_signature_differences_name_every_field() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.cli import main
 from mt_eval.data.testset import TestSet

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 from humeval_helpers import (
     JUNK,
     SYSTEMS,
@@ -19,10 +21,10 @@ from humeval_helpers import (
     snapshot,
     write_jsonl,
 )
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
 
 from mt_eval.evaluate import confidence_intervals, rebuild_metrics, significance
 from mt_eval.reports.run_folder import RunFolder
+from mt_eval.settings import EvalSettings
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +126,9 @@ def test_import_makes_a_metric_like_any_other(run: Path, tmp_path: Path, capsys)
         assert (entry.ci_low, entry.ci_high) == (low, high)
     sig = results.significance
     assert sig is not None
-    again = significance({"human": human}, {s: {"human": stats[s]} for s in SYSTEMS}, list(SYSTEMS), None,
-                         method=sig.method, n_resamples=sig.n_resamples, seed=sig.seed, alpha=sig.alpha)
+    settings = EvalSettings.model_validate({"method": sig.method, "resamples": sig.n_resamples,
+                                            "seed": sig.seed, "alpha": sig.alpha})
+    again = significance({"human": human}, {s: {"human": stats[s]} for s in SYSTEMS}, list(SYSTEMS), settings)
     assert sig.pairs["ref"]["junk"]["human"] == again.pairs["ref"]["junk"]["human"]
     assert sig.clusters["human"] == again.clusters["human"] and "chrf" in sig.clusters
     assert "human" in (run / "tables" / "scores.md").read_text("utf-8")

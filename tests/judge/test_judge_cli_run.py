@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from fake_judge import FakeJudge
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.data.testset import TestSet
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
+from mt_eval.settings import EvalSettings
 
 SOURCES, REFS, GOOD = SOURCES[:4], REFS[:4], GOOD[:4]
 
@@ -94,7 +96,7 @@ def test_the_judge_is_told_the_test_sets_languages(tmp_path: Path, monkeypatch: 
         key = f"gemba-mqm:judge={server.spec(max_retries='0')}"
         named = f"gemba-mqm:source_lang=fr,target_lang=ar,judge={server.spec(max_retries='0')}"
         result = ev.evaluate(ts, [SystemRun("sys", "file:x", list(SOURCES), {})], [key, named],
-                             n_resamples=20)
+                             EvalSettings(resamples=20))
         metrics = result.results.metrics
         assert metrics[key].spec["options"]["source_lang"] == "en"
         assert metrics[key].spec["options"]["target_lang"] == "ar"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from fake_judge import FakeJudge
-from mini_corpus import run_cli
-from synthetic_corpus import synthetic_corpus
+from helpers.cli import run_cli
 
 from mt_eval.data.testset import TestSet
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
+from mt_eval.testing.corpora import synthetic_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
 from comet_fixture import TinyComet, build_tiny_comet

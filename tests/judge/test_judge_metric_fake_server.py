@@ -256,7 +256,7 @@ def test_an_empty_or_filtered_answer_is_a_failure_not_a_retry(judge: FakeJudge) 
 
 
 def test_judges_are_listed_and_cleared_like_systems_in_the_cache(judge: FakeJudge, tmp_path: Path) -> None:
-    from mt_eval.translators.cache import TranslationCache
+    from mt_eval.workcache.store import TranslationCache
 
     _score(_metric("gemba-mqm", judge), HYPS[:2])
     with TranslationCache(tmp_path / "cache.sqlite") as cache:

@@ -131,7 +131,7 @@ def test_bad_judge_specs_are_one_line_errors(spec: str, message: str) -> None:
 
 
 def test_judges_are_not_default_metrics() -> None:
-    from mt_eval.evaluate import DEFAULT_METRICS
+    from mt_eval.settings import DEFAULT_METRICS
 
     assert "gemba-esa" not in DEFAULT_METRICS and "gemba-mqm" not in DEFAULT_METRICS
     assert get_metric("gemba-esa", judge="openai:http://127.0.0.1:9/v1?model=x").reports_details

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from comet_fixture import SEED_FILE, TinyComet
-from mini_corpus import run_cli
+from helpers.cli import run_cli
 
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from comet_fixture import TinyComet
-from mini_corpus import GOOD, REFS, SOURCES
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.registry import get_metric, parse_metric_spec
+from mt_eval.metrics.signature import MetricSignature, nrefs
 
 pytestmark = pytest.mark.slow  # imports COMET and Lightning (seconds) and runs the tiny models
 
@@ -49,7 +50,7 @@ def test_scores_equal_comets_own_loader_and_predict(tiny_comet: TinyComet, kind:
     np.testing.assert_array_equal(stats[:, 1], np.ones(6))
     assert len(set(np.round(expected, 6))) == 6  # the tiny model does tell segments apart
     assert metric.corpus_score(stats) == pytest.approx(100 * expected.mean())
-    assert metric.num_refs == 1
+    assert MetricSignature.of(metric, nrefs(REFS_1)).as_dict()["nrefs"] == "1"
 
 
 def test_several_references_take_the_best_score(tiny_comet: TinyComet) -> None:
@@ -61,9 +62,10 @@ def test_several_references_take_the_best_score(tiny_comet: TinyComet) -> None:
     second = metric.segment_stats(HYPS, [[b] for b in other], sources=SOURCES)[:, 0]
     np.testing.assert_array_equal(both[:, 0], np.maximum(first, second))
     assert (first != second).all()
-    varied = metric.segment_stats(HYPS[:2], [[REFS[0], other[0]], [REFS[1]]], sources=SOURCES[:2])
+    varied_refs = [[REFS[0], other[0]], [REFS[1]]]
+    varied = metric.segment_stats(HYPS[:2], varied_refs, sources=SOURCES[:2])
     np.testing.assert_array_equal(varied[:, 0], [max(first[0], second[0]), first[1]])
-    assert metric.num_refs == "var"
+    assert MetricSignature.of(metric, nrefs(varied_refs)).as_dict()["nrefs"] == "var"
 
 
 def test_batch_size_and_threads_do_not_change_scores(tiny_comet: TinyComet) -> None:

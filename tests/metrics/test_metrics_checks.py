@@ -12,7 +12,7 @@ SRC = "ذهب الولد إلى المدرسة في الصباح الباكر م
 
 def test_each_flag_fires_on_its_case_and_not_on_a_good_translation():
     good = "The boy went to school early in the morning with his friends."
-    sources = [SRC] * 6
+    sources = [SRC] * 7
     outputs = [
         good,
         "",
@@ -20,6 +20,7 @@ def test_each_flag_fires_on_its_case_and_not_on_a_good_translation():
         "Le garçon est allé à l'école tôt le matin avec ses amis.",
         "The boy.",
         "The boy went to school. The boy went to school. The boy went to school.",
+        "The boy went to school early in the morning with his 25 friends.",  # no 25 in the source
     ]
     result = check_outputs(sources, outputs, target_lang="en")
     assert result.flags[0] == []
@@ -28,14 +29,16 @@ def test_each_flag_fires_on_its_case_and_not_on_a_good_translation():
     assert result.flags[3] == ["wrong_language"]
     assert result.flags[4] == ["length_ratio"]
     assert "repetition" in result.flags[5]
+    assert result.flags[6] == ["number_mismatch"]
     assert result.counts == {
         "empty": 1,
         "copy_of_source": 1,
         "wrong_language": 2,
         "length_ratio": 1,
         "repetition": 1,
+        "number_mismatch": 1,
     }
-    assert result.flagged == 5
+    assert result.flagged == 6
     assert set(result.counts) == set(FLAGS)
 
 

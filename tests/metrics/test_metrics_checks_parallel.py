@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from synthetic_corpus import synthetic_corpus
 
 from mt_eval.checks import PARALLEL_MIN_SEGMENTS, check_outputs
+from mt_eval.testing.corpora import synthetic_corpus
 
 
 @pytest.mark.parametrize("workers", [2, 3])

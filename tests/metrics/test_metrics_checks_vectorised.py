@@ -18,6 +18,10 @@ from mt_eval.data import langid
 from mt_eval.data.build import default_testset
 
 FLORES = Path(__file__).resolve().parents[2].parent / "shared" / "external" / "flores-ara-eng"
+# The rule the old code implements (before issue 17: raw code points, an absolute band, no number check).
+LEGACY = {"enabled": ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition"),
+          "length_unit": "chars", "ignore_marks": False, "length_scale": "none", "min_length_ratio": 0.5,
+          "unfinished_min_length_ratio": 0.0}
 
 
 def _perturbed(sources: list[str], references: list[str], seed: int) -> dict[str, list[str]]:
@@ -49,7 +53,7 @@ def _perturbed(sources: list[str], references: list[str], seed: int) -> dict[str
 
 
 def _assert_same_flags(sources, references, target_lang, config=None, seed=0):
-    cfg = config or CheckConfig()
+    cfg = config or CheckConfig(**LEGACY)
     for name, outputs in _perturbed(sources, [r[0] for r in references], seed).items():
         expected = old.check_outputs_reference(sources, outputs, target_lang=target_lang,
                                                references=references, config=cfg)
@@ -67,7 +71,8 @@ def test_same_flags_on_the_seed_test_set():
     refs_as_sources = [r[0] for r in references]
     _assert_same_flags(refs_as_sources, [[s] for s in sources], "ar", seed=1)
     _assert_same_flags(sources, references, testset.target_lang, seed=2,
-                       config=CheckConfig(length_unit="words", length_against="reference", min_length=3,
+                       config=CheckConfig(**{**LEGACY, "length_unit": "words"}, length_against="reference",
+                                          min_length=3,
                                           repeat_max_n=3, repeat_min_count=2, repeat_unigram_min_count=7,
                                           language_min_share=0.8))
 
@@ -81,8 +86,10 @@ def test_same_flags_on_flores_outputs():
     assert systems
     for path in systems:
         outputs = path.read_text(encoding="utf-8").splitlines()
-        expected = old.check_outputs_reference(sources, outputs, target_lang="en", references=references)
-        assert check_outputs(sources, outputs, target_lang="en", references=references).flags == expected
+        expected = old.check_outputs_reference(sources, outputs, target_lang="en", references=references,
+                                               config=CheckConfig(**LEGACY))
+        assert check_outputs(sources, outputs, target_lang="en", references=references,
+                             config=LEGACY).flags == expected
     _assert_same_flags(sources[:300], references[:300], "en", seed=3)
 
 

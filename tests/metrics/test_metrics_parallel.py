@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics import parallel
 from mt_eval.metrics.registry import get_metric
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import load_run
 
 
 def test_auto_uses_the_affinity_cores_only_on_large_test_sets(monkeypatch):

@@ -8,11 +8,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES
+from helpers.corpora import GOOD, REFS, SOURCES
 
 import mt_eval.evaluate as ev
 from mt_eval.data.testset import TestSet
 from mt_eval.reports.charts import _nice_ticks, box_row, distribution_chart, score_chart
+from mt_eval.settings import EvalSettings
 from mt_eval.translators.base import SystemRun
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -62,8 +63,8 @@ def hostile_run() -> ev.RunResult:
                             target_lang="en", name="tiny")
     systems = [SystemRun("copy", "copy", list(SOURCES[:6]), {}),
                SystemRun(HOSTILE, "file:g.txt", list(GOOD[:6]), {})]
-    return ev.evaluate(ts, systems, ["bleu", "ter"], n_resamples=50, seed=1, baseline="copy",
-                       method="paired-bs")
+    return ev.evaluate(ts, systems, ["bleu", "ter"],
+                       EvalSettings(resamples=50, seed=1, baseline="copy", method="paired-bs"))
 
 
 def test_score_chart_is_valid_svg_with_escaped_names(hostile_run: ev.RunResult) -> None:

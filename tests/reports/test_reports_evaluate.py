@@ -7,16 +7,18 @@ import json
 import numpy as np
 import pytest
 import sacrebleu
-from mini_corpus import GOOD, REFS, SOURCES
+from helpers.corpora import GOOD, REFS, SOURCES
 
 import mt_eval.evaluate as ev
 from mt_eval.data.testset import TestSet
 from mt_eval.errors import MtEvalError
+from mt_eval.evaluate import RunRecord
 from mt_eval.metrics.registry import get_metric
 from mt_eval.reports.html import render_report
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import load_run
+from mt_eval.reports.run_folder import RunFolder, load_run
 from mt_eval.reports.segments import read_segments
+from mt_eval.settings import EvalSettings
 from mt_eval.stats.bootstrap import bootstrap_ci
 from mt_eval.stats.significance import approximate_randomization, paired_bootstrap
 from mt_eval.translators.base import SystemRun
@@ -39,8 +41,9 @@ def _systems() -> list[SystemRun]:
 
 
 def test_scores_cis_and_tests_match_sacrebleu_and_stats_module(tmp_path) -> None:
-    run = ev.evaluate(_testset(), _systems(), ["bleu", "chrf", "ter"], n_resamples=200, seed=7,
-                      method="paired-bs", baseline="copy", output=tmp_path / "run", run_name="tiny-run")
+    run = ev.evaluate(_testset(), _systems(), ["bleu", "chrf", "ter"],
+                      EvalSettings(resamples=200, seed=7, method="paired-bs", baseline="copy"),
+                      sink=RunFolder(tmp_path / "run"), record=RunRecord("tiny-run"))
     res = run.results
     for name, hyps in (("copy", SOURCES), ("good", GOOD), ("weak", WEAK)):
         got = res.scores[name]
@@ -81,8 +84,9 @@ def test_scores_cis_and_tests_match_sacrebleu_and_stats_module(tmp_path) -> None
 
 
 def test_ar_and_all_pairs(tmp_path) -> None:
-    run = ev.evaluate(_testset(), _systems()[:3], ["chrf"], method="ar", all_pairs=True, n_resamples=300,
-                      seed=3, baseline="weak", checks=False)
+    asked = EvalSettings(method="ar", all_pairs=True, resamples=300, seed=3, baseline="weak",  # type: ignore[arg-type]
+                         checks=None)
+    run = ev.evaluate(_testset(), _systems()[:3], ["chrf"], asked)
     assert run.results.significance.method == "paired-ar"  # the canonical name of "ar"
     sig = run.results.significance
     assert sig.baseline == "weak" and set(sig.results) == {"copy", "good"}
@@ -103,7 +107,8 @@ def test_ar_and_all_pairs(tmp_path) -> None:
 
 
 def test_without_baseline_every_pair_is_compared_and_ranked() -> None:
-    run = ev.evaluate(_testset(), _systems(), ["chrf", "ter"], n_resamples=300, seed=3, checks=False)
+    run = ev.evaluate(_testset(), _systems(), ["chrf", "ter"],
+                      EvalSettings(resamples=300, seed=3, checks=None))
     sig = run.results.significance
     assert sig.baseline is None and sig.results == {}  # copy is no implicit anchor
     assert sig.method == "paired-ar"  # 6 segments: exact AR by default, with a warning
@@ -124,7 +129,7 @@ def test_without_baseline_every_pair_is_compared_and_ranked() -> None:
 
 def test_statistics_are_cached_in_the_run_folder(tmp_path, monkeypatch) -> None:
     out = tmp_path / "run"
-    ev.evaluate(_testset(), _systems()[:2], ["bleu", "chrf"], n_resamples=50, output=out)
+    ev.evaluate(_testset(), _systems()[:2], ["bleu", "chrf"], EvalSettings(resamples=50), sink=RunFolder(out))
     index = json.loads(RunLayout.of(out).stats_index.read_text())
     assert len(index) == 4
     calls: list[int] = []
@@ -137,13 +142,14 @@ def test_statistics_are_cached_in_the_run_folder(tmp_path, monkeypatch) -> None:
         return original(self, hyps, refs, **kw)
 
     monkeypatch.setattr(sm.SacreBleuMetric, "segment_stats", counting)
-    again = ev.evaluate(_testset(), _systems()[:2], ["bleu", "chrf"], n_resamples=50, output=out)
+    again = ev.evaluate(_testset(), _systems()[:2], ["bleu", "chrf"], EvalSettings(resamples=50),
+                        sink=RunFolder(out))
     assert calls == []  # everything came from the cache
     assert again.results.scores["good"]["bleu"].score == pytest.approx(
         sacrebleu.corpus_bleu(GOOD, [REFS]).score)
     assert again.results.metrics["bleu"].signature["nrefs"] == "1"
     changed = [*_systems()[:1], SystemRun("good", "file:good.txt", [*GOOD[:-1], "Close the door."], {})]
-    ev.evaluate(_testset(), changed, ["bleu", "chrf"], n_resamples=50, output=out)
+    ev.evaluate(_testset(), changed, ["bleu", "chrf"], EvalSettings(resamples=50), sink=RunFolder(out))
     assert calls == [len(SOURCES), len(SOURCES)]  # only the changed system was recomputed
 
 
@@ -157,20 +163,21 @@ def test_bad_inputs_are_one_line_errors(tmp_path) -> None:
     with pytest.raises(MtEvalError, match="used twice"):
         ev.evaluate(ts, [_systems()[0], _systems()[0]], ["bleu"])
     with pytest.raises(MtEvalError, match="baseline 'marian' was skipped: offline"):
-        ev.evaluate(ts, _systems(), ["bleu"], baseline="marian")
+        ev.evaluate(ts, _systems(), ["bleu"], EvalSettings(baseline="marian"))
     with pytest.raises(MtEvalError, match="baseline 'nope' is not a system"):
-        ev.evaluate(ts, _systems(), ["bleu"], baseline="nope")
-    with pytest.raises(MtEvalError, match="unknown significance method"):
-        ev.evaluate(ts, _systems()[:2], ["bleu"], method="t-test")
+        ev.evaluate(ts, _systems(), ["bleu"], EvalSettings(baseline="nope"))
+    with pytest.raises(ValueError, match="unknown significance method"):  # the settings refuse it
+        EvalSettings(method="t-test")  # type: ignore[arg-type]
     (tmp_path / "notes.txt").write_text("precious")
     with pytest.raises(MtEvalError, match="not a run folder"):
-        ev.evaluate(ts, _systems()[:2], ["bleu"], output=tmp_path, checks=False)
+        ev.evaluate(ts, _systems()[:2], ["bleu"], EvalSettings(checks=None), sink=RunFolder(tmp_path))
     assert (tmp_path / "notes.txt").read_text() == "precious"
 
 
 def test_failed_write_keeps_the_previous_run(tmp_path, monkeypatch) -> None:
     out = tmp_path / "run"
-    ev.evaluate(_testset(), _systems()[:2], ["bleu"], n_resamples=20, output=out, checks=False)
+    ev.evaluate(_testset(), _systems()[:2], ["bleu"], EvalSettings(resamples=20, checks=None),
+                sink=RunFolder(out))
     before = (out / "results.json").read_text()
 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -178,7 +185,8 @@ def test_failed_write_keeps_the_previous_run(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr("mt_eval.reports.html.write_report", boom)
     with pytest.raises(RuntimeError):
-        ev.evaluate(_testset(), _systems()[:3], ["bleu"], n_resamples=20, output=out, checks=False)
+        ev.evaluate(_testset(), _systems()[:3], ["bleu"], EvalSettings(resamples=20, checks=None),
+                    sink=RunFolder(out))
     assert (out / "results.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left
 
@@ -186,7 +194,7 @@ def test_failed_write_keeps_the_previous_run(tmp_path, monkeypatch) -> None:
 def test_segments_the_backend_cut_are_flagged_truncated() -> None:
     cut = SystemRun("good", "file:good.txt", list(GOOD), {"backend": "file"},
                     truncated=["", "max_tokens", "", "", "repetition", ""])
-    run = ev.evaluate(_testset(), [cut], ["chrf"], n_resamples=50)
+    run = ev.evaluate(_testset(), [cut], ["chrf"], EvalSettings(resamples=50))
     assert run.results.flags["good"]["truncated"] == 2
     flagged = [i for i, r in enumerate(run.records) if "truncated" in r["flags"]["good"]]
     assert flagged == [1, 4]

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mt_eval.errors import MtEvalError
-from mt_eval.reports.layout import RunLayout, legacy_slug, slug, unslug
+from mt_eval.fsio import slug, unslug
+from mt_eval.reports.layout import RunLayout, legacy_slug
 from mt_eval.reports.results import (
     SCHEMA_VERSION,
     MetricInfo,
@@ -15,10 +16,10 @@ from mt_eval.reports.results import (
     ScoreEntry,
     SystemInfo,
     TestsetInfo,
-    load_run,
     parse_results,
     write_results,
 )
+from mt_eval.reports.run_folder import load_run
 
 
 def test_slug_is_safe_unique_and_reversible() -> None:

@@ -15,16 +15,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 from span_plugin import ABSENT_QUOTE, EMOJI, RAW_FAILURE, SpanJudge, span_judge
 
 import mt_eval.evaluate as ev
 from mt_eval.data.testset import TestSet
 from mt_eval.reports.html import render_report
 from mt_eval.reports.layout import RunLayout
-from mt_eval.reports.results import SCHEMA_VERSION, load_run
-from mt_eval.reports.run_folder import RunFolder
+from mt_eval.reports.results import SCHEMA_VERSION
+from mt_eval.reports.run_folder import RunFolder, load_run
 from mt_eval.reports.segments import read_segments
+from mt_eval.settings import EvalSettings
 from mt_eval.spans import make_span, set_record_spans
 from mt_eval.translators.base import SystemRun
 
@@ -49,7 +51,8 @@ def _systems() -> list[SystemRun]:
 
 
 def _evaluate(root: Path) -> ev.RunResult:
-    return ev.evaluate(_testset(), _systems(), ["bleu", "spanjudge"], n_resamples=50, output=root)
+    return ev.evaluate(_testset(), _systems(), ["bleu", "spanjudge"], EvalSettings(resamples=50),
+                       sink=RunFolder(root))
 
 
 __all__ = ["span_judge"]  # the fixture, imported from the helper module
@@ -353,7 +356,8 @@ def test_compare_with_another_run_joins_its_spans_and_failures(judged: Path, tmp
 
     other = [SystemRun("third", "file:third.txt", [f"{h} FAIL" if i == 0 else h for i, h in enumerate(HYPS)],
                        {"backend": "file"})]
-    ev.evaluate(_testset(), other, ["bleu", "spanjudge"], n_resamples=50, output=tmp_path / "other")
+    ev.evaluate(_testset(), other, ["bleu", "spanjudge"], EvalSettings(resamples=50),
+                sink=RunFolder(tmp_path / "other"))
     results, records, _ = combine_runs(judged, [tmp_path / "other"])
     assert set(results.span_counts) == {"emoji", "plain", "third"}
     assert results.judge_failures["third"] == {"spanjudge": 2}  # segment 0 (FAIL added) and 2

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES
+from helpers.corpora import GOOD, REFS, SOURCES
 
 import mt_eval.evaluate as ev
 from mt_eval.config import RunConfig, load_config
@@ -18,6 +18,7 @@ from mt_eval.data.testset import TestSet
 from mt_eval.errors import MtEvalError
 from mt_eval.reports.html import render_report
 from mt_eval.reports.tables import tex_escape, to_csv, to_latex, to_markdown
+from mt_eval.settings import EvalSettings
 from mt_eval.translators.base import SystemRun
 
 SOURCES, REFS, GOOD = SOURCES[:5], REFS[:5], GOOD[:5]
@@ -34,8 +35,8 @@ def run() -> ev.RunResult:
                SystemRun("good_sys&co", "file:g.txt", list(GOOD), {}),
                SystemRun("nasty", "file:n.txt", list(NASTY), {}),
                SystemRun("marian", "marian:x", [], {}, status="skipped", reason="offline | not cached")]
-    return ev.evaluate(ts, systems, ["bleu", "chrf", "ter"], n_resamples=100, seed=1, baseline="copy",
-                       method="paired-bs")
+    return ev.evaluate(ts, systems, ["bleu", "chrf", "ter"],
+                       EvalSettings(resamples=100, seed=1, baseline="copy", method="paired-bs"))
 
 
 def test_markdown_table(run: ev.RunResult) -> None:
@@ -71,12 +72,12 @@ def test_csv_table_has_raw_numbers(run: ev.RunResult) -> None:
 
 def test_latex_table_escapes(run: ev.RunResult) -> None:
     tex = to_latex(run.results)
-    assert r"good\_sys\&co" in tex and r"\begin{tabular}{lrrrrrrrrl}" in tex
+    assert r"good\_sys\&co" in tex and r"\begin{tabular}{lrrrrrrrrrl}" in tex  # 3 metrics, 6 flags
     assert r"ter $\downarrow$" in tex
     assert tex_escape("50% $x_1$ {y} ~ ^ \\") == (r"50\% \$x\_1\$ \{y\} \textasciitilde{} \textasciicircum{}"
                                                   r" \textbackslash{}")
     body = [line for line in tex.splitlines() if not line.startswith("%")]
-    assert all(line.count(" & ") == 9 for line in body if line.endswith(r"\\"))
+    assert all(line.count(" & ") == 10 for line in body if line.endswith(r"\\"))
 
 
 def test_html_report_is_self_contained_and_escaped(run: ev.RunResult) -> None:

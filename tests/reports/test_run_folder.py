@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mini_corpus import GOOD, REFS, SOURCES, run_cli
+from helpers.cli import run_cli
+from helpers.corpora import GOOD, REFS, SOURCES
 
 from mt_eval import fsio
 from mt_eval.data.testset import TestSet

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import sacrebleu
 from sacrebleu.significance import PairedTest
-from synthetic_corpus import synthetic_corpus
 
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.registry import get_metric
@@ -23,6 +22,7 @@ from mt_eval.stats.significance import (
     compare_to_baseline,
     paired_bootstrap,
 )
+from mt_eval.testing.corpora import synthetic_corpus
 
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FaultyServer, RedirectServer
-from mini_corpus import run_cli
-from plugin_backends import make_testset
+from helpers.cli import run_cli
+from helpers.corpora import make_testset
 
 from mt_eval.errors import MtEvalError, SystemFailed
 from mt_eval.translators.registry import create_translator
@@ -100,7 +100,7 @@ def test_a_server_that_is_down_is_set_aside_and_the_other_takes_all(two: tuple[F
                                      server_failures=2, server_cooldown=60, max_retries=5)
     assert outputs == _expected(sources)
     assert len(a.requests) == len(sources)  # every segment answered once, by the live server
-    dead = translator._servers[0]  # type: ignore[attr-defined]
+    dead = translator.http.servers[0]  # type: ignore[attr-defined]
     # the dead server got no more than server_failures attempts plus those already in flight
     assert dead.requests <= 2 + FAST["concurrency"]  # type: ignore[operator]
     assert dead.down_until > time.monotonic()

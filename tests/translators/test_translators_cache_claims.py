@@ -13,19 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from plugin_backends import SlowTranslator, make_testset
+from helpers.corpora import make_testset
 
 from mt_eval.errors import SystemFailed
+from mt_eval.processes import owner_alive, owner_id
+from mt_eval.testing.backends import SlowTranslator
 from mt_eval.translators.base import signature_key
-from mt_eval.translators.cache import (
-    CachingTranslator,
-    ClaimQueue,
-    TranslationCache,
-    owner_alive,
-    owner_id,
-    source_hash,
-)
 from mt_eval.translators.runner import translate_testset
+from mt_eval.workcache import scheduler
+from mt_eval.workcache.leases import ClaimQueue
+from mt_eval.workcache.store import TranslationCache, source_hash
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 
@@ -56,7 +53,7 @@ def test_a_zombie_owner_does_not_block_a_resume(tmp_path: Path) -> None:
         try:
             with TranslationCache(db) as cache:
                 key = signature_key(SlowTranslator("").signature())
-                cache.claim(key, ts.sources, cache.new_owner())
+                cache.claim(key, ts.sources, owner_id())
         finally:
             os._exit(0)
     try:
@@ -105,8 +102,8 @@ def test_a_live_remote_owner_is_waited_for_then_its_lapsed_claims_are_taken(
     sources = make_testset(4).sources
     remote = "|".join(["some-other-host", "boot", "ns", "4242", "99", "feedf00d"])
     _fake_claims(db, sources[:2], remote, expires_in=1.0)  # its heartbeat stopped a moment ago
-    monkeypatch.setattr(CachingTranslator, "poll_s", 0.05)
-    with caplog.at_level(logging.WARNING, logger="mt_eval.translators.cache"):
+    monkeypatch.setattr(scheduler, "POLL_S", 0.05)
+    with caplog.at_level(logging.WARNING, logger="mt_eval.workcache.scheduler"):
         elapsed, outputs = _resume(db, 4)
     assert outputs == [f"T({s})" for s in sources]
     assert 0.8 <= elapsed < 10
@@ -163,9 +160,10 @@ def test_one_process_claims_and_commits_for_workers_elsewhere(tmp_path: Path) ->
             return super().translate(sources)
 
     with TranslationCache(db) as cache:
-        wrapper = CachingTranslator(Spy(""), cache, name="slow")
-        assert wrapper.translate(ts.sources) == [f"T({s})" for s in ts.sources]
-    assert calls == [] and wrapper.cached == 6 and wrapper.translated == 0
+        run = translate_testset(ts, "slow", cache=cache, progress=False, translator=Spy(""))
+        assert run.outputs == [f"T({s})" for s in ts.sources]
+    assert calls == [] and run.throughput["cached_segments"] == 6
+    assert run.throughput["translated_segments"] == 0
 
 
 class _Broken(SlowTranslator):

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_backends import SlowTranslator, make_testset
+from helpers.corpora import make_testset
 
-from mt_eval.translators import cache as cache_module
-from mt_eval.translators.cache import TranslationCache, source_hash, wait_for_closes
+from mt_eval.testing.backends import SlowTranslator
 from mt_eval.translators.runner import translate_testset
+from mt_eval.workcache import store as cache_module
+from mt_eval.workcache.store import TranslationCache, source_hash, wait_for_closes
 
 KEY = "k" * 64
 

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from plugin_backends import SlowTranslator, make_testset
+from helpers.corpora import make_testset
 
-from mt_eval.translators.cache import TranslationCache
+from mt_eval.testing.backends import SlowTranslator
 from mt_eval.translators.registry import create_translator
 from mt_eval.translators.runner import translate_testset
+from mt_eval.workcache.store import TranslationCache
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 RUNNER = """
 import sys
 from mt_eval.translators.registry import register_backend
-register_backend("slow", "plugin_backends:SlowTranslator")
+register_backend("slow", "mt_eval.testing.backends:SlowTranslator")
 from mt_eval.cli import main
 main(sys.argv[1:])
 """

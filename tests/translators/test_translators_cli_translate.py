@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plugin_backends import make_testset
+from helpers.corpora import make_testset
 from typer.testing import CliRunner
 
 from mt_eval.cli import app

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plugin_backends import make_testset
+from helpers.corpora import make_testset
 
 from mt_eval.errors import MtEvalError
 from mt_eval.translators.runner import translate_testset

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_corpus import tiny_pairs
 
 from mt_eval.errors import SystemUnavailable
+from mt_eval.testing.corpora import tiny_pairs
 from mt_eval.translators.registry import create_translator
 
 SOURCES = [a for a, _ in tiny_pairs()[::37]]

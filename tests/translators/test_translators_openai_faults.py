@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FaultyServer, RedirectServer
-from mini_corpus import run_cli
-from plugin_backends import make_testset
+from helpers.cli import run_cli
+from helpers.corpora import make_testset
 
 from mt_eval.errors import MtEvalError, SystemFailed
-from mt_eval.translators.cache import TranslationCache
 from mt_eval.translators.openai_http import parse_retry_after, retry_delay
 from mt_eval.translators.registry import create_translator
 from mt_eval.translators.runner import translate_testset
+from mt_eval.workcache.store import TranslationCache
 
 FAST = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 2.0, "concurrency": 2}
 KEY = "sk-test-SECRET-0123456789"

@@ -56,7 +56,7 @@ def test_unknown_backend_and_option_are_one_line_errors() -> None:
 
 
 def test_unknown_backend_in_cli_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from plugin_backends import make_testset
+    from helpers.corpora import make_testset
 
     make_testset(3).save(tmp_path / "ts")
     proc = subprocess.run([sys.executable, "-m", "mt_eval", "translate", "-t", str(tmp_path / "ts"),
@@ -94,3 +94,39 @@ def test_a_backend_module_that_raises_on_import_is_a_one_line_error(tmp_path, mo
             load_backend("exploding")
     finally:
         unregister_backend("exploding")
+
+
+def test_spec_values_are_typed_by_the_backends_options_model(slow_backend: str) -> None:
+    """One value reader: text a text option accepts stays text; numbers, JSON lists, null otherwise."""
+    slow = create_translator("slow?tag=1234&delay=0&batch_size=3")
+    assert slow.options.tag == "1234" and slow.options.batch_size == 3  # type: ignore[attr-defined]
+    assert slow.translate(["a"]) == ["1234(a)"]
+    openai = create_translator('openai:http://127.0.0.1:9/v1?model=007&stop=["###"]&max_tokens=null&seed=none')
+    assert (openai.options.model, openai.options.stop) == ("007", ["###"])  # type: ignore[attr-defined]
+    assert openai.options.max_tokens is None and openai.options.seed is None  # type: ignore[attr-defined]
+    with pytest.raises(MtEvalError, match="option concurrency"):
+        create_translator("openai:http://127.0.0.1:9/v1?model=x&concurrency=many")
+
+
+def test_one_lookup_rule_and_entry_points_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mt_eval.translators import registry
+
+    assert load_backend("COPY") is load_backend("copy")  # names are case-insensitive, like metric names
+    assert create_translator("Copy").translate(["x"]) == ["x"]
+    calls = []
+
+    def counting(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        return []
+
+    monkeypatch.setattr(registry.BACKENDS, "discovered", registry.BACKENDS.discovered)  # restored after
+    monkeypatch.setattr("mt_eval.plugins.entry_points", counting)
+    registry.BACKENDS.refresh()
+    for _ in range(3):
+        load_backend("copy")  # a built-in: found without any entry point
+        with pytest.raises(MtEvalError, match="unknown translator backend"):
+            load_backend("nope")
+    assert len(calls) == 1  # read once per process, until refresh()
+    registry.BACKENDS.refresh()
+    available_backends()
+    assert len(calls) == 2

@@ -1,34 +1,26 @@
-"""The translation cache: SQLite in WAL mode, keyed by (translator signature, source text).
+"""The work cache's store: one SQLite file in WAL mode, keyed by (signature, item text).
 
-Three layers, usable apart:
-
-* :class:`TranslationCache` — the SQLite file: lookups, idempotent inserts, claims.
-* :class:`ClaimQueue` — one owner's claims on one system's segments, kept alive by a heartbeat
-  thread. It knows nothing about translating, so one process can claim segments, hand them to
-  workers elsewhere and commit what comes back.
-* :class:`CachingTranslator` — wraps any :class:`~mt_eval.translators.base.Translator` (as lm-eval's
-  ``CachingLM`` wraps a model): serves what is cached, claims and translates the rest in length-sorted
-  batches, commits finished work, and waits for segments another live run is translating.
-
-Work is committed in few, large transactions (about one per second of translation, and at the end),
-so a crash loses at most that much and a rerun translates only what is missing. WAL lets concurrent
-runs read while one writes; ``INSERT OR IGNORE`` on the primary key means two runs that translate the
-same segment never duplicate it. Only text is stored: a failed request is never cached. The seconds,
-output tokens and truncation of each segment are stored with it, so a run served from the cache
-reports the original measurement.
+An item is a translation source (keyed by the translator's signature) or a judge request (keyed by the
+judge's signature, :class:`CacheKey`); a row holds the output text with the seconds, output tokens and
+truncation of its making, so a run served from the cache reports the original measurement. Only text is
+stored: a failed request is never cached. WAL lets concurrent runs read while one writes; ``INSERT OR
+IGNORE`` on the primary key means two runs that do the same item never duplicate it. Claims (who is
+doing which item) live in the same file: :mod:`mt_eval.workcache.leases` keeps them alive, and the
+scheduler (:mod:`mt_eval.workcache.scheduler`) hands them out.
 
 A cold run pays little for this: a signature without rows skips the lookup queries, claims skip the
 "already done?" query while no other connection has written (``PRAGMA data_version``), claims are
 inserted in one statement, rows in key order, the WAL is not checkpointed mid-run, and the checkpoint
 at close runs on a thread of its own (:func:`wait_for_closes`; done before any ``fork``).
 
-A claim names its owner's host, boot id, PID namespace, PID and process start time, so a dead, zombie
-or PID-reused owner on this host is recognised at once; an owner elsewhere must keep its claims fresh
-with a heartbeat (``CLAIM_TTL_S``) or lose them.
+A claim names its owner (:func:`mt_eval.processes.owner_id`), so a dead, zombie or PID-reused owner on
+this host is recognised at once; an owner elsewhere must keep its claims fresh with a heartbeat
+(``CLAIM_TTL_S``) or lose them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import hashlib
@@ -36,19 +28,17 @@ import json
 import logging
 import operator
 import os
-import socket
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mt_eval.errors import MtEvalError, SystemFailed
-from mt_eval.processes import pid_alive, start_ticks
-from mt_eval.translators.base import Translator, TranslatorOptions, signature_key
+from mt_eval.errors import MtEvalError
+from mt_eval.processes import owner_alive
+from mt_eval.translators.base import signature_key
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +86,10 @@ OWN_ROWS_MAX = 1 << 20
 _INSERT_TRANSLATION = ("INSERT OR IGNORE INTO translations (sig_key, source_hash, source, output, seconds,"
                        " output_tokens, created, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _second = operator.itemgetter(1)  # the source hash of a translations or claims row
+#: A finished item: source (item text), output, seconds, output tokens, truncation reason
+Row = tuple[str, str, float, int, str]
+#: The backend prefix that marks a judge's signature (a translator's never has it: see CacheKey)
+JUDGE_BACKEND = "judge/"
 
 
 def default_cache_path() -> Path:
@@ -108,49 +102,6 @@ def default_cache_path() -> Path:
 def source_hash(text: str) -> str:
     """The key of a source (memoised: one run looks each source up, claims and stores it)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def _pid_namespace() -> str:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
-
-
-def owner_id(pid: int | None = None) -> str:
-    """``host|boot id|pid namespace|pid|start ticks|random``: enough to tell whether the owner still runs."""
-    pid = os.getpid() if pid is None else pid
-    parts = [socket.gethostname(), _read("/proc/sys/kernel/random/boot_id"), _pid_namespace(), str(pid),
-             start_ticks(pid), uuid.uuid4().hex[:8]]
-    return "|".join(p.replace("|", "/") for p in parts)
-
-
-def owner_alive(owner: str) -> bool | None:
-    """Whether the process behind a claim still runs: False when it is known gone (exited, zombie, its
-    PID reused by another process, or the machine rebooted); None when it cannot be told from here
-    (another host or PID namespace: its heartbeat decides); True when it runs."""
-    parts = owner.split("|")
-    if len(parts) == 6:
-        host, boot, namespace, pid_text, start, _ = parts
-    else:  # a version 1 claim: host:pid:random
-        host, _, rest = owner.partition(":")
-        boot, namespace, start = "", "", ""
-        pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return None
-    if boot and boot != _read("/proc/sys/kernel/random/boot_id"):
-        return False
-    if namespace and namespace != _pid_namespace():
-        return None
-    return pid_alive(int(pid_text), start)
 
 
 #: Threads closing a connection (see :meth:`TranslationCache.close`).
@@ -177,17 +128,35 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=wait_for_closes)
 
 
-def describe_owner(owner: str) -> str:
-    parts = owner.split("|")
-    return f"pid {parts[3]} on {parts[0]}" if len(parts) == 6 else owner
-
-
 @dataclass(frozen=True)
 class CachedTranslation:
     output: str
     seconds: float
     output_tokens: int
     truncated: str = ""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Whose rows: the signature that made them (its sha256, :attr:`sig_key`, is the key) and the name and
+    spec ``mt-eval cache stats`` shows. A translation key's signature may not name a ``judge/`` backend
+    and a judge key's must (:class:`~mt_eval.judges.client.JudgeKey`), so a judge answer and a translation
+    of the same text never share a key."""
+
+    signature: Mapping[str, Any]
+    name: str
+    spec: str
+    judge: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if str(self.signature.get("backend", "")).startswith(JUDGE_BACKEND) != self.judge:
+            kind = "judge" if self.judge else "translation"
+            raise MtEvalError(f"system {self.name}: a {kind} signature must {'' if self.judge else 'not '}"
+                              f"name a backend {JUDGE_BACKEND}…")
+
+    @functools.cached_property
+    def sig_key(self) -> str:
+        return signature_key(dict(self.signature))
 
 
 class TranslationCache:
@@ -234,20 +203,16 @@ class TranslationCache:
             return 0
         return int(row[0]) if row and str(row[0]).isdigit() else 0
 
-    def _transaction(self) -> Any:
-        conn = self._conn
-        own = self._own
-
-        class _Tx:
-            def __enter__(self) -> None:
-                conn.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type: Any, *_: Any) -> None:
-                if exc_type:
-                    own.clear()  # the rows it stored are gone again
-                conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._own.clear()  # the rows it stored are gone again
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the connection off the caller's path: when it is the file's last connection, SQLite
@@ -331,9 +296,9 @@ class TranslationCache:
         """Store ``(source, output, seconds, output_tokens[, truncated])`` rows in one transaction.
 
         Only text is stored: a row whose output is not a string is refused (a backend bug must not
-        poison the cache). ``owner`` is accepted for symmetry with claims: a stored translation
-        outranks any claim, and the owner's remaining claims go with :meth:`release`. Returns the rows
-        added.
+        poison the cache). The claims on the stored items (anyone's) are dropped in the same
+        transaction: a stored translation outranks any claim. ``owner`` is accepted for symmetry with
+        claims; the owner's remaining claims go with :meth:`release`. Returns the rows added.
         """
         with self._transaction():
             return self._store(sig_key, items, owner)
@@ -354,8 +319,26 @@ class TranslationCache:
             known[1].update(map(_second, rows))
             if len(known[1]) > OWN_ROWS_MAX:
                 del self._own[sig_key]
-        # The claims on these rows are left for ``release``: a stored translation wins over any claim.
-        return self._conn.total_changes - before
+        added = self._conn.total_changes - before
+        self._drop_claims(sig_key, [row[1] for row in rows])
+        return added
+
+    def _drop_claims(self, sig_key: str, hashes: list[str]) -> None:
+        """Claims on committed items go with the commit, whoever holds them: a process killed after its
+        commit would otherwise leave them behind (``cache stats`` would report them as claimed)."""
+        if not hashes:
+            return
+        if self._json:
+            try:
+                self._conn.execute("DELETE FROM claims WHERE sig_key = ? AND source_hash IN"
+                                   " (SELECT value FROM json_each(?))", (sig_key, json.dumps(hashes)))
+                return
+            except sqlite3.OperationalError as exc:
+                if "json_each" not in str(exc):
+                    raise
+                self._json = False
+        self._conn.executemany("DELETE FROM claims WHERE sig_key = ? AND source_hash = ?",
+                               [(sig_key, h) for h in hashes])
 
     def _own_rows(self, sig_key: str) -> set[str] | None:
         """The hashes of every stored row of ``sig_key`` while this connection stored them all, else None.
@@ -374,10 +357,6 @@ class TranslationCache:
         return self._own[sig_key][1]
 
     # ------------------------------------------------------------------ work sharing
-    def new_owner(self) -> str:
-        """An id for one run's claims that says which process holds them (see :func:`owner_id`)."""
-        return owner_id()
-
     def claim(self, sig_key: str, sources: Sequence[str], owner: str, ttl: float = CLAIM_TTL_S, *,
               store: Sequence[tuple[Any, ...]] = ()) -> tuple[list[str], list[str]]:
         """Claim the sources nobody has translated or is translating: returns (mine, taken by others).
@@ -447,12 +426,6 @@ class TranslationCache:
                                list({source_hash(s) for s in sources}))
         return sorted({o for (o,) in rows})
 
-    def heartbeat(self, sig_key: str, owner: str, ttl: float = CLAIM_TTL_S) -> None:
-        """Keep ``owner``'s claims alive for another ``ttl`` seconds."""
-        with self._transaction():
-            self._conn.execute("UPDATE claims SET expires = ? WHERE sig_key = ? AND owner = ?",
-                               (time.time() + ttl, sig_key, owner))
-
     def release(self, sig_key: str, owner: str) -> None:
         with self._transaction():
             self._conn.execute("DELETE FROM claims WHERE sig_key = ? AND owner = ?", (sig_key, owner))
@@ -465,7 +438,9 @@ class TranslationCache:
             " GROUP BY s.sig_key ORDER BY s.name"
         ).fetchall()
         result = []
-        claims = dict(self._conn.execute("SELECT sig_key, COUNT(*) FROM claims GROUP BY sig_key").fetchall())
+        claims = dict(self._conn.execute(  # claims on committed items (left by older versions) do not count
+            "SELECT c.sig_key, COUNT(*) FROM claims c WHERE NOT EXISTS (SELECT 1 FROM translations t WHERE"
+            " t.sig_key = c.sig_key AND t.source_hash = c.source_hash) GROUP BY c.sig_key").fetchall())
         for key, name, spec, signature, count, seconds in rows:
             try:
                 parsed = json.loads(signature)
@@ -502,289 +477,3 @@ class TranslationCache:
 
     def integrity_ok(self) -> bool:
         return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-
-
-# ---------------------------------------------------------------------------------------- claim queue
-Row = tuple[str, str, float, int, str]  # source, output, seconds, output tokens, truncation reason
-
-
-class ClaimQueue:
-    """One owner's claims on one system's segments, kept fresh by a heartbeat thread.
-
-    ``claim`` hands out sources nobody else has done or is doing, ``commit`` stores finished
-    translations (a stored translation outranks any claim), ``close`` releases the claims.
-    Translating is the caller's business: it may happen in this process or on workers elsewhere.
-    """
-
-    def __init__(self, cache: TranslationCache, sig_key: str, *, owner: str | None = None,
-                 ttl: float = CLAIM_TTL_S) -> None:
-        self.cache = cache
-        self.sig_key = sig_key
-        self.owner = owner or cache.new_owner()
-        self.ttl = ttl
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
-
-    def _heartbeat(self) -> None:
-        """Own connection (SQLite connections stay in their thread), opened at the first beat so that a
-        short run never pays for it; a missed beat only shortens a claim."""
-        conn: sqlite3.Connection | None = None
-        try:
-            while not self._stop.wait(self.ttl / 3):
-                try:
-                    if conn is None:
-                        conn = sqlite3.connect(str(self.cache.path), timeout=self.ttl / 3,
-                                               isolation_level=None)
-                    conn.execute("UPDATE claims SET expires = ? WHERE sig_key = ? AND owner = ?",
-                                 (time.time() + self.ttl, self.sig_key, self.owner))
-                except sqlite3.Error as exc:  # busy past the timeout: try again next beat
-                    log.debug("heartbeat failed: %s", exc)
-        finally:
-            if conn is not None:
-                conn.close()
-
-    def claim(self, sources: Sequence[str], *, commit: Sequence[Row] = ()) -> tuple[list[str], list[str]]:
-        """``(mine, held by others)``; sources already translated are in neither list. ``commit``: finished
-        rows to store in the same transaction (one transaction per round instead of two)."""
-        if self._beat is None:
-            self._beat = threading.Thread(target=self._heartbeat, name="mt-eval-claims", daemon=True)
-            self._beat.start()
-        return self.cache.claim(self.sig_key, sources, self.owner, self.ttl, store=commit)
-
-    def lookup(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
-        return self.cache.get_many(self.sig_key, sources)
-
-    def commit(self, rows: Sequence[Row]) -> int:
-        return self.cache.put_many(self.sig_key, rows, owner=self.owner) if rows else 0
-
-    def holders(self, sources: Sequence[str]) -> list[str]:
-        return self.cache.holders(self.sig_key, sources)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._beat is not None:  # it claimed something: release what was not committed
-            self._beat.join(timeout=5)
-            self.cache.release(self.sig_key, self.owner)
-
-    def __enter__(self) -> ClaimQueue:
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.close()
-
-
-def storable_rows(rows: Sequence[Row]) -> list[Row]:
-    """The rows to commit: an empty output for a non-empty source is returned but not cached, so a
-    rerun asks again."""
-    return [r for r in rows if r[1] or not r[0]]
-
-
-# ---------------------------------------------------------------------------------------- wrapper
-class CachingTranslator(Translator):
-    """Any translator behind the cache: only sources missing from it reach the backend.
-
-    Unique sources are translated longest first in ``inner.batch_size`` batches (the order of the
-    result is the order asked for). Fast batches are grouped so that a transaction holds about
-    ``commit_interval`` seconds of work. A backend that raises, returns the wrong number of outputs
-    or a non-text output fails the system (:class:`SystemFailed`); nothing of that batch is cached.
-    An empty output for a non-empty source is returned but not cached, so a rerun asks again.
-    With ``cache=None`` it only batches.
-    """
-
-    backend: ClassVar[str] = "cache"
-    Options: ClassVar[type[TranslatorOptions]] = TranslatorOptions
-    #: seconds between polls of segments another run is translating, and between waiting messages
-    poll_s: ClassVar[float] = 0.2
-    notice_every_s: ClassVar[float] = 60.0
-
-    def __init__(self, inner: Translator, cache: TranslationCache | None, *, name: str = "",
-                 spec: str = "", commit_interval: float = 1.0,
-                 progress: Callable[[int], None] | None = None,
-                 signature: dict[str, Any] | None = None) -> None:
-        super().__init__(inner.target, inner.options, source_lang=inner.source_lang,
-                         target_lang=inner.target_lang)
-        self.inner = inner
-        #: ``inner.signature()`` when the caller has it already (a backend may hash files for it)
-        self._signature = signature
-        self.cache = cache
-        self.name = name or spec or inner.backend
-        self.spec = spec or inner.backend
-        self.commit_interval = commit_interval
-        self.progress = progress
-        #: of the last call: unique sources served from the cache / translated by this process
-        self.cached = 0
-        self.translated = 0
-        self._sig_key: str | None = None
-
-    @property
-    def batch_size(self) -> int:
-        return max(1, self.inner.batch_size)
-
-    def signature(self) -> dict[str, Any]:
-        return self._signature if self._signature is not None else self.inner.signature()
-
-    def sig_key(self) -> str:
-        if self._sig_key is None:
-            signature = self.signature()
-            self._sig_key = signature_key(signature)
-            if self.cache is not None:
-                self.cache.register_system(self._sig_key, signature, name=self.name, spec=self.spec)
-        return self._sig_key
-
-    def count_tokens(self, outputs: Sequence[str]) -> int:
-        return self.inner.count_tokens(outputs)
-
-    def translate(self, sources: Sequence[str]) -> list[str]:
-        records = self.translate_records(sources)
-        self.last_output_tokens = [records[s].output_tokens for s in sources]
-        self.last_truncated = [records[s].truncated for s in sources]
-        return [records[s].output for s in sources]
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def environment(self) -> dict[str, Any]:
-        """The fingerprint of the machine that translates (the inner backend's; a cluster's worker's)."""
-        return self.inner.environment()
-
-    def translate_rows(self, batch: list[str]) -> list[Row]:
-        """Translate one batch with the inner backend, checked, as cache rows (no cache access): what
-        a worker elsewhere runs for a driver that owns the cache (``mt_eval.cluster``)."""
-        return self._run_batch(batch)
-
-    # ------------------------------------------------------------------ the work
-    def _run_batch(self, batch: list[str]) -> list[Row]:
-        inner = self.inner
-        inner.last_output_tokens = None
-        inner.last_truncated = None
-        t0 = time.perf_counter()
-        try:
-            outs = inner.translate(batch)
-        except MtEvalError:
-            raise
-        except Exception as exc:  # a crashed backend fails the system with its message, in one line
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise SystemFailed(f"system {self.name}: backend {inner.backend!r} failed: "
-                               f"{type(exc).__name__}{': ' + first if first else ''}") from exc
-        seconds = time.perf_counter() - t0
-        if not isinstance(outs, list | tuple) or len(outs) != len(batch):
-            got = len(outs) if isinstance(outs, list | tuple) else type(outs).__name__
-            raise SystemFailed(f"system {self.name}: backend returned {got} outputs for {len(batch)} sources")
-        bad = [type(o).__name__ for o in outs if not isinstance(o, str)]
-        if bad:
-            raise SystemFailed(f"system {self.name}: backend returned a {bad[0]} output, not text")
-        counts = inner.last_output_tokens
-        if counts is None or len(counts) != len(batch):
-            counts = [inner.count_tokens([out]) for out in outs]
-        cut = inner.last_truncated
-        if cut is not None and len(cut) != len(batch):
-            cut = None
-        each = seconds / len(batch)
-        return [(src, out, each, int(tok), cut[i] if cut else "")
-                for i, (src, out, tok) in enumerate(zip(batch, outs, counts, strict=True))]
-
-    def _start_records(self, sources: Sequence[str]
-                       ) -> tuple[dict[str, CachedTranslation], ClaimQueue | None, list[str]]:
-        """What the cache already holds, the claim queue (None without a cache), and the sources still
-        to translate, longest first (as every translating path batches them)."""
-        unique = list(dict.fromkeys(sources))
-        done: dict[str, CachedTranslation] = {}
-        queue: ClaimQueue | None = None
-        if self.cache is not None:
-            queue = ClaimQueue(self.cache, self.sig_key())
-            done.update(queue.lookup(unique))
-        self.cached = len(done)
-        self.translated = 0
-        (self.progress or (lambda n: None))(self.cached)
-        missing = sorted((s for s in unique if s not in done), key=len, reverse=True)
-        return done, queue, missing
-
-    def translate_records(self, sources: Sequence[str]) -> dict[str, CachedTranslation]:
-        """Every unique source -> its translation record (from the cache or translated now)."""
-        done, queue, missing = self._start_records(sources)
-        advance = self.progress or (lambda n: None)
-        pending: list[Row] = []
-        last_commit = time.monotonic()
-
-        def take_pending() -> list[Row]:
-            nonlocal pending, last_commit
-            storable = storable_rows(pending)
-            pending = []
-            last_commit = time.monotonic()
-            return storable
-
-        def flush() -> None:
-            if queue is not None and pending:
-                queue.commit(take_pending())
-
-        def work(batch: list[str]) -> None:
-            rows = self._run_batch(batch)
-            for row in rows:
-                done[row[0]] = CachedTranslation(row[1], row[2], row[3], row[4])
-            pending.extend(rows)
-            self.translated += len(rows)
-            advance(len(rows))
-            if time.monotonic() - last_commit >= self.commit_interval:
-                flush()
-
-        size = self.batch_size
-        try:
-            if queue is None:
-                for start in range(0, len(missing), size):
-                    work(missing[start:start + size])
-                return done
-            deferred: list[str] = []
-            window = size  # claim this many at once; grows while batches are quick
-            start = 0
-            while start < len(missing):
-                group = missing[start:start + window]
-                start += len(group)
-                t0 = time.monotonic()
-                mine, others = queue.claim(group, commit=take_pending())  # one transaction for both
-                deferred += others
-                taken = set(mine) | set(others)
-                gone = [s for s in group if s not in taken]
-                if gone:  # another run finished them meanwhile
-                    done.update(queue.lookup(gone))
-                    advance(len(gone))
-                for b in range(0, len(mine), size):
-                    work(mine[b:b + size])
-                if mine and time.monotonic() - t0 < self.commit_interval / 2:
-                    window = min(window * 4, size * 64)
-            flush()
-            self._wait_for_others(queue, deferred, done, work, flush, advance)
-            return done
-        finally:
-            if queue is not None:
-                try:
-                    flush()  # what was translated before a failure is kept
-                finally:
-                    queue.close()
-
-    def _wait_for_others(self, queue: ClaimQueue, deferred: list[str], done: dict[str, CachedTranslation],
-                         work: Callable[[list[str]], None], flush: Callable[[], None],
-                         advance: Callable[[int], None]) -> None:
-        """Segments another live run claimed: wait for its results, or take them over when it dies."""
-        size = self.batch_size
-        noticed = 0.0
-        delay = self.poll_s
-        while deferred:
-            found = queue.lookup(deferred)
-            done.update(found)
-            advance(len(found))
-            deferred = [s for s in deferred if s not in done]
-            if not deferred:
-                break
-            mine, deferred = queue.claim(deferred)
-            for b in range(0, len(mine), size):
-                work(mine[b:b + size])
-            flush()
-            if deferred:
-                now = time.monotonic()
-                if now - noticed >= self.notice_every_s:
-                    noticed = now
-                    who = ", ".join(describe_owner(o) for o in queue.holders(deferred)) or "another run"
-                    log.warning("%s: waiting for %d segments that %s is translating (cache %s)",
-                                self.name, len(deferred), who, queue.cache.path)
-                time.sleep(delay)
-                delay = min(2.0, delay * 1.5) if not mine else self.poll_s

@@ -1,14 +1,17 @@
-"""A seeded, FLORES-like synthetic English corpus: references plus three systems of decreasing quality.
+"""Small corpora for tests and benchmarks.
 
-Parity tests run on it so that a plain clone (without ``../shared``) still checks mt-eval against
-sacrebleu on realistic-length segments: punctuation, numbers, casing, quotes, non-ASCII names, and
-systems that drop, replace, reorder and re-case words at different rates.
+* :func:`synthetic_corpus`: a seeded, FLORES-like synthetic English corpus — references plus three systems
+  of decreasing quality — so that a plain clone (without ``../shared``) still checks mt-eval against
+  sacrebleu on realistic-length segments: punctuation, numbers, casing, quotes, non-ASCII names, and
+  systems that drop, replace, reorder and re-case words at different rates;
+* :func:`tiny_pairs`: the template sentence pairs the tiny MarianMT (:mod:`mt_eval.testing.marian`) learns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+# the synthetic corpus
 _VOCABULARY = ("the a of to and in is was for on that with as by at from it be this which are an has have "
          "government people year city river report said new first two three would more their about "
          "after also its over into than other some could many been most only time world state "
@@ -65,3 +68,24 @@ def synthetic_corpus(n: int = 250, seed: int = 20240601) -> dict[str, list[str]]
     for name, noise in (("A", 0.45), ("B", 0.35), ("C", 0.25)):
         corpus[name] = [_system(rng, t, noise) for t in refs_tokens]
     return corpus
+
+
+_SUBJECTS = [("الولد", "the boy"), ("البنت", "the girl"), ("الرجل", "the man"), ("المعلم", "the teacher"),
+             ("الطبيب", "the doctor"), ("الوزير", "the minister")]
+_VERBS = [("يقرأ", "reads"), ("يكتب", "writes"), ("يرى", "sees"), ("يحب", "loves"), ("يشتري", "buys")]
+_OBJECTS = [("الكتاب", "the book"), ("الرسالة", "the letter"), ("البيت", "the house"),
+            ("السيارة", "the car"), ("الخبز", "the bread"), ("القلم", "the pen"),
+            ("الصحيفة", "the newspaper")]
+_TIMES = [("", ""), (" اليوم", " today"), (" غدا", " tomorrow")]
+
+
+def tiny_pairs() -> list[tuple[str, str]]:
+    """A few hundred template sentence pairs: a mapping small enough to learn in seconds."""
+    pairs = []
+    for s_ar, s_en in _SUBJECTS:
+        for v_ar, v_en in _VERBS:
+            for o_ar, o_en in _OBJECTS:
+                for t_ar, t_en in _TIMES:
+                    english = f"{s_en.capitalize()} {v_en} {o_en}{t_en}."
+                    pairs.append((f"{s_ar} {v_ar} {o_ar}{t_ar}.", english))
+    return pairs

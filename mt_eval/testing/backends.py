@@ -1,4 +1,6 @@
-"""Test-only backends: a slow, logging translator for resume and concurrency tests."""
+"""A test-only backend: ``slow``, a logging translator for resume, concurrency and Ray tests and the
+scaling benchmark. Register it with
+``register_backend("slow", "mt_eval.testing.backends:SlowTranslator")``."""
 
 from __future__ import annotations
 
@@ -36,13 +38,3 @@ class SlowTranslator(Translator):
     def signature(self) -> dict[str, Any]:
         opts: Any = self.options
         return {"backend": "slow", "tag": opts.tag}
-
-
-def make_testset(n: int = 20, *, repeat: bool = False):  # type: ignore[no-untyped-def]
-    from mt_eval.data.testset import TestSet
-
-    sources = [f"جملة رقم {i} " + "كلمة " * (i % 7) for i in range(n)]
-    if repeat:
-        sources[-1] = sources[0]
-    return TestSet.from_pairs([(s, [f"sentence {i}"]) for i, s in enumerate(sources)],
-                              source_lang="ar", target_lang="en", name="synthetic")

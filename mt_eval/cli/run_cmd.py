@@ -126,6 +126,9 @@ ExecutorOpt = Annotated[str | None, typer.Option(
 RayAddressOpt = Annotated[str | None, typer.Option(
     "--ray-address", help="Ray cluster address for --executor ray (default: $RAY_ADDRESS, else a cluster"
     " started on this machine with `ray start`, else a new local one).")]
+RayConnectOpt = Annotated[float | None, typer.Option(
+    "--ray-connect-timeout", help="Seconds the --ray-address may take to answer as a Ray head before the"
+    " command stops with one line (default: $MT_EVAL_RAY_CONNECT_S, else 10).")]
 
 
 def run(
@@ -153,6 +156,7 @@ def run(
     shard: ShardOpt = None,
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
+    ray_connect_timeout: RayConnectOpt = None,
     canaries: Annotated[bool, typer.Option("--canaries", help="Also run the metric canaries on the baseline"
                                            " system's outputs (else the first system that is not copy):"
                                            " canaries.json and a report section.")] = False,
@@ -165,7 +169,8 @@ def run(
                               "testset": None if testset is None else str(testset), "baseline": baseline,
                               "resamples": resamples, "seed": seed, "method": method,
                               "all_pairs": all_pairs or None, "name": name, "executor": executor,
-                              "ray_address": ray_address, "canaries": canaries or None})
+                              "ray_address": ray_address, "ray_connect_timeout": ray_connect_timeout,
+                              "canaries": canaries or None})
     request = pipeline.RunRequest(cfg, output=output, workers=workers, strict=strict, allow_skip=allow_skip,
                                   shard=shard, gate=gate, gate_policy=gate_policy)
     result = pipeline.run(request, progress=_progress, warn=_warn)
@@ -193,6 +198,7 @@ def score(
     shard: ShardOpt = None,
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
+    ray_connect_timeout: RayConnectOpt = None,
 ) -> None:
     """Score precomputed outputs against a test set (no translation).
 
@@ -204,7 +210,8 @@ def score(
 
     cfg = run_config(None, {"metrics": metric or None, "baseline": baseline, "resamples": resamples,
                             "seed": seed, "method": method, "all_pairs": all_pairs or None,
-                            "executor": executor, "ray_address": ray_address})
+                            "executor": executor, "ray_address": ray_address,
+                            "ray_connect_timeout": ray_connect_timeout})
     _finish(pipeline.score(pipeline.ScoreRequest(testset, hyp, output, cfg, name=name, workers=workers,
                                                  shard=shard), progress=_progress, warn=_warn))
 

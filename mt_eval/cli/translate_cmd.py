@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mt_eval.cli.cache_cmd import CacheOpt
-from mt_eval.cli.run_cmd import RayAddressOpt
+from mt_eval.cli.run_cmd import RayAddressOpt, RayConnectOpt
 from mt_eval.errors import MtEvalError
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
             "--executor", help="Where to translate: local (this process, default) or ray (a Ray cluster;"
             " needs mt-eval's ray extra).")] = None,
         ray_address: RayAddressOpt = None,
+        ray_connect_timeout: RayConnectOpt = None,
     ) -> None:
         """Translate a test set with each system: one hypothesis file per system plus translations.json."""
         from mt_eval.cluster.executor import get_executor
@@ -77,7 +78,8 @@ def register(app: typer.Typer) -> None:
         per_system = options_per_system(system, parse_options(opt or []))
         rules = TranslateRules(cache=False if no_cache else cache, strict=strict, allow_skip=allow_skip,
                                progress=not quiet,
-                               executor=get_executor(executor, ray_address))  # Ray missing: exit 2 first
+                               # Ray missing or no Ray head at the address: exit 2 before any work
+                               executor=get_executor(executor, ray_address, ray_connect_timeout))
         runs = translate_systems(ts, system, rules, options=per_system, on_run=_report)
         summary = write_translations(output, ts, runs, extra=sharded)
         for info in summary["systems"].values():

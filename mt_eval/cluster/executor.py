@@ -57,7 +57,8 @@ class LocalExecutor:
 LOCAL = LocalExecutor()
 
 
-def get_executor(kind: str | None = "local", address: str | None = None) -> Executor:
+def get_executor(kind: str | None = "local", address: str | None = None,
+                 connect_timeout: float | None = None) -> Executor:
     """The :class:`LocalExecutor`, or a connected :class:`~mt_eval.cluster.ray_executor.RayExecutor`.
 
     One Ray executor per process and address is kept (a second ``run`` in the same process reuses the
@@ -69,6 +70,8 @@ def get_executor(kind: str | None = "local", address: str | None = None) -> Exec
     if choice == "local":
         if address:
             raise MtEvalError("--ray-address needs --executor ray")
+        if connect_timeout is not None:
+            raise MtEvalError("--ray-connect-timeout needs --executor ray")
         return LOCAL
     try:
         import ray  # noqa: F401
@@ -79,7 +82,7 @@ def get_executor(kind: str | None = "local", address: str | None = None) -> Exec
     existing = _current.get("ray")
     if isinstance(existing, RayExecutor) and existing.address == address and existing.connected():
         return existing
-    executor = RayExecutor(address)
+    executor = RayExecutor(address, connect_s=connect_timeout)
     executor.connect()
     _current["ray"] = executor
     return executor

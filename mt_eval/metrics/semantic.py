@@ -42,7 +42,6 @@ almost nothing from a second thread at that size, so the micro-batches themselve
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import multiprocessing as mp
 from collections.abc import Iterator, Sequence

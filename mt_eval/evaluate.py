@@ -542,7 +542,7 @@ def assemble(testset: TestSet, systems: Sequence[SystemRun], metrics: Mapping[st
                  for s in systems},
         metrics={key: MetricInfo(spec=_jsonable(m.spec()), signature=work.signatures[key].as_dict(),
                                  signature_string=str(work.signatures[key]),
-                                 higher_is_better=bool(m.higher_is_better))
+                                 higher_is_better=bool(m.higher_is_better), run=_jsonable(m.run_info()))
                  for key, m in metrics.items()},
         scores=work.scores, significance=work.significance, flags=work.flag_counts,
         bootstrap=BootstrapInfo(n_resamples=settings.resamples, confidence=settings.confidence,

@@ -121,6 +121,11 @@ class Metric(ABC):
         (LLM judges name them in the prompt) take them unless their options name others."""
         return None  # most metrics do not depend on the languages
 
+    def run_info(self) -> dict[str, Any]:
+        """How this run computed the metric, not what identifies it (e.g. the threads ``auto`` chose):
+        recorded in ``results.json`` beside the signature, never compared."""
+        return {}
+
     def close(self) -> None:
         """Release what the metric holds open (a judge's HTTP client, a model); a run calls it once it
         has scored every system. The metric can still be used afterwards: it reopens what it needs."""

@@ -126,15 +126,8 @@ def _shift_into(words: np.ndarray, start: int, length: int, target: int, out: np
 
 
 @_jit
-def _pair_edits(words_in: np.ndarray, ref: np.ndarray, limits: np.ndarray) -> int:
-    # sacrebleu's translation_edit_rate: number of edits (shifts + edit distance); -1 where
-    # sacrebleu itself would raise (an unreachable cell on the back-trace)
-    n_hyp = len(words_in)
-    n_ref = len(ref)
-    if n_ref == 0:
-        return n_hyp
-    beam_width, max_size, max_dist = limits[0], limits[1], limits[2]
-    max_candidates, inf = limits[3], limits[4]
+def _beam(n_hyp: int, n_ref: int, beam_width: int) -> tuple[np.ndarray, np.ndarray]:
+    # the columns lo[i]..hi[i]-1 of row i that BeamEditDistance computes (widened for unequal lengths)
     ratio = n_ref / n_hyp if n_hyp > 0 else 1.0
     width = beam_width
     if ratio / 2 > beam_width:
@@ -146,128 +139,138 @@ def _pair_edits(words_in: np.ndarray, ref: np.ndarray, limits: np.ndarray) -> in
         lo[i] = max(0, diag - width)
         hi[i] = min(n_ref + 1, diag + width)
     hi[n_hyp] = n_ref + 1
+    return lo, hi
+
+
+@_jit
+def _trace(ops: np.ndarray, align: np.ndarray, hyp_err: np.ndarray, ref_err: np.ndarray) -> bool:
+    # the back-trace read as the alignment of the flipped trace (trace_to_alignment); False where
+    # sacrebleu itself would raise (an unreachable cell)
+    i, j = ops.shape[0] - 1, ops.shape[1] - 1
+    while i > 0 or j > 0:
+        op = ops[i, j]
+        if op <= _SUB:  # _NOP or _SUB
+            err = 1 if op == _SUB else 0
+            align[j - 1] = i - 1
+            hyp_err[i - 1] = err
+            ref_err[j - 1] = err
+            i -= 1
+            j -= 1
+        elif op == _INS:
+            align[j - 1] = i - 1
+            ref_err[j - 1] = 1
+            j -= 1
+        elif op == _DEL:
+            hyp_err[i - 1] = 1
+            i -= 1
+        else:
+            return False
+    return True
+
+
+@_jit
+def _same_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    first = 0
+    while first < len(a) and a[first] == b[first]:
+        first += 1
+    return first
+
+
+@_jit
+def _may_shift(errors: tuple[np.ndarray, np.ndarray, np.ndarray], start_h: int, start_r: int,
+               length: int) -> bool:
+    # _shift's skip rules: both spans already correct, or the reference span aligned inside the hypothesis one
+    hyp_err, ref_err, align = errors
+    wrong = False
+    for p in range(start_h, start_h + length):
+        wrong = wrong or hyp_err[p] != 0
+    if not wrong:
+        return False
+    wrong = False
+    for p in range(start_r, start_r + length):
+        wrong = wrong or ref_err[p] != 0
+    return wrong and not start_h <= align[start_r] < start_h + length
+
+
+@_jit
+def _better(best: np.ndarray, found: bool, candidate: tuple[int, int, int, int]) -> bool:
+    # sacrebleu's ranking of (gain, length, start, target): larger gain, longer span, earlier start, target
+    if not found:
+        return True
+    for k in range(4):
+        if candidate[k] != best[k]:
+            return candidate[k] > best[k] if k < 2 else candidate[k] < best[k]
+    return False
+
+
+@_jit
+def _pair_edits(words_in: np.ndarray, ref: np.ndarray, limits: np.ndarray) -> int:
+    # sacrebleu's translation_edit_rate: number of edits (shifts + edit distance); -1 where
+    # sacrebleu itself would raise (an unreachable cell on the back-trace)
+    n_hyp, n_ref = len(words_in), len(ref)
+    if n_ref == 0:
+        return n_hyp
+    max_size, max_dist, max_candidates, inf = limits[1], limits[2], limits[3], limits[4]
+    lo, hi = _beam(n_hyp, n_ref, limits[0])
     dist = np.empty((n_hyp + 1, n_ref + 1), dtype=np.int64)
     ops = np.empty((n_hyp + 1, n_ref + 1), dtype=np.int8)
     for j in range(n_ref + 1):
         dist[0, j] = j
         ops[0, j] = _INS
-    cand_dist = dist.copy()
-    cand_ops = ops.copy()
-    words = words_in.copy()
-    shifted = words_in.copy()
-    _fill_rows(words, ref, 1, dist, ops, lo, hi, inf)
-    align = np.zeros(n_ref, dtype=np.int64)
-    ref_err = np.zeros(n_ref, dtype=np.int64)
-    hyp_err = np.zeros(n_hyp, dtype=np.int64)
-    shifts = 0
-    checked = 0
+    cand_dist, cand_ops = dist.copy(), ops.copy()
+    words, shifted = words_in.copy(), words_in.copy()
+    _fill_rows(words, ref, np.int64(1), dist, ops, lo, hi, inf)
+    # hypothesis errors, reference errors, alignment (reference position -> hypothesis position)
+    errors = (np.zeros(n_hyp, dtype=np.int64), np.zeros(n_ref, dtype=np.int64),
+              np.zeros(n_ref, dtype=np.int64))
+    best = np.zeros(4, dtype=np.int64)  # gain, length, start, target of the best shift so far
+    shifts = checked = 0
     while True:
         pre_score = dist[n_hyp, n_ref]
-        # back-trace, read as the alignment of the flipped trace (trace_to_alignment)
-        i = n_hyp
-        j = n_ref
-        while i > 0 or j > 0:
-            op = ops[i, j]
-            if op <= _SUB:  # _NOP or _SUB
-                err = 1 if op == _SUB else 0
-                align[j - 1] = i - 1
-                hyp_err[i - 1] = err
-                ref_err[j - 1] = err
-                i -= 1
-                j -= 1
-            elif op == _INS:
-                align[j - 1] = i - 1
-                ref_err[j - 1] = 1
-                j -= 1
-            elif op == _DEL:
-                hyp_err[i - 1] = 1
-                i -= 1
-            else:
-                return -1
-        found = False
-        best_gain = 0
-        best_len = 0
-        best_start = 0
-        best_target = 0
-        stop = False
+        if not _trace(ops, errors[2], errors[0], errors[1]):
+            return -1
+        found = stop = False
         for start_h in range(n_hyp):
             for start_r in range(n_ref):
                 if abs(start_r - start_h) > max_dist:
                     continue
                 length = 0
                 while words[start_h + length] == ref[start_r + length] and length < max_size:
-                    length += 1
-                    # one candidate pair (start_h, start_r, length), as _shift consumes it
-                    skip = True
-                    for p in range(start_h, start_h + length):
-                        if hyp_err[p] != 0:
-                            skip = False
-                    if not skip:
-                        skip = True
-                        for p in range(start_r, start_r + length):
-                            if ref_err[p] != 0:
-                                skip = False
-                    if not skip and start_h <= align[start_r] < start_h + length:
-                        skip = True
-                    if not skip:
+                    length += 1  # one candidate pair (start_h, start_r, length), as _shift consumes it
+                    if _may_shift(errors, start_h, start_r, length):
                         prev_idx = -1
-                        for offset in range(-1, length):
-                            if start_r + offset == -1:
-                                idx = 0
-                            elif start_r + offset < n_ref:
-                                idx = align[start_r + offset] + 1
-                            else:
-                                break
+                        for offset in range(-1, min(length, n_ref - start_r)):
+                            idx = 0 if start_r + offset == -1 else errors[2][start_r + offset] + 1
                             if idx == prev_idx:
                                 continue
                             prev_idx = idx
-                            _shift_into(words, start_h, length, idx, shifted)
-                            first = 0
-                            while first < n_hyp and shifted[first] == words[first]:
-                                first += 1
-                            if first == n_hyp:
-                                cost = pre_score
-                            else:
-                                for q in range(n_ref + 1):
-                                    cand_dist[first, q] = dist[first, q]
+                            _shift_into(words, np.int64(start_h), np.int64(length), idx, shifted)
+                            first = _same_prefix(shifted, words)
+                            cost = pre_score
+                            if first < n_hyp:
+                                cand_dist[first, :] = dist[first, :]
                                 _fill_rows(shifted, ref, first + 1, cand_dist, cand_ops, lo, hi, inf)
                                 cost = cand_dist[n_hyp, n_ref]
-                            gain = pre_score - cost
                             checked += 1
-                            better = not found
-                            if found:
-                                if gain != best_gain:
-                                    better = gain > best_gain
-                                elif length != best_len:
-                                    better = length > best_len
-                                elif start_h != best_start:
-                                    better = start_h < best_start
-                                else:
-                                    better = idx < best_target
-                            if better:
+                            candidate = (pre_score - cost, np.int64(length), np.int64(start_h), idx)
+                            if _better(best, found, candidate):
                                 found = True
-                                best_gain = gain
-                                best_len = length
-                                best_start = start_h
-                                best_target = idx
-                        if checked >= max_candidates:
-                            stop = True
-                            break
+                                best[0], best[1], best[2], best[3] = candidate
+                    stop = checked >= max_candidates
+                    if stop:
+                        break
                     if n_hyp == start_h + length or n_ref == start_r + length:
                         break
                 if stop:
                     break
             if stop:
                 break
-        if checked >= max_candidates or not found or best_gain <= 0:
+        if checked >= max_candidates or not found or best[0] <= 0:
             break
         shifts += 1
-        _shift_into(words, best_start, best_len, best_target, shifted)
-        first = 0
-        while first < n_hyp and shifted[first] == words[first]:
-            first += 1
-        for p in range(n_hyp):
-            words[p] = shifted[p]
+        _shift_into(words, best[2], best[1], best[3], shifted)
+        first = _same_prefix(shifted, words)
+        words[:] = shifted
         if first < n_hyp:
             _fill_rows(words, ref, first + 1, dist, ops, lo, hi, inf)
     return shifts + dist[n_hyp, n_ref]

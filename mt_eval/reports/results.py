@@ -61,6 +61,8 @@ class MetricInfo(_Model):
     signature: dict[str, Any]
     signature_string: str
     higher_is_better: bool = True
+    # how the run computed it (``Metric.run_info``: threads chosen by ``auto``, ...); never compared
+    run: dict[str, Any] = Field(default_factory=dict)
 
 
 class ScoreEntry(_Model):

@@ -131,3 +131,21 @@ def test_flores_three_systems_bit_identical_to_earlier_versions():
     old = [old_metric.segment_stats(hyps, refs) for hyps in systems]
     assert all(np.array_equal(a, b) for a, b in zip(old, new, strict=True))
     assert len(semantic._MEMO) == len({t.strip() for s in [*systems, [r[0] for r in refs]] for t in s})
+
+
+def test_the_threads_auto_chose_are_recorded_in_results_json_and_not_in_the_signature(tmp_path: Path):
+    from mt_eval.data.testset import TestSet
+    from mt_eval.evaluate import evaluate
+    from mt_eval.reports.run_folder import RunFolder
+    from mt_eval.translators.base import SystemRun
+
+    testset = TestSet.from_pairs([("مرحبا بالعالم", ["Hello world"]), ("شكرا جزيلا", ["Thank you very much"])],
+                                 source_lang="ar", target_lang="en", name="tiny")
+    system = SystemRun(name="sys", spec="file:sys.txt", outputs=["Hello world", "Thanks a lot"], signature={})
+    run = evaluate(testset, [system], ["semantic"], sink=RunFolder(tmp_path / "run"))
+    info = run.results.metrics["semantic"]
+    assert info.run["threads"]["workers"] == usable_cores()
+    assert info.run["threads"]["requested"] == "auto"
+    assert "threads" not in info.signature_string and "auto" not in info.signature_string
+    written = (tmp_path / "run" / "results.json").read_text(encoding="utf-8")
+    assert '"run"' in written and '"requested": "auto"' in written

@@ -307,11 +307,13 @@ def _run_canaries(testset: TestSet, runs: Sequence[SystemRun], out: Path, cfg: R
     from mt_eval.canaries.for_run import canaries_for_run
     from mt_eval.canaries.report import summary_lines
     from mt_eval.canaries.runner import CanarySettings
+    from mt_eval.evaluate import resolve_metrics
     from mt_eval.reports.run_folder import RunFolder
 
     settings = CanarySettings(seed=cfg.seed if cfg.seed is not None else SEED,
                               workers=cfg.workers if isinstance(cfg.workers, int) else 1)
-    document = canaries_for_run(testset, runs, cfg.baseline, list(cfg.metrics), settings, progress)
+    document = canaries_for_run(testset, runs, cfg.baseline, resolve_metrics(list(cfg.metrics)), settings,
+                                progress)
     path = RunFolder(out).write_canaries(document)
     for line in summary_lines(document):
         progress(f"canaries: {line}")

@@ -186,3 +186,32 @@ def median_time(fn: Callable[[], T], repeats: int) -> tuple[float, T | None]:
 def machine() -> dict[str, Any]:
     """Python version and platform: the start of every benchmark's machine record."""
     return {"python": platform.python_version(), "platform": platform.platform()}
+
+
+# ------------------------------------------------------------------------------------------- FLORES
+FLORES_DIR = ROOT.parent / "shared" / "external" / "flores-ara-eng"
+
+
+def flores_files(folder: Path = FLORES_DIR) -> dict[str, Any] | None:
+    """FLORES devtest ar→en, read in place (never copied into the repository): ``source``, ``reference``
+    and ``systems`` ({name: path}, sorted); None where the folder or a file is missing."""
+    systems = sorted((folder / "systems").glob("*.eng")) if (folder / "systems").is_dir() else []
+    if not (folder / "source.ara").is_file() or not (folder / "reference.eng").is_file() or not systems:
+        return None
+    return {"source": folder / "source.ara", "reference": folder / "reference.eng",
+            "systems": {path.stem: path for path in systems}}
+
+
+def clear_numba_cache(module_file: Path) -> list[str]:
+    """Remove numba's on-disk cache of one module (``__pycache__/<stem>.*.nbi/.nbc`` beside it, and the
+    same names under ``$NUMBA_CACHE_DIR``), so that its next import compiles; the names removed."""
+    folders = [module_file.parent / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        folders.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    removed = []
+    for folder in folders:
+        for suffix in ("nbi", "nbc"):
+            for path in folder.rglob(f"{module_file.stem}.*.{suffix}") if folder.is_dir() else []:
+                path.unlink(missing_ok=True)
+                removed.append(str(path))
+    return removed

@@ -9,7 +9,7 @@ a metric. The run's own metric specs are scored, so ``canaries.json`` carries th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mt_eval.canaries.report import build_document
@@ -18,6 +18,7 @@ from mt_eval.errors import MtEvalError
 
 if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
+    from mt_eval.metrics.base import Metric
     from mt_eval.translators.base import SystemRun
 
 
@@ -48,19 +49,17 @@ def choose_good_system(testset: TestSet, runs: Sequence[SystemRun],
 
 
 def canaries_for_run(testset: TestSet, runs: Sequence[SystemRun], baseline: str | None,
-                     metrics: Sequence[str], settings: CanarySettings,
+                     metrics: Mapping[str, Metric], settings: CanarySettings,
                      progress: Progress = _quiet) -> dict[str, Any]:
-    """The run's ``canaries.json`` document: the run's ``metrics`` (specs, as keyed in ``results.json``)
-    on perturbations of the chosen good system's outputs; ``document["good"]["chosen"]`` says which and
+    """The run's ``canaries.json`` document: the run's ``metrics`` (keyed as in ``results.json``) on
+    perturbations of the chosen good system's outputs; ``document["good"]["chosen"]`` says which and
     why."""
-    from mt_eval.evaluate import resolve_metrics
-
     good, why = choose_good_system(testset, runs, baseline)
     plan = plan_canaries(testset, good.outputs, settings)
     per_metric = plan.texts_per_metric()
     progress(f"canaries on the outputs of {why}: {len(plan.indices)} of {len(testset)} segments,"
              f" {len(plan.perturbations)} perturbations, {per_metric} texts per metric × {len(metrics)}"
              " metrics")
-    entries = run_canaries(plan, resolve_metrics(list(metrics)), settings, progress=progress)
+    entries = run_canaries(plan, dict(metrics), settings, progress=progress)
     return build_document(plan, entries, settings, {"name": good.name, "spec": good.spec,
                                                      "signature": dict(good.signature), "chosen": why})

@@ -64,7 +64,10 @@ def test_several_references_take_the_best_score(tiny_comet: TinyComet) -> None:
     assert (first != second).all()
     varied_refs = [[REFS[0], other[0]], [REFS[1]]]
     varied = metric.segment_stats(HYPS[:2], varied_refs, sources=SOURCES[:2])
-    np.testing.assert_array_equal(varied[:, 0], [max(first[0], second[0]), first[1]])
+    # a batch of another shape pads differently, which moves float32 results by ~1e-7 (COMET is not
+    # batch-invariant); the best reference of each segment is still the one chosen
+    np.testing.assert_allclose(varied[:, 0], [max(first[0], second[0]), first[1]], rtol=0, atol=1e-6)
+    assert abs(first[0] - second[0]) > 1e-4  # so the tolerance cannot hide the wrong reference
     assert MetricSignature.of(metric, nrefs(varied_refs)).as_dict()["nrefs"] == "var"
 
 

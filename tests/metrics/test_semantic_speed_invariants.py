@@ -139,8 +139,8 @@ def test_the_threads_auto_chose_are_recorded_in_results_json_and_not_in_the_sign
     from mt_eval.reports.run_folder import RunFolder
     from mt_eval.translators.base import SystemRun
 
-    testset = TestSet.from_pairs([("مرحبا بالعالم", ["Hello world"]), ("شكرا جزيلا", ["Thank you very much"])],
-                                 source_lang="ar", target_lang="en", name="tiny")
+    pairs = [("مرحبا بالعالم", ["Hello world"]), ("شكرا جزيلا", ["Thank you very much"])]
+    testset = TestSet.from_pairs(pairs, source_lang="ar", target_lang="en", name="tiny")
     system = SystemRun(name="sys", spec="file:sys.txt", outputs=["Hello world", "Thanks a lot"], signature={})
     run = evaluate(testset, [system], ["semantic"], sink=RunFolder(tmp_path / "run"))
     info = run.results.metrics["semantic"]

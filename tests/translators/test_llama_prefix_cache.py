@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mt_eval.translators.llama_prefix import ALIGN, PrefixCache, common_length
+from mt_eval.translators.llama_prefix import ALIGN, PrefixCache, chunks, common_length, reuse_length
 
 
 class _FakeModel:
@@ -48,6 +48,8 @@ class _FakeLlama:
     _is_recurrent = False
     _is_hybrid = False
     model_params = None
+    context_params = None
+    n_batch = 512
 
     def __init__(self) -> None:
         self._model = _FakeModel()
@@ -79,7 +81,8 @@ class _FakeLlama:
     def generate(self, prompt: list[int]) -> None:
         """What ``create_completion`` does after :meth:`PrefixCache.prepare`: the rest, then 3 new tokens."""
         assert self.kv[:self.n_tokens] == prompt[:self.n_tokens]
-        self.eval(prompt[self.n_tokens:])
+        if self.n_tokens < len(prompt):
+            self.eval(prompt[self.n_tokens:])
         self.eval([7, 8, 9])
 
 
@@ -92,33 +95,47 @@ class _FakeCache(PrefixCache):
 
 
 FIXED = "H" * 70 + ": "
+SOURCE = "s" * 40  # 1 + 72 + 40 = 113 prompt tokens: reuse 64, then [64, 113) in the one-piece micro-batch
 
 
-def _run(cache: _FakeCache, source: str) -> int:
+def _run(cache: _FakeCache, source: str = SOURCE) -> int:
     prompt = FIXED + source
     reuse = cache.prepare(prompt, FIXED)
     cache.llm.generate(cache.prompt_tokens(prompt))
     return reuse
 
 
+def test_reuse_lengths_keep_the_one_piece_micro_batches() -> None:
+    assert list(chunks(800, 1026, 512)) == [(800, 1024), (1024, 1026)]
+    assert list(chunks(0, 800, 512)) == [(0, 512), (512, 800)]
+    assert reuse_length(1026, 807, 512) == 800  # [800, 1024) has 224 rows; [1024, 1026) is the one-piece one
+    assert reuse_length(150, 107, 512) == 96
+    assert reuse_length(120, 107, 512) == 64  # [96, 120) would be a 24-row micro-batch inside a 120-row one
+    assert reuse_length(830, 807, 512) == 768  # [800, 830): 30 rows
+    assert reuse_length(1100, 1030, 512) == 1024  # a multiple of 512: the same micro-batches as one piece
+    assert reuse_length(40, 20, 512) == 0 and reuse_length(5, 900, 512) == 0
+
+
 def test_the_prefix_is_evaluated_once_and_reused_at_an_aligned_length() -> None:
     llm = _FakeLlama()
     cache = _FakeCache(llm)
-    assert _run(cache, "abc") == 64 and llm.calls[:2] == [("reset", 0), ("eval", 64)]
-    assert cache.prefix_evaluations == 1 and cache.evaluated == 1 + 72 + 3
+    assert _run(cache) == 64
+    # the prefix [0, 64), then the segment cut at the micro-batch boundary 64: generation samples at once
+    assert llm.calls[:4] == [("truncate", 0), ("eval", 64), ("eval", 113 - 64), ("eval", 3)]
+    assert cache.prefix_evaluations == 1 and cache.evaluated == 113 and cache.reused == 0
     llm.calls.clear()
-    assert _run(cache, "defgh") == 64
-    assert llm.calls[0] == ("truncate", 64) and ("reset", 0) not in llm.calls  # nothing evaluated again
-    assert cache.reused == 64 and cache.prefix_evaluations == 1
-    shared = common_length(cache.prompt_tokens(FIXED), cache.prompt_tokens(FIXED + "x"))
-    assert 64 % ALIGN == 0 and shared == 73
+    assert _run(cache, "t" * 40) == 64
+    assert llm.calls == [("truncate", 64), ("eval", 113 - 64), ("eval", 3)]  # nothing evaluated again
+    assert cache.reused == 64 and cache.prefix_evaluations == 1 and cache.evaluated == 113 + 49
+    assert common_length(cache.prompt_tokens(FIXED), cache.prompt_tokens(FIXED + "x")) == 73
 
 
 def test_one_piece_when_off_or_when_little_is_shared() -> None:
     llm = _FakeLlama()
     off = _FakeCache(llm, enabled=False)
-    assert _run(off, "abc") == 0 and _run(off, "abc") == 0
+    assert _run(off) == 0 and _run(off) == 0
     assert [c for c in llm.calls if c[0] != "eval"] == [("reset", 0), ("reset", 0)]
+    assert [c for c in llm.calls if c[0] == "eval"] == [("eval", 113), ("eval", 3)] * 2
     on = _FakeCache(_FakeLlama())
     assert on.prepare("short prompt", "short ") == 0 and on.llm.calls == [("reset", 0)]
 
@@ -126,20 +143,34 @@ def test_one_piece_when_off_or_when_little_is_shared() -> None:
 def test_the_prefix_is_evaluated_again_when_the_cache_is_not_intact_or_was_used_otherwise() -> None:
     llm = _FakeLlama()
     cache = _FakeCache(llm)
-    _run(cache, "abc")
+    _run(cache)
     cache.first = 5  # a sliding-window cache dropped the oldest positions
     llm.calls.clear()
-    _run(cache, "abc")
-    assert llm.calls[:2] == [("reset", 0), ("eval", 64)] and cache.prefix_evaluations == 2
+    _run(cache)
+    assert llm.calls[:2] == [("truncate", 0), ("eval", 64)] and cache.prefix_evaluations == 2
     cache.first = 0
     cache.prepare("other prompt", "other ")  # a prompt without the prefix: one piece, the prefix is gone
     llm.calls.clear()
-    _run(cache, "abc")
-    assert llm.calls[:2] == [("reset", 0), ("eval", 64)]
+    _run(cache)
+    assert llm.calls[:2] == [("truncate", 0), ("eval", 64)]
     cache.invalidate()  # what an exception inside create_completion does
     llm.calls.clear()
-    _run(cache, "abc")
-    assert llm.calls[:2] == [("reset", 0), ("eval", 64)]
+    _run(cache)
+    assert llm.calls[:2] == [("truncate", 0), ("eval", 64)]
+
+
+def test_a_shorter_segment_reuses_less_and_the_next_one_evaluates_only_what_is_missing() -> None:
+    llm = _FakeLlama()
+    cache = _FakeCache(llm)
+    _run(cache)
+    llm.calls.clear()
+    # 83 tokens: [64, 83) would be a 19-row micro-batch inside the one-piece 83-row one; [32, 83) is not
+    assert _run(cache, "u" * 10) == 32
+    assert llm.calls == [("truncate", 32), ("eval", 51), ("eval", 3)]
+    llm.calls.clear()
+    assert _run(cache) == 64
+    assert llm.calls == [("truncate", 32), ("eval", 32), ("eval", 49), ("eval", 3)]
+    assert cache.prefix_evaluations == 2
 
 
 def test_a_model_on_a_gpu_or_recurrent_never_reuses() -> None:
@@ -181,12 +212,14 @@ def test_translations_are_identical_with_prefix_cache_in_any_order_and_any_shard
     try:
         expected = off.translate(sources)
         assert len(off.prefix_kv.prompt_tokens(off.prompt(sources[-1]))) > 512
+        prompt_tokens = off.prefix_kv.evaluated
     finally:
         off.close()
     on = _translator()
     try:
         assert on.translate(sources) == expected
-        assert on.prefix_kv.reused == ALIGN * 3 * (len(sources) - 1) and on.prefix_kv.prefix_evaluations == 1
+        kv = on.prefix_kv  # every prompt token was evaluated or reused; each segment reused 64 or 96
+        assert kv.evaluated + kv.reused == prompt_tokens and kv.reused >= 2 * ALIGN * (len(sources) - 1)
     finally:
         on.close()
     order = list(range(len(sources)))
@@ -219,7 +252,11 @@ def test_first_token_logits_are_bit_identical_for_translation_and_judge_prompts(
                    conversation_prompt(esa_span_messages(sources[3], hyps[0], **langs)),
                    conversation_prompt(esa_score_messages(sources[3], hyps[0], "Major:\nno-error", **langs)),
                    (on.prompt(sources[-1]), on.prompt(""))]
-        assert all(len(on.prefix_kv.prompt_tokens(p)) > 512 for p, _ in [*prompts[1:4], prompts[-1]])
+        lengths = [len(on.prefix_kv.prompt_tokens(p)) for p, _ in prompts]
+        assert all(n > 512 for n in [*lengths[1:4], lengths[-1]])
+        # one of them ends with a one-piece micro-batch of fewer than 8 tokens (1024 + 2): the case where
+        # reusing a prefix and evaluating the rest in one micro-batch changes the logits
+        assert any(0 < n % 512 < 8 for n in lengths), lengths
         expected = [off.prompt_logits(prompt, fixed) for prompt, fixed in prompts]
         for k in [0, 1, 2, 3, 4, 5, 0, 2]:  # the last two: a prefix evaluated again after other prompts
             assert np.array_equal(on.prompt_logits(*prompts[k]), expected[k]), k

@@ -142,6 +142,79 @@ def judges(segments: Sequence[int], threads: int) -> dict[str, Any]:
             translator.close()
 
 
+def mechanisms(threads: int) -> dict[str, Any]:
+    """First-token logits of a few prompts after a reused prefix, against one-piece evaluation: the
+    backend's rules, plain truncation (as llama-cpp-python reuses a prefix), and save_state/load_state."""
+    import numpy as np
+
+    from mt_eval.translators.llama_cpp import conversation_prompt
+    from mt_eval.translators.llama_prefix import ALIGN, common_length
+
+    seed = default_testset().sources
+    translator = create_translator("llama-cpp:default", {"n_threads": threads})
+    try:
+        kv = translator.prefix_kv
+        llm = kv.llm
+        prompts = {
+            "translation, 150 tokens": (translator.prompt(seed[1].split("،")[0]), translator.prompt("")),
+            "translation, 587 tokens": (translator.prompt(" ".join(seed[:6])), translator.prompt("")),
+            "gemba-mqm": conversation_prompt(mqm_messages(seed[1].split("،")[2], "A soldier of the Ukrainian"
+                                                          " forces.", **LANGS)),
+            "gemba-esa step 1": conversation_prompt(esa_span_messages(seed[0], seed[0], **LANGS)),
+        }
+        tokens = {name: (kv.prompt_tokens(p), kv.prompt_tokens(f)) for name, (p, f) in prompts.items()}
+
+        def logits() -> Any:
+            import llama_cpp
+
+            pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+            return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy()
+
+        def one_piece(t: list[int]) -> Any:
+            llm.reset()
+            llm.eval(t)
+            return logits()
+
+        def truncated(t: list[int], length: int) -> Any:
+            llm.reset()
+            llm.eval(t[:length])
+            llm._ctx.kv_cache_seq_rm(-1, length, -1)
+            llm.n_tokens = length
+            llm.eval(t[length:])
+            return logits()
+
+        out: dict[str, Any] = {}
+        for name, (t, f) in tokens.items():
+            shared = common_length(t, f)
+            reference = one_piece(t)
+            row: dict[str, Any] = {"prompt_tokens": len(t), "shared_prefix_tokens": shared}
+            kv.invalidate()
+            kv.first_logits_tokens(t, f)  # the prefix evaluated, as after an earlier segment
+            row["backend_reuse"] = len(kv.tokens)
+            row["backend (prefix_cache)"] = float(np.abs(kv.first_logits_tokens(t, f) - reference).max())
+            row["truncation at the shared length"] = float(np.abs(truncated(t, shared) - reference).max())
+            aligned = shared // ALIGN * ALIGN
+            row["truncation at a multiple of 32, rest in one piece"] = float(
+                np.abs(truncated(t, aligned) - reference).max())
+            llm.reset()
+            llm.eval(t[:aligned])
+            started = time.perf_counter()
+            state = llm.save_state()
+            saved = time.perf_counter() - started
+            started = time.perf_counter()
+            llm.load_state(state)
+            loaded = time.perf_counter() - started
+            llm.eval(t[aligned:])
+            row["save_state/load_state"] = float(np.abs(logits() - reference).max())
+            row["state_bytes"] = len(state.llama_state) + state.scores.nbytes
+            row["save_load_seconds"] = round(saved + loaded, 3)
+            kv.invalidate()
+            out[name] = row
+        return {"max_abs_logit_difference": out}
+    finally:
+        translator.close()
+
+
 def server(sources: Sequence[str], threads: int) -> dict[str, Any]:
     from mt_eval.testing.llama_server import serve
     from mt_eval.translators.llama_cpp import default_gguf
@@ -194,6 +267,7 @@ def main() -> None:
     report["translation"] = {"seed paragraphs": translation(seed, args.threads),
                              f"flores first {len(flores)}": translation(flores, args.threads)}
     report["load_average_after_translation"] = os.getloadavg()
+    report["exactness"] = mechanisms(args.threads)
     report["judges"] = judges(list(range(min(args.judge_segments, len(seed)))), args.threads)
     report["load_average_after_judges"] = os.getloadavg()
     if not args.no_server:

@@ -1,7 +1,7 @@
 """Local LLM cost per segment, ``prefix_cache`` on vs off: translation, GEMBA-MQM, GEMBA-ESA; a real server.
 
-    python scripts/bench_llm.py [--flores 100] [--judge-segments 4] [--threads 1] [--no-server]
-                                [-o results/bench/llm.json]
+    python scripts/bench_llm.py [--flores 100] [--judge-segments 4] [--threads 1] [--server-segments 8]
+                                [--no-server] [-o results/bench/llm.json]
 
 Gemma 3 270M Q4_K_M through the ``llama-cpp`` backend, two models loaded side by side (``prefix_cache``
 on and off, otherwise the same options). Each segment is timed on both, alternating which goes first, so
@@ -14,7 +14,8 @@ hypotheses; ESA step 2 gets step 1's answer), as ``gemba-mqm``/``gemba-esa`` ask
 
 Server (unless ``--no-server``): llama-cpp-python's own OpenAI-compatible server on 127.0.0.1
 (:mod:`mt_eval.testing.llama_server`), the ``openai`` backend with ``endpoint=completions`` at
-``concurrency`` 1 and 4 on the first 16 FLORES sources, and agreement with the ``llama-cpp`` backend.
+``concurrency`` 1 and 4 on the first ``--server-segments`` FLORES sources (each twice, the best time kept),
+and agreement with the ``llama-cpp`` backend (same ``max_tokens``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["speedup_median"] = round(out["median_seconds_off"] / out["median_seconds_on"], 2)
     out["evaluated_ratio"] = round(out["mean_evaluated_off"] / max(out["mean_evaluated_on"], 1e-9), 2)
     out["slower_segments"] = sum(r["seconds_on"] > r["seconds_off"] for r in rows)
+    if len(rows) > 1:  # the first segment evaluates the prefix: after it, every segment reuses it
+        steady = rows[1:]
+        off = statistics.fmean(r["seconds_off"] for r in steady)
+        on = statistics.fmean(r["seconds_on"] for r in steady)
+        out["after_the_first"] = {
+            "mean_seconds_off": round(off, 4), "mean_seconds_on": round(on, 4), "speedup": round(off / on, 2),
+            "mean_evaluated_off": round(statistics.fmean(r["evaluated_off"] for r in steady), 1),
+            "mean_evaluated_on": round(statistics.fmean(r["evaluated_on"] for r in steady), 1)}
     return out
 
 
@@ -256,6 +265,7 @@ def main() -> None:
     parser.add_argument("--flores", type=int, default=100, help="short FLORES sources to translate")
     parser.add_argument("--judge-segments", type=int, default=4, help="seed segments to judge")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--server-segments", type=int, default=8, help="FLORES sources sent to the server")
     parser.add_argument("--no-server", action="store_true")
     parser.add_argument("-o", "--output", type=Path, default=Path("results/bench/llm.json"))
     args = parser.parse_args()
@@ -271,7 +281,7 @@ def main() -> None:
     report["judges"] = judges(list(range(min(args.judge_segments, len(seed)))), args.threads)
     report["load_average_after_judges"] = os.getloadavg()
     if not args.no_server:
-        report["server"] = server(flores[:16], args.threads)
+        report["server"] = server(flores[:args.server_segments], args.threads)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     report["load_average_after"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)

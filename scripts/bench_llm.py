@@ -2,6 +2,7 @@
 
     python scripts/bench_llm.py [--flores 100] [--judge-segments 4] [--threads 1] [--server-segments 8]
                                 [--no-server] [-o results/bench/llm.json]
+    python scripts/bench_llm.py --exactness-sweep results/bench/llm_exactness.json
 
 Gemma 3 270M Q4_K_M through the ``llama-cpp`` backend, two models loaded side by side (``prefix_cache``
 on and off, otherwise the same options). Each segment is timed on both, alternating which goes first, so
@@ -224,6 +225,53 @@ def mechanisms(threads: int) -> dict[str, Any]:
         translator.close()
 
 
+def sweep(configs: Sequence[tuple[bool, int]]) -> dict[str, Any]:
+    """First-token logits with ``prefix_cache`` against one-piece evaluation on 22 prompts — translation
+    prompts of 110–587 tokens, GEMBA prompts cut at lengths around the 512-token micro-batch boundaries — in
+    two random orders, per (extra buffers, threads) configuration."""
+    import random
+
+    import numpy as np
+
+    from mt_eval.translators.llama_cpp import conversation_prompt
+
+    seed = default_testset().sources
+    flores = FLORES.read_text(encoding="utf-8").splitlines()
+    out: dict[str, Any] = {}
+    for extra_buffers, threads in configs:
+        pair = _pair(threads, extra_buffers=extra_buffers)
+        try:
+            on, off = pair[True].prefix_kv, pair[False].prefix_kv
+            translator = pair[True]
+            fixed = on.prompt_tokens(translator.prompt(""))
+            cases = [(on.prompt_tokens(translator.prompt(s)), fixed)
+                     for s in [*flores[:6], " ".join(seed[:6]), "كلمة", "نعم شكرا"]]
+            mqm = [on.prompt_tokens(p) for p in conversation_prompt(
+                mqm_messages(seed[2], "A soldier of the Ukrainian forces.", **LANGS))]
+            esa = [on.prompt_tokens(p) for p in conversation_prompt(
+                esa_span_messages(" ".join(seed[:3]), "The official said.", **LANGS))]
+            cuts = (820, 833, 840, 900, 1000, 1023, 1024, 1025, 1026, 1030, 1040)
+            cases += [(mqm[0][:n], mqm[1]) for n in cuts if n <= len(mqm[0])]
+            cases += [(esa[0][:n], esa[1]) for n in (1100, 1168) if n <= len(esa[0])]
+            expected = [off.first_logits_tokens(t, f) for t, f in cases]
+            rng = random.Random(0)
+            worst = 0.0
+            for _ in range(2):
+                order = list(range(len(cases)))
+                rng.shuffle(order)
+                for i in order:
+                    got = on.first_logits_tokens(*cases[i])
+                    worst = max(worst, float(np.abs(got - expected[i]).max()))
+            out[f"extra_buffers={extra_buffers}, n_threads={threads}"] = {
+                "prompts": len(cases), "prompt_tokens": sorted(len(t) for t, _ in cases),
+                "comparisons": 2 * len(cases), "max_abs_logit_difference": worst,
+                "reused_tokens": on.reused, "prefix_evaluations": on.prefix_evaluations}
+        finally:
+            for translator in pair.values():
+                translator.close()
+    return out
+
+
 def server(sources: Sequence[str], threads: int) -> dict[str, Any]:
     from mt_eval.testing.llama_server import serve
     from mt_eval.translators.llama_cpp import default_gguf
@@ -268,9 +316,27 @@ def main() -> None:
     parser.add_argument("--server-segments", type=int, default=8, help="FLORES sources sent to the server")
     parser.add_argument("--no-server", action="store_true")
     parser.add_argument("-o", "--output", type=Path, default=Path("results/bench/llm.json"))
+    parser.add_argument("--server-only", action="store_true",
+                        help="measure the server again and replace that part of the output file")
+    parser.add_argument("--exactness-sweep", type=Path, metavar="JSON",
+                        help="only compare logits on 22 prompts per configuration and write them here")
     args = parser.parse_args()
+    if args.exactness_sweep:
+        from mt_eval.translators.llama_cpp import default_gguf, extra_buffers_default
+
+        configs = [(False, 1), (False, 2)]
+        if extra_buffers_default(default_gguf()[0]):
+            configs = [(True, 1), (True, 2), *configs]
+        report = {"machine": {**machine(), "cpus": os.cpu_count()}, "sweep": sweep(configs)}
+        atomic_write_text(args.exactness_sweep, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        return
     seed = default_testset().sources
     flores = FLORES.read_text(encoding="utf-8").splitlines()[:args.flores]
+    if args.server_only:
+        report = json.loads(args.output.read_text(encoding="utf-8"))
+        report["server"] = server(flores[:args.server_segments], args.threads)
+        atomic_write_text(args.output, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        return
     report: dict[str, Any] = {"machine": {**machine(), "cpus": os.cpu_count()}, "threads": args.threads,
                               "load_average_before": os.getloadavg()}
     started = time.perf_counter()

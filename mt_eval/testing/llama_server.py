@@ -4,7 +4,8 @@
 
 runs ``llama_cpp.server`` in this process with the ``llama-cpp`` backend's CPU workaround applied: llama.cpp's
 extra weight buffers (AMX repacking) are switched off where the backend's probe finds that they die with
-SIGILL (or with ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1``), exactly as the backend loads the model.
+SIGILL (or with ``MT_EVAL_LLAMA_NO_EXTRA_BUFFERS=1``), exactly as the backend loads the model. A request
+without ``repeat_penalty`` gets none (1.0), as from other OpenAI-compatible servers, instead of 1.1.
 
 :func:`serve` starts it on 127.0.0.1 on a free port in its own process group, waits until ``GET /v1/models``
 answers, and on exit stops the whole group (SIGTERM, then SIGKILL) and checks that nothing is left.
@@ -108,6 +109,16 @@ def group_alive(group: int) -> bool:
     return True
 
 
+def no_default_repeat_penalty() -> None:
+    """Requests that name no ``repeat_penalty`` get 1.0 (none), as from llama.cpp's own server, vLLM and the
+    OpenAI API: llama-cpp-python's server would apply 1.1, which no OpenAI client field can turn off."""
+    from llama_cpp.server import types
+
+    for request in (types.CreateCompletionRequest, types.CreateChatCompletionRequest):
+        request.model_fields["repeat_penalty"].default = 1.0
+        request.model_rebuild(force=True)
+
+
 def main(argv: list[str]) -> None:
     """Apply the backend's CPU workaround, then run ``llama_cpp.server`` with ``argv``."""
     from llama_cpp.server.__main__ import main as server_main
@@ -116,6 +127,7 @@ def main(argv: list[str]) -> None:
 
     model = Path(argv[argv.index("--model") + 1])
     sys.argv = ["llama_cpp.server", *argv]
+    no_default_repeat_penalty()
     with extra_buffers_setting(extra_buffers_default(model)):
         server_main()
 

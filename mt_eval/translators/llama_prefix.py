@@ -24,9 +24,10 @@ the same kind as in the one-piece evaluation:
   the oldest positions; then ``llama_memory_seq_pos_min`` is above 0 and the prefix is evaluated again.
 
 Measured on Gemma 3 270M (its 512-token sliding window included), with and without the repacked kernels, 1
-and 2 threads: max |Δlogit| = 0 with these rules, and up to 6.3 without them (a reuse length that is not a
-multiple of 4, or a last micro-batch of 2 tokens evaluated inside a larger one): ``scripts/bench_llm.py``
-and ``tests/translators/test_llama_prefix_cache.py``. Where exactness is not established it is not
+and 2 threads: max |Δlogit| = 0 with these rules (``results/bench/llm_exactness.json``), up to 0.98 without
+them — a reuse length that is not a multiple of 4, or a last micro-batch of 1 or 2 tokens evaluated inside a
+larger one (``results/bench/llm.json``, ``exactness``; ``tests/translators/test_llama_prefix_cache.py``
+compares translations and logits). Where exactness is not established it is not
 attempted: layers on a GPU (its kernels choose by batch size too), recurrent or hybrid models (no partial
 removal), a GGUF chat template (the judge then sends the formatted conversation as is), ``n_batch`` ≠
 ``n_ubatch``, and prompts that share fewer than :data:`ALIGN` tokens are evaluated in one piece as before.

@@ -221,15 +221,13 @@ def test_translations_are_identical_with_prefix_cache_in_any_order_and_any_shard
         assert kv.evaluated + kv.reused == prompt_tokens and kv.reused >= 2 * ALIGN * (len(sources) - 1)
     finally:
         on.close()
-    order = list(range(len(sources)))
-    random.Random(3).shuffle(order)
-    for shard in range(2):  # shards, a resumed run, Ray actors: a fresh model, some segments, another order
-        fresh = _translator()
-        try:
-            part = order[shard::2]
-            assert fresh.translate([sources[i] for i in part]) == [expected[i] for i in part]
-        finally:
-            fresh.close()
+    # what shards, a resumed run and Ray actors rely on: a fresh model, some of the segments, another order
+    part = random.Random(3).sample(range(len(sources)), 3)
+    fresh = _translator()
+    try:
+        assert fresh.translate([sources[i] for i in part]) == [expected[i] for i in part]
+    finally:
+        fresh.close()
 
 
 @pytest.mark.slow

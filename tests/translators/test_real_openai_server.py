@@ -100,7 +100,9 @@ def test_run_with_a_server_system_and_a_server_judge(server, files, capsys, reco
         metric.close()
     local_scores = [None if row[1] == 0 else float(row[0]) for row in local.tolist()]
     agreement = _agreement(served, local_scores)
-    record_property("judge_agreement", agreement)  # reported, not required: the prompts reach the model
-    # through different templates (the server's /completions vs the backend's own), so answers may differ
+    # the same transcript reaches the model both ways (messages_to_text); the server may still answer
+    # differently, as it reuses the previous request's cached prefix at any length (measured: 2 of 2 agree)
+    record_property("judge_agreement", agreement)
+    assert agreement >= 0.5, (served, local_scores)
     assert len(served) == len(local_scores) == len(GOOD)
     assert all(score is None or score <= 0 for score in served + local_scores)  # MQM: 0 or a penalty

@@ -63,10 +63,6 @@ class Number:
     def value(self) -> Decimal:
         return self.values[0]
 
-    @property
-    def digits(self) -> int:
-        return sum(c.isdigit() for c in self.text)
-
 
 def ascii_digits(text: str) -> str:
     """``text`` with every Unicode decimal digit replaced by its ASCII digit (``٣٫٥`` → ``3٫5``)."""

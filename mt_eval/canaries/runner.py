@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,10 +71,8 @@ class CanarySettings:
     workers: int = 1
 
     def thresholds(self) -> dict[str, float]:
-        return {"critical_min_pct": self.critical_min_pct, "sensitivity_min_pct": self.sensitivity_min_pct,
-                "invariance_min_pct": self.invariance_min_pct,
-                "invariance_tolerance_pct": self.invariance_tolerance_pct,
-                "min_applicable": self.min_applicable}
+        """The pass/warn thresholds, as recorded in ``canaries.json``."""
+        return {k: v for k, v in asdict(self).items() if k.endswith("_pct") or k == "min_applicable"}
 
 
 @dataclass

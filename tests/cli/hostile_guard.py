@@ -48,3 +48,34 @@ def run_guarded(capsys: pytest.CaptureFixture[str], root: Path,
         done.set()
         thread.join()
     return code, out, err, bool(hung)
+
+
+#: a weak system beside helpers.corpora.GOOD, for comparisons
+WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
+
+
+def setup_cli(*args: object) -> None:
+    """Run one command that builds a battery's workspace; it must succeed."""
+    from mt_eval.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        assert not exc.code, f"setting up the workspace failed: {args}"
+
+
+def scored_workspace(root: Path, resamples: int = 30) -> list[object]:
+    """The test set ``ts``, ``good.txt`` and ``weak.txt`` under ``root``, scored into ``root/run``; returns
+    the ``score`` arguments (without ``-o``) for further runs of the same systems."""
+    from helpers.corpora import GOOD, REFS, SOURCES
+
+    from mt_eval.data.testset import TestSet
+
+    TestSet.from_pairs([(s, [r]) for s, r in zip(SOURCES, REFS, strict=True)], source_lang="ar",
+                       target_lang="en", name="tiny").save(root / "ts")
+    (root / "good.txt").write_text("\n".join(GOOD) + "\n", encoding="utf-8")
+    (root / "weak.txt").write_text("\n".join(WEAK) + "\n", encoding="utf-8")
+    score: list[object] = ["score", "--testset", root / "ts", "--hyp", root / "good.txt", "--hyp",
+                           root / "weak.txt", "-m", "bleu", "-m", "chrf", "--resamples", str(resamples)]
+    setup_cli(*score, "-o", root / "run")
+    return score

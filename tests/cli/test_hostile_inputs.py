@@ -28,12 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.corpora import GOOD, REFS, SOURCES
-from hostile_guard import run_guarded, temporaries
+from hostile_guard import run_guarded, scored_workspace, setup_cli, temporaries
 
-from mt_eval.cli import main
-from mt_eval.data.testset import TestSet
-
-WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "000_3f6bb7e6e5b2fcec.txt"
 STATS = "run/stats/good/bleu.npy"
 
@@ -43,19 +39,10 @@ STATS = "run/stats/good/bleu.npy"
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built once: test set, hypotheses, a scored run folder and a baseline made from it."""
     root = tmp_path_factory.mktemp("pristine")
-    TestSet.from_pairs([(s, [r]) for s, r in zip(SOURCES, REFS, strict=True)], source_lang="ar",
-                       target_lang="en", name="tiny").save(root / "ts")
-    (root / "good.txt").write_text("\n".join(GOOD) + "\n", encoding="utf-8")
-    (root / "weak.txt").write_text("\n".join(WEAK) + "\n", encoding="utf-8")
+    scored_workspace(root, resamples=50)
     (root / "src.ar").write_text("\n".join(SOURCES) + "\n", encoding="utf-8")
     (root / "ref.en").write_text("\n".join(REFS) + "\n", encoding="utf-8")
-    for args in (["score", "--testset", root / "ts", "--hyp", root / "good.txt", "--hyp", root / "weak.txt",
-                  "-m", "bleu", "-m", "chrf", "--resamples", "50", "-o", root / "run"],
-                 ["baseline", "save", root / "run", "-o", root / "baseline.json"]):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert not exc.code, f"setting up the workspace failed: {args}"
+    setup_cli("baseline", "save", root / "run", "-o", root / "baseline.json")
     return root
 
 

@@ -19,7 +19,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,13 +27,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers.corpora import GOOD, REFS, SOURCES
-from hostile_guard import run_guarded, temporaries
+from hostile_guard import run_guarded, scored_workspace, setup_cli, temporaries
 
-from mt_eval.cli import main
-from mt_eval.data.testset import TestSet
-
-WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
 SECRET = "sk-hostile-SECRET-4711"  # an API key / password that must never reach the console
 P1_STATS = "p1/stats/good/bleu.npy"
 P1_DETAILS = "p1/stats/good/bleu.details.json"
@@ -42,34 +37,21 @@ LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\n"
                b"size 2280000000\n")
 
 
-def _main(args: Sequence[object]) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        assert not exc.code, f"setting up the workspace failed: {args}"
-
-
 # ------------------------------------------------------------------------------------ workspace
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built once: test set, hypotheses, a scored run, its two shard parts, a run with human scores."""
     root = tmp_path_factory.mktemp("pristine_new")
-    TestSet.from_pairs([(s, [r]) for s, r in zip(SOURCES, REFS, strict=True)], source_lang="ar",
-                       target_lang="en", name="tiny").save(root / "ts")
-    (root / "good.txt").write_text("\n".join(GOOD) + "\n", encoding="utf-8")
-    (root / "weak.txt").write_text("\n".join(WEAK) + "\n", encoding="utf-8")
-    score = ["score", "--testset", root / "ts", "--hyp", root / "good.txt", "--hyp", root / "weak.txt",
-             "-m", "bleu", "-m", "chrf", "--resamples", "30"]
-    _main([*score, "-o", root / "run"])
-    _main([*score, "--shard", "0/2", "-o", root / "p0"])
-    _main([*score, "--shard", "1/2", "-o", root / "p1"])
-    _main(["humeval", "export", root / "run", "-o", root / "batch"])
+    score = scored_workspace(root)
+    setup_cli(*score, "--shard", "0/2", "-o", root / "p0")
+    setup_cli(*score, "--shard", "1/2", "-o", root / "p1")
+    setup_cli("humeval", "export", root / "run", "-o", root / "batch")
     key = json.loads((root / "batch" / "key.json").read_text(encoding="utf-8"))
     rows = [{"item_id": item, "score": 80.0 if info["system"] == "good" else 30.0 + info["segment_index"]}
             for item, info in key["items"].items()]
     (root / "ann.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     shutil.copytree(root / "run", root / "runh")
-    _main(["humeval", "import", root / "runh", root / "ann.jsonl", "--key", root / "batch" / "key.json"])
+    setup_cli("humeval", "import", root / "runh", root / "ann.jsonl", "--key", root / "batch" / "key.json")
     return root
 
 

@@ -29,13 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.corpora import GOOD, REFS, SOURCES
-from hostile_guard import HANG_SECONDS, run_guarded, temporaries
+from helpers.corpora import REFS, SOURCES
+from hostile_guard import HANG_SECONDS, run_guarded, scored_workspace, setup_cli, temporaries
 
-from mt_eval.cli import main
-from mt_eval.data.testset import TestSet
-
-WEAK = ["Boy go school.", "Cat mat.", "The weather.", "Book.", "We travel.", "Window open."]
 #: how long a wrong Ray address may take to answer (the option under test)
 CONNECT_S = 2
 #: what the misbehaving judge answers instead of an error list: far beyond any max_tokens
@@ -43,34 +39,21 @@ HUGE_ANSWER = "ZQX" * 700_000  # 2.1 MB
 NO_ERRORS = "Major:\nno-error\nMinor:\nno-error"
 
 
-def _main(args: list[object]) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        assert not exc.code, f"setting up the workspace failed: {args}"
-
-
 # ------------------------------------------------------------------------------------ workspace
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built once: test set, hypotheses, a scored run, its baseline, a run with human scores."""
     root = tmp_path_factory.mktemp("pristine_round3")
-    TestSet.from_pairs([(s, [r]) for s, r in zip(SOURCES, REFS, strict=True)], source_lang="ar",
-                       target_lang="en", name="tiny").save(root / "ts")
-    (root / "good.txt").write_text("\n".join(GOOD) + "\n", encoding="utf-8")
-    (root / "weak.txt").write_text("\n".join(WEAK) + "\n", encoding="utf-8")
-    score = ["score", "--testset", root / "ts", "--hyp", root / "good.txt", "--hyp", root / "weak.txt",
-             "-m", "bleu", "-m", "chrf", "--resamples", "30"]
-    _main([*score, "-o", root / "run"])
-    _main([*score, "--shard", "0/2", "-o", root / "p0"])
-    _main(["baseline", "save", root / "run", "-o", root / "baseline.json"])
-    _main(["humeval", "export", root / "run", "-o", root / "batch"])
+    score = scored_workspace(root)
+    setup_cli(*score, "--shard", "0/2", "-o", root / "p0")
+    setup_cli("baseline", "save", root / "run", "-o", root / "baseline.json")
+    setup_cli("humeval", "export", root / "run", "-o", root / "batch")
     key = json.loads((root / "batch" / "key.json").read_text(encoding="utf-8"))
     rows = [{"item_id": item, "score": 80.0 if info["system"] == "good" else 30.0 + info["segment_index"]}
             for item, info in key["items"].items()]
     (root / "ann.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     shutil.copytree(root / "run", root / "runh")
-    _main(["humeval", "import", root / "runh", root / "ann.jsonl", "--key", root / "batch" / "key.json"])
+    setup_cli("humeval", "import", root / "runh", root / "ann.jsonl", "--key", root / "batch" / "key.json")
     return root
 
 

@@ -216,9 +216,27 @@ def run_checks(testset: TestSet, outputs: Sequence[str], options: Mapping[str, A
     """Per-segment flags and per-flag counts (every enabled flag, zeros included) of one system."""
     from mt_eval.checks import check_outputs
 
+    config = dict(options or {})
     result = check_outputs(testset.sources, list(outputs), target_lang=testset.target_lang,
-                           references=testset.references, config=dict(options or {}), workers=workers)
+                           references=testset.references, config=config, workers=workers,
+                           calibration=_calibration(testset, config))
     return [list(flags) for flags in result.flags], dict(result.counts)
+
+
+_CALIBRATIONS: dict[str, Any] = {}
+
+
+def _calibration(testset: TestSet, config: Mapping[str, Any]) -> Any:
+    """The checks' length calibration of a test set, learnt once per test set and check settings (it
+    reads every source and reference: seconds at 100k segments), not again for every system."""
+    from mt_eval.checks import calibrate
+
+    key = testset.content_hash + json.dumps(config, sort_keys=True, default=str)
+    if key not in _CALIBRATIONS:
+        if len(_CALIBRATIONS) >= 4:
+            _CALIBRATIONS.clear()
+        _CALIBRATIONS[key] = calibrate(testset.sources, testset.references, dict(config))
+    return _CALIBRATIONS[key]
 
 
 def check_config(options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -145,3 +145,26 @@ def test_old_recorded_configs_still_read() -> None:
     cfg = make_config(old)
     assert "number_mismatch" not in cfg.enabled  # a config that lists its checks keeps them
     assert make_config({}).enabled == FLAGS
+
+
+def test_a_run_learns_the_length_calibration_once_for_all_its_systems(monkeypatch) -> None:
+    """Calibration reads every source and reference (seconds at 100k segments): once per test set and
+    check settings, not once per system; the flags are those of a per-system calibration."""
+    import mt_eval.checks as checks
+    from mt_eval import evaluate as core
+    from mt_eval.data.testset import TestSet
+
+    pairs = [(f"جملة رقم {i} في النص الطويل هنا", [f"Sentence number {i} in the long text here."])
+             for i in range(40)]
+    testset = TestSet.from_pairs(pairs, source_lang="ar", target_lang="en", name="calibrate-once")
+    outputs = {"a": [r[0] for _, r in pairs], "b": [r[0][: len(r[0]) // 2] for _, r in pairs]}
+    expected = {k: checks.check_outputs(testset.sources, v, target_lang="en",
+                                        references=testset.references).flags for k, v in outputs.items()}
+    calls = []
+    real = checks.calibrate
+    monkeypatch.setattr(checks, "calibrate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(core, "_CALIBRATIONS", {})
+    got = {k: core.run_checks(testset, v)[0] for k, v in outputs.items()}
+    assert len(calls) == 1
+    assert got == {k: [list(f) for f in v] for k, v in expected.items()}
+    assert any("length_ratio" in f for f in got["b"])  # the half-cut outputs are flagged

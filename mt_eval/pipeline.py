@@ -402,3 +402,98 @@ def compare(run_dir: Path, others: Sequence[Path] = (), asked: Mapping[str, Any]
     if save:  # results.json, tables and report.html replaced together, in one swap
         RunFolder.open(run_dir).update(results, records)
     return results
+
+
+# ------------------------------------------------------------------------------------ mt-eval canary
+# The command only parses and prints; what it decides is here: how the good translation is obtained
+# (``file:PATH`` read in place as ``score --hyp`` reads it, any other spec translated), which metrics are
+# scored (the default metrics installed here; ``ar_options`` adds each sacrebleu metric with every ``ar_*``
+# normalisation on) and where ``canaries.json`` goes (a run folder through ``RunFolder.write_canaries``, so
+# its report gains the section; any other folder as a plain file).
+#: the metrics whose ``ar_*`` options ``ar_options`` turns on
+SACREBLEU_METRICS = ("bleu", "chrf", "chrf++", "ter")
+
+
+@dataclass(frozen=True)
+class CanaryRequest:
+    """What ``mt-eval canary`` asks for; ``metrics`` empty: the default metrics installed here."""
+
+    testset: Path
+    good: str
+    output: Path
+    metrics: Sequence[str] = ()
+    ar_options: bool = False
+    settings: Any = None  # mt_eval.canaries.runner.CanarySettings; None: its defaults
+
+
+@dataclass
+class CanaryOutcome:
+    document: dict[str, Any]
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def good_run(testset: TestSet, spec: str) -> SystemRun:
+    """The good translation: ``file:PATH`` read in place (as ``score --hyp``), else any system spec."""
+    from mt_eval.translators.outputs import TranslateRules
+
+    if spec.startswith("file:") and "?" not in spec:
+        return hypothesis_system(testset, spec[len("file:"):])
+    run = translate_system(testset, SystemRequest(spec), TranslateRules(strict=True))
+    if run.status != "ok":
+        raise MtEvalError(f"--good {spec}: {run.reason}")
+    return run
+
+
+def with_arabic_options(specs: Sequence[str]) -> list[str]:
+    """Each sacrebleu metric also with every ``ar_*`` normalisation on."""
+    from mt_eval.metrics.sacrebleu_metrics import AR_OPTIONS
+
+    extra = []
+    for spec in specs:
+        name, _, options = spec.partition(":")
+        if name.lower() in SACREBLEU_METRICS and "ar_" not in options:
+            on = ",".join(f"{option}=true" for option in AR_OPTIONS)
+            extra.append(f"{name}:{options + ',' if options else ''}{on}")
+    return [*specs, *[s for s in extra if s not in specs]]
+
+
+def run_canary(request: CanaryRequest, progress: Callable[[str], None]) -> CanaryOutcome:
+    """Check the output folder, score the canaries and write ``canaries.json``; ``progress`` gets the
+    cost estimate before any scoring."""
+    from mt_eval.canaries.report import FILE_NAME, build_document, write_canaries
+    from mt_eval.canaries.runner import CanarySettings, plan_canaries, run_canaries
+    from mt_eval.data.readers import load_testset
+    from mt_eval.evaluate import resolve_metrics
+    from mt_eval.fsio import check_output_folder
+    from mt_eval.reports.layout import RunLayout
+    from mt_eval.reports.run_folder import RunFolder
+    from mt_eval.settings import EVAL_DEFAULTS
+
+    folder = check_output_folder(request.output, "-o")
+    testset = load_testset(request.testset)
+    specs, notes = list(request.metrics), list[str]()
+    if not specs:
+        specs, notes = usable_default_metrics(list(EVAL_DEFAULTS.metrics))
+    metrics = resolve_metrics(with_arabic_options(specs) if request.ar_options else specs)
+    run = good_run(testset, request.good)
+    settings = request.settings or CanarySettings()
+    plan = plan_canaries(testset, run.outputs, settings)
+    per_metric = plan.texts_per_metric()
+    progress(f"canaries: {len(plan.indices)} of {len(testset)} segments, {len(plan.perturbations)}"
+             f" perturbations: {per_metric} texts per metric × {len(metrics)} metrics ="
+             f" {per_metric * len(metrics)} segments to score (an LLM judge: one request per text not in its"
+             " cache)")
+    same = sum(run.outputs[i] in testset.references[i] for i in plan.indices)
+    if 2 * same >= len(plan.indices):
+        notes.append(f"note: the good translation equals the reference on {same} of {len(plan.indices)}"
+                     " segments: reference-based metrics start at their best, so their 'should get worse'"
+                     " canaries pass trivially; read the invariance rows")
+    entries = run_canaries(plan, metrics, settings, progress=progress)
+    document = build_document(plan, entries, settings, {
+        "name": run.name, "spec": run.spec, "signature": dict(run.signature)})
+    if RunLayout.of(folder).results_json.is_file():  # a run folder: its report shows the section too
+        path = RunFolder.open(folder).write_canaries(document)
+    else:
+        path = write_canaries(folder / FILE_NAME, document)
+    return CanaryOutcome(document, path, notes)

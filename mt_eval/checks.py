@@ -32,13 +32,26 @@ references the scale is 1 (the band is absolute). The normalised ratio must lie 
 ``[min_length_ratio, max_length_ratio]``; segments whose basis has fewer than ``min_length`` units
 (characters, or words for ``words``) are not judged.
 
+**Spread** (``length_band="spread"``, default). Length ratios of correct translations scatter less
+the longer the segment (Gale & Church 1993 model the variance of a length difference as proportional
+to the length): on FLORES and the Quran the standard deviation of log(reference/source ratio) falls
+from 0.16–0.23 for the shortest sixth of segments to 0.10–0.12 for the longest. One fixed lower bound
+is too loose for long segments (half of a long verse passes 0.6) and too strict for short ones. So the
+calibration also fits, on the judged segments with a reference, the variance of the log normalised
+ratio as ``a + b / L`` (``L`` the basis length in ``min_length``'s units; :func:`fit_spread`), and the
+lower bound of a segment becomes ``exp(-spread_sigmas · sqrt(a + b / L))`` (3 standard deviations),
+never above ``spread_max_min_ratio`` (0.7, so a test set whose references all have one ratio does not
+flag every slightly short output). The upper bound stays ``max_length_ratio``. With fewer than
+``spread_min_segments`` (300) judged segments, without references, with the references as basis or with
+``length_scale="none"``, or with ``length_band="fixed"``, the bound is ``min_length_ratio``.
+
 **Unfinished outputs.** An output cut in the middle of a sentence is short *and* ends where a sentence
 does not. Each text's ending is classed as ``term`` (. ! ? … ؟ ۔), ``pause`` (, ، ; ؛ : dashes), ``open``
 (a letter, digit or mark) or ``other`` (closing quotes and brackets are looked through). From the test
 set the check learns, for each class of source ending, how the references end. An output whose ending
 class is rare there (at most ``unfinished_max_share`` of the references, among at least
 ``unfinished_min_support`` segments with that source ending) must reach ``unfinished_min_length_ratio``
-instead of ``min_length_ratio``. FLORES references end like their sources, so a half-cut English or
+where its lower bound is lower. FLORES references end like their sources, so a half-cut English or
 Arabic output is caught; unpunctuated targets (Quranic Arabic) give no such evidence and rely on the band.
 
 The test-set statistics (:class:`LengthCalibration`) come from the sources and references given to
@@ -82,6 +95,11 @@ class CheckConfig(BaseModel):
     length_scale: Literal["testset", "none"] = "testset"  # divide by the test set's median ref/basis ratio
     min_length_ratio: float = 0.6
     max_length_ratio: float = 2.5
+    # "spread": the lower bound depends on the basis length, from the test set's spread of ratios
+    length_band: Literal["spread", "fixed"] = "spread"
+    spread_sigmas: float = 3.0  # the lower bound is this many standard deviations below the median
+    spread_max_min_ratio: float = 0.7  # the spread-based lower bound never asks for more than this
+    spread_min_segments: int = 300  # fewer judged segments with a reference: the fixed band
     # an output ending where the test set's references rarely end must reach this ratio instead
     unfinished_min_length_ratio: float = 0.7
     unfinished_max_share: float = 0.1
@@ -102,6 +120,10 @@ class CheckConfig(BaseModel):
             raise ValueError("need 0 <= min_length_ratio < max_length_ratio")
         if not 0 <= self.unfinished_min_length_ratio < self.max_length_ratio:
             raise ValueError("need 0 <= unfinished_min_length_ratio < max_length_ratio")
+        if self.spread_sigmas <= 0 or not 0 < self.spread_max_min_ratio < self.max_length_ratio:
+            raise ValueError("need spread_sigmas > 0 and 0 < spread_max_min_ratio < max_length_ratio")
+        if self.spread_min_segments < 300:
+            raise ValueError("spread_min_segments must be >= 300 (three bins of 100 segments)")
         if not 0 <= self.unfinished_max_share <= 1:
             raise ValueError("need 0 <= unfinished_max_share <= 1")
         if self.repeat_min_count < 2 or self.repeat_unigram_min_count < 2 or self.repeat_max_n < 1:
@@ -119,9 +141,20 @@ class LengthCalibration:
 
     scale: float = 1.0
     endings: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # (a, b): the variance of log(reference/basis ratio) at basis length L is a + b / L; None: fixed band
+    spread: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "endings": {k: dict(v) for k, v in self.endings.items()}}
+        return {"scale": self.scale, "endings": {k: dict(v) for k, v in self.endings.items()},
+                "spread": None if self.spread is None else list(self.spread)}
+
+    def lower_bounds(self, basis_units: np.ndarray, cfg: CheckConfig) -> np.ndarray:
+        """The band's lower bound for each segment, from its basis length (see "Spread" above)."""
+        if self.spread is None or cfg.length_band != "spread":
+            return np.full(len(basis_units), cfg.min_length_ratio)
+        a, b = self.spread
+        sigma = np.sqrt(a + b / np.maximum(basis_units, 1.0))
+        return np.minimum(cfg.spread_max_min_ratio, np.exp(-cfg.spread_sigmas * sigma))
 
 
 @dataclass(frozen=True)
@@ -335,9 +368,34 @@ def _basis(sources: Sequence[str], references: Sequence[Sequence[str]],
                 np.nan_to_num(np.bincount(at, words, len(references)) / n))
 
 
+def _units(basis: tuple[np.ndarray, np.ndarray], cfg: CheckConfig) -> np.ndarray:
+    """A basis length in the units ``min_length`` counts: words for ``words``, else characters."""
+    return basis[1] if cfg.length_unit == "words" else basis[0]
+
+
 def _judged(basis: tuple[np.ndarray, np.ndarray], cfg: CheckConfig) -> np.ndarray:
     """Segments whose basis is long enough to judge a length ratio."""
-    return (basis[1] if cfg.length_unit == "words" else basis[0]) >= cfg.min_length
+    return _units(basis, cfg) >= cfg.min_length
+
+
+def fit_spread(log_ratios: np.ndarray, units: np.ndarray) -> tuple[float, float]:
+    """``(a, b)``: the variance of ``log_ratios`` at basis length ``L`` modelled as ``a + b / L``.
+
+    The segments are cut into up to 10 bins of equal count by basis length (at least 100 segments
+    each); each bin's variance is robust (1.4826 × its median absolute deviation, squared), and a line
+    in ``1 / L`` is fitted through the bins by least squares, with ``a, b >= 0``.
+    """
+    order = np.argsort(units, kind="stable")
+    parts = np.array_split(order, int(min(10, len(order) // 100)))
+    var = np.array([(1.4826 * np.median(np.abs(log_ratios[p] - np.median(log_ratios[p])))) ** 2
+                    for p in parts])
+    inv = np.array([np.mean(1.0 / np.maximum(units[p], 1.0)) for p in parts])
+    b, a = np.polyfit(inv, var, 1)
+    if b < 0:  # no length dependence in this test set: a constant spread
+        a, b = float(np.mean(var)), 0.0
+    if a < 0:  # a spread that vanishes with length
+        a, b = 0.0, float(np.sum(var * inv) / np.sum(inv * inv))
+    return float(a), float(b)
 
 
 def calibrate(sources: Sequence[str], references: Sequence[Sequence[str]] | None,
@@ -353,18 +411,20 @@ def calibrate(sources: Sequence[str], references: Sequence[Sequence[str]] | None
     basis = _basis(sources, references, cfg)
     has_ref = np.array([bool(refs) and bool(refs[0].strip()) for refs in references], dtype=bool)
     judged = np.flatnonzero(_judged(basis, cfg) & has_ref)
-    scale = 1.0
+    scale, spread = 1.0, None
     if cfg.length_scale == "testset" and cfg.length_against == "source" and len(judged):
         ref = text_lengths([references[i][0] for i in judged.tolist()], cfg.ignore_marks)
         ratios = _ratios(ref, (basis[0][judged], basis[1][judged]), cfg.length_unit)
         scale = float(np.median(ratios)) if np.median(ratios) > 0 else 1.0
+        if cfg.length_band == "spread" and len(judged) >= cfg.spread_min_segments:
+            spread = fit_spread(np.log(np.maximum(ratios, 1e-9) / scale), _units(basis, cfg)[judged])
     pairs = Counter((ending(sources[i]), ending(r)) for i in judged.tolist() for r in references[i])
     support = Counter[str]()
     for (src_end, _), n in pairs.items():
         support[src_end] += n
     endings = {src_end: {ref_end: n / support[src_end] for (s, ref_end), n in pairs.items() if s == src_end}
                for src_end in support if support[src_end] >= cfg.unfinished_min_support}
-    return LengthCalibration(scale=scale, endings=endings)
+    return LengthCalibration(scale=scale, endings=endings, spread=spread)
 
 
 def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang: str,
@@ -413,9 +473,9 @@ def _length_flags(sources: Sequence[str], outputs: Sequence[str], references: Se
     ratio = _ratios(text_lengths([outputs[i] for i in live], cfg.ignore_marks), basis,
                     cfg.length_unit) / calibration.scale
     judged = _judged(basis, cfg)
-    out_of_band = (ratio < cfg.min_length_ratio) | (ratio > cfg.max_length_ratio)
+    out_of_band = (ratio < calibration.lower_bounds(_units(basis, cfg), cfg)) | (ratio > cfg.max_length_ratio)
     unusual = np.zeros(len(live), dtype=bool)
-    if cfg.unfinished_min_length_ratio > cfg.min_length_ratio and calibration.endings:
+    if calibration.endings:
         for j in np.flatnonzero(judged & ~out_of_band & (ratio < cfg.unfinished_min_length_ratio)).tolist():
             seen = calibration.endings.get(ending(sources[live[j]]))
             share = seen.get(ending(outputs[live[j]]), 0.0) if seen is not None else 1.0

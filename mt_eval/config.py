@@ -13,6 +13,9 @@ Example::
     all_pairs = false
     output = "results/ar-en-demo"
     canaries = true                # also run the metric canaries (canaries.json, report section)
+    analysis_corpus = "train.en"   # word frequencies of the analysis (default: the references);
+                                   # analysis = false turns the analysis off
+    log = ["mlflow=./mlruns"]      # experiment trackers: mlflow[=URI or folder], wandb[=[ENTITY/]PROJECT]
 
     [[systems]]
     spec = "file:outputs/gemma.txt"
@@ -25,8 +28,9 @@ Example::
     [checks]
     min_length_ratio = 0.5
 
-Relative paths (``testset``, ``output``, ``file:`` targets) are resolved against the config file's
-folder, so a config is portable together with its data.
+Relative paths (``testset``, ``output``, ``file:`` targets, a ``log`` MLflow folder,
+``analysis_corpus``) are resolved against the config file's folder, so a config is portable together
+with its data.
 """
 
 from __future__ import annotations
@@ -81,6 +85,17 @@ class RunConfig(EvalSettings):
     # after evaluation, run the metric canaries (mt_eval.canaries) on the test set with the baseline
     # system's outputs (else the first system that is not ``copy``) and write canaries.json
     canaries: bool = False
+    # experiment trackers the finished run is logged to (mt_eval.trackers): "mlflow", "mlflow=URI or
+    # folder", "wandb", "wandb=[ENTITY/]PROJECT"; not recorded in results.json (where a run is logged
+    # does not change what it is)
+    log: list[str] = Field(default_factory=list)
+
+    @field_validator("log")
+    @classmethod
+    def _known_trackers(cls, value: list[str]) -> list[str]:
+        from mt_eval.trackers.spec import parse_log_spec
+
+        return [str(parse_log_spec(item)) for item in value]
 
     @field_validator("systems", mode="before")
     @classmethod
@@ -143,6 +158,18 @@ def _resolve_file_spec(spec: str, base: Path) -> str:
     return f"file:{path}" + (f"?{query}" if qsep else "")
 
 
+def _resolve_log_folder(item: str, base: Path) -> str:
+    """``mlflow=./mlruns`` → ``mlflow=/abs/mlruns`` (a local MLflow store, relative to the config)."""
+    from mt_eval.trackers.spec import is_local_mlflow_target, parse_log_spec
+
+    spec = parse_log_spec(item)
+    if spec.name != "mlflow" or spec.target is None or spec.target.startswith("file:") \
+            or not is_local_mlflow_target(spec.target):
+        return item
+    path = Path(spec.target).expanduser()
+    return f"mlflow={path if path.is_absolute() else base / path}"
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run config; one-line :class:`MtEvalError` on anything wrong."""
     file = Path(path)
@@ -158,6 +185,10 @@ def load_config(path: str | Path) -> RunConfig:
         updates["testset"] = str(base / config.testset)
     if config.output is not None and not Path(config.output).is_absolute():
         updates["output"] = str(base / config.output)
+    if config.analysis_corpus is not None and not Path(config.analysis_corpus).is_absolute():
+        updates["analysis_corpus"] = str(base / config.analysis_corpus)
+    if config.log:
+        updates["log"] = [_resolve_log_folder(item, base) for item in config.log]
     if config.systems is not None:
         updates["systems"] = [s.model_copy(update={"spec": _resolve_file_spec(s.spec, base)})
                               for s in config.systems]

@@ -89,3 +89,36 @@ def fingerprint_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[
         elif str(va) != str(vb):
             out.append(f"{key} ({str(va)!r} vs {str(vb)!r})")
     return out
+
+
+#: seconds one ``git`` call may take before the run goes on without the commit
+GIT_TIMEOUT_S = 10.0
+
+
+def git_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The commit the work tree at ``path`` (default: the current directory) is on: ``commit`` (full
+    hash), ``commit_date`` (committer date, ISO 8601) and ``dirty`` (tracked files differ from it;
+    untracked files do not count, as for ``git describe --dirty``).
+
+    ``{}`` when ``path`` is not inside a git work tree, when git is not installed, or when it fails or
+    hangs: a run never fails for want of git. Read once per run (three quick ``git`` calls).
+    """
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True,
+                                  timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = git("log", "-1", "--format=%H%n%cI")
+    lines = (head or "").splitlines()
+    if len(lines) != 2 or git("rev-parse", "--is-inside-work-tree") != "true":
+        return {}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    info: dict[str, Any] = {"commit": lines[0], "commit_date": lines[1]}
+    if status is not None:
+        info["dirty"] = bool(status)
+    return info

@@ -26,7 +26,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mt_eval.analysis.core import analyse_run
 from mt_eval.data.testset import TestSet
+from mt_eval.environment import git_info
 from mt_eval.errors import MtEvalError
 from mt_eval.metrics.base import Metric, SegmentDetail
 from mt_eval.metrics.signature import NREFS, MetricSignature, nrefs
@@ -77,6 +79,9 @@ class RunRecord:
 
     name: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    # the commit the run was made from (mt_eval.environment.git_info); None: read it from the current
+    # directory now (``mt-eval merge`` passes the shards' own)
+    git: Mapping[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------- sources
@@ -455,8 +460,11 @@ def evaluate(testset: TestSet, systems: Sequence[SystemRun], metrics: MetricsArg
         for metric in resolved.values():
             metric.close()
     record = record or RunRecord()
-    named = RunRecord(record.name or (sink.root.name if sink is not None else "run"), record.config)
+    named = RunRecord(record.name or (sink.root.name if sink is not None else "run"), record.config,
+                      record.git)
     run = assemble(testset, systems, resolved, work, settings, named)
+    run.results.analysis = analyse_run(testset, {s.name: s.outputs for s in ok}, work.stats, resolved,
+                                       work.significance, settings)
     if sink is not None:
         say(f"writing {sink.root}")
         run.path = sink.write(run, {s.name: s.outputs for s in ok}, work.index)
@@ -565,7 +573,8 @@ def assemble(testset: TestSet, systems: Sequence[SystemRun], metrics: Mapping[st
         scores=work.scores, significance=work.significance, flags=work.flag_counts,
         bootstrap=BootstrapInfo(n_resamples=settings.resamples, confidence=settings.confidence,
                                 seed=settings.seed),
-        environment=environment_info(), config=run_config)
+        environment=environment_info(), config=run_config,
+        git=_jsonable(dict(record.git) if record.git is not None else git_info()))
     outputs = {s.name: s.outputs for s in systems if s.name in work.stats}
     records = build_segment_records(testset, outputs, work.sentence, work.flags)
     results = apply_details(results, records, work.details)

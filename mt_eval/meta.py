@@ -121,9 +121,6 @@ class TieCounts:
     def pairs(self) -> int:
         return self.con + self.dis + self.ties_human + self.ties_metric + self.ties_both
 
-    def acc23(self) -> float:
-        return (self.con + self.ties_both) / self.pairs
-
     def tau_b(self) -> float:
         """Kendall's tau-b (as scipy.stats.kendalltau), from the same counts."""
         n0 = self.pairs

@@ -247,7 +247,7 @@ def _run_record(config: RunConfig, wanted: Sequence[SystemRequest],
                 runs: Sequence[SystemRun]) -> dict[str, Any]:
     """results.json's ``config`` of a run: what was actually run, defaults spelled out, in the config
     file's order (``checks`` after ``output``)."""
-    data = config.model_dump(mode="json")
+    data = config.model_dump(mode="json", exclude={"log"})  # where a run is logged is not what it is
     checks = data.pop("checks")
     record: dict[str, Any] = {}
     for key, value in data.items():
@@ -274,6 +274,7 @@ def run(request: RunRequest, *, progress: Progress = _quiet, warn: Progress = _q
                           " run")
     out = run_folder_path(request, part)
     RunFolder(out).check_writable()  # before minutes of translation, not after
+    _check_analysis_corpus(request.config)
     cfg = _metrics(request.config, warn)
     testset = load_testset(cfg.testset) if cfg.testset else default_testset()
     wanted = systems_to_run(None, cfg)
@@ -341,6 +342,7 @@ def score(request: ScoreRequest, *, progress: Progress = _quiet, warn: Progress 
     if request.name is not None:
         check_run_name(request.name, "--name")
     RunFolder(request.output).check_writable()
+    _check_analysis_corpus(request.config)
     testset = load_testset(request.testset)
     runs = [hypothesis_system(testset, value) for value in request.hyps]
     executor = get_executor(request.config.executor, request.config.ray_address,
@@ -353,6 +355,14 @@ def score(request: ScoreRequest, *, progress: Progress = _quiet, warn: Progress 
     target = _Target(request.output, request.name or request.output.resolve().name, record, executor,
                      request.workers, part)
     return _evaluate(testset, runs, cfg, target, progress)
+
+
+def _check_analysis_corpus(config: EvalSettings) -> None:
+    """An ``analysis_corpus`` that cannot be read is an error before any work, not after it."""
+    from mt_eval.fsio import check_input_file
+
+    if config.analysis and config.analysis_corpus is not None:
+        check_input_file(config.analysis_corpus, "analysis corpus")
 
 
 def _evaluate(testset: TestSet, runs: Sequence[SystemRun], settings: EvalSettings, target: _Target,

@@ -44,6 +44,9 @@ WORKERS: Literal["auto"] = "auto"
 #: upper bounds that catch a typo before it forks a million processes or loops for days
 MAX_WORKERS = 1024
 MAX_RESAMPLES = 10_000_000
+#: bootstrap resamples of the analysis's bucket CIs (mt_eval/analysis/): fewer than the run's own CIs
+#: (each resample is a pass over every segment; the bucket intervals describe, they do not test)
+ANALYSIS_RESAMPLES = 200
 #: multiple-testing correction of the paired tests and of the gate's family
 CORRECTION: Literal["holm", "none"] = "holm"
 
@@ -108,6 +111,13 @@ class EvalSettings(_TestSettings):
                                            "extraction: a number ≥ 1 or auto")
     checks: dict[str, Any] | None = Field(default_factory=dict, description="output-check options "
                                           "(mt_eval.checks; None: no checks)")
+    analysis: bool = Field(default=True, description="compare-mt-style analysis (scores by length and "
+                           "word-frequency bucket, word F-measure, n-gram differences) in results.json "
+                           "and report.html")
+    analysis_corpus: str | None = Field(default=None, description="text file whose words give the "
+                                        "analysis its word frequencies (None: the test set's references)")
+    analysis_resamples: int = Field(default=ANALYSIS_RESAMPLES, ge=1, le=MAX_RESAMPLES,
+                                    description="bootstrap resamples of the analysis's bucket CIs")
 
     @field_validator("metrics")
     @classmethod

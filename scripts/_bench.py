@@ -151,7 +151,8 @@ def run_command(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[s
         stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout, "stderr": stderr}
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout, "stderr": stderr,
+            "cpu_s": usage.ru_utime + usage.ru_stime}  # the child's and its reaped children's CPU time
 
 
 def cpu_seconds() -> float:

@@ -23,8 +23,11 @@ printed precision (they must be identical). Then:
 ``../shared/external/flores-ara-eng``, read in place; skipped with a message where absent), best of 3
 interleaved runs of ``mt-eval score -m bleu -m chrf -m ter`` vs ``sacrebleu -m bleu chrf ter --paired-bs``,
 ``-m ter`` vs ``-m ter --paired-bs``, the default metrics, and ``-m bleu`` alone (the start-up floor); before
-them, one ``-m ter`` run after clearing numba's cache of ``fast_ter`` (the first run on a machine). Scores are
-compared with sacrebleu's JSON output. Written under ``flores``.
+them, one ``-m ter`` run after clearing numba's cache of ``fast_ter`` (the first run on a machine). Both
+tools run
+with Python's bytecode cache, as installed packages do (``PYTHONDONTWRITEBYTECODE`` is dropped for them: it
+would recompile mt_eval's modules, ≈ 0.15 s, on every run). Scores are compared with sacrebleu's JSON
+output. Written under ``flores``.
 
 Writes ``results/bench/cli.json`` (each mode replaces only its own part). Usage::
 
@@ -182,9 +185,11 @@ def _synthetic(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
             report["sizes"][str(n)] = {
                 "segments": n,
                 "sacrebleu": {"wall_s": [r["wall_s"] for r in runs["sacrebleu"]],
+                              "cpu_s": [r["cpu_s"] for r in runs["sacrebleu"]],
                               "best_wall_s": best["sacrebleu"]["wall_s"],
                               "peak_rss_mb": max(r["peak_rss_mb"] for r in runs["sacrebleu"])},
                 "mt_eval": {"wall_s": [r["wall_s"] for r in runs["mt_eval"]], "best_wall_s": mt_best,
+                            "cpu_s": [r["cpu_s"] for r in runs["mt_eval"]],
                             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs["mt_eval"]),
                             "workers": best["mt_eval"].get("workers")},
                 "time_ratio_mt_eval_over_sacrebleu": mt_best / best["sacrebleu"]["wall_s"],
@@ -244,6 +249,11 @@ def _flores(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any] | N
                     "95% CIs; each mt-eval run: a fresh run folder and translation cache ($MT_EVAL_CACHE)",
         "commands": {},
     }
+    # both tools run with Python's bytecode cache, as installed packages do (sacrebleu's is already there;
+    # PYTHONDONTWRITEBYTECODE, set in some workspaces, would recompile mt_eval's modules on every run)
+    env = dict(env)
+    unset = env.pop("PYTHONDONTWRITEBYTECODE", None) is not None
+    report["bytecode"] = "written and read" + (" (PYTHONDONTWRITEBYTECODE unset)" if unset else "")
     with tempfile.TemporaryDirectory(prefix="bench-flores-") as tmp:
         source = files["source"].read_text(encoding="utf-8").splitlines()
         refs = files["reference"].read_text(encoding="utf-8").splitlines()
@@ -259,8 +269,10 @@ def _flores(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any] | N
             cmd = [mt_eval_command(), "score", "--testset", str(ts),
                    *[a for name, path in systems.items() for a in ("--hyp", f"{name}={path}")],
                    *[a for m in metrics or [] for a in ("-m", m)], "--baseline", baseline, "-o", str(out)]
+            load = os.getloadavg()[0]
             result = run_command(cmd, {**env, "MT_EVAL_CACHE": str(Path(tmp) / f"cache{k}" / "t.sqlite")})
             result["scores"] = _mt_eval_scores(out, 6)
+            result["load_1min_before"] = load
             return result
 
         sacrebleu_cmd = [sys.executable, "-m", "sacrebleu", str(files["reference"]), "-i",
@@ -268,8 +280,10 @@ def _flores(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any] | N
 
         def sacrebleu(metrics: list[str]) -> dict[str, Any]:
             cmd = [*sacrebleu_cmd, "-m", *metrics, "--paired-bs", "-f", "text", "-w", "6"]
+            load = os.getloadavg()[0]
             result = run_command(cmd, env)
             result["scores"] = _sacrebleu_scores(result["stdout"])
+            result["load_1min_before"] = load
             return result
 
         # sacrebleu's own JSON (no --paired-bs: with it, 2.x fails to serialise TER's float32) as the truth
@@ -278,9 +292,12 @@ def _flores(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any] | N
         report["sacrebleu_scores"] = truth
         removed = clear_numba_cache(Path(fast_ter.__file__))
         first = mt_eval(["ter"])
-        report["first_run_ter"] = {"wall_s": first["wall_s"], "numba_cache_files_removed": len(removed),
-                                   "note": "numba's cache of fast_ter cleared just before: compiles"}
-        print(f"FLORES first -m ter (compiles) {first['wall_s']:7.2f} s", flush=True)
+        report["first_run_ter"] = {"wall_s": first["wall_s"], "cpu_s": first["cpu_s"],
+                                   "load_1min_before": first["load_1min_before"],
+                                   "numba_cache_files_removed": len(removed),
+                                   "note": "numba's cache of fast_ter cleared just before: it compiles"}
+        print(f"FLORES first -m ter (compiles) {first['wall_s']:7.2f} s  cpu {first['cpu_s']:6.2f} s",
+              flush=True)
         jobs = [(case, tool) for case, (_, peer) in _FLORES_CASES.items()
                 for tool in ("mt_eval", "sacrebleu") if tool == "mt_eval" or peer]
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {job: [] for job in jobs}
@@ -289,13 +306,16 @@ def _flores(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any] | N
                 ours, peer = _FLORES_CASES[case]
                 result = mt_eval(ours) if tool == "mt_eval" else sacrebleu(peer or [])
                 runs[(case, tool)].append(result)
-                print(f"FLORES {case:<14} {tool:<9} {result['wall_s']:7.2f} s", flush=True)
+                print(f"FLORES {case:<14} {tool:<9} {result['wall_s']:7.2f} s  cpu {result['cpu_s']:6.2f} s"
+                      f"  load {result['load_1min_before']:.1f}", flush=True)
     floor = min(r["wall_s"] for r in runs[("bleu_floor", "mt_eval")])
     for case, (ours, peer) in _FLORES_CASES.items():
         mine = runs[(case, "mt_eval")]
         entry: dict[str, Any] = {
             "mt_eval_metrics": ours or "defaults",
             "mt_eval": {"wall_s": [r["wall_s"] for r in mine], "best_wall_s": min(r["wall_s"] for r in mine),
+                        "cpu_s": [r["cpu_s"] for r in mine],
+                        "load_1min_before": [r["load_1min_before"] for r in mine],
                         "peak_rss_mb": max(r["peak_rss_mb"] for r in mine)}}
         # every mt-eval run of this case against sacrebleu's JSON, for the metrics both compute
         shared = set(ours or DEFAULT_METRICS) & {"bleu", "chrf", "ter"}
@@ -307,9 +327,14 @@ def _flores(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any] | N
             entry["sacrebleu_metrics"] = peer
             entry["sacrebleu"] = {"wall_s": [r["wall_s"] for r in theirs],
                                   "best_wall_s": min(r["wall_s"] for r in theirs),
+                                  "cpu_s": [r["cpu_s"] for r in theirs],
+                                  "load_1min_before": [r["load_1min_before"] for r in theirs],
                                   "peak_rss_mb": max(r["peak_rss_mb"] for r in theirs)}
             entry["time_ratio_mt_eval_over_sacrebleu"] = \
                 entry["mt_eval"]["best_wall_s"] / entry["sacrebleu"]["best_wall_s"]
+            # CPU seconds (least of the runs): less moved by other work than wall time, not the goal
+            entry["cpu_ratio_mt_eval_over_sacrebleu"] = \
+                min(entry["mt_eval"]["cpu_s"]) / min(entry["sacrebleu"]["cpu_s"])
             # the timed text tables too: every run of both tools prints the same numbers
             entry["scores_identical_timed_tables"] = bool(theirs[0]["scores"]) and all(
                 _subset(r["scores"], shared) == _subset(theirs[0]["scores"], shared) for r in mine + theirs)

@@ -1,17 +1,21 @@
 """Local LLM cost per segment, ``prefix_cache`` on vs off: translation, GEMBA-MQM, GEMBA-ESA; a real server.
 
-    python scripts/bench_llm.py [--flores 100] [--judge-segments 4] [--threads 1] [--server-segments 8]
+    python scripts/bench_llm.py [--flores 100] [--judge-segments 12] [--threads 1] [--server-segments 8]
                                 [--no-server] [-o results/bench/llm.json]
+    python scripts/bench_llm.py --judges-only [--judge-segments 12]   # replaces the judges part only
     python scripts/bench_llm.py --exactness-sweep results/bench/llm_exactness.json
 
 Gemma 3 270M Q4_K_M through the ``llama-cpp`` backend, two models loaded side by side (``prefix_cache``
 on and off, otherwise the same options). Each segment is timed on both, alternating which goes first, so
-both see the same load on a shared machine; per segment: wall seconds, prompt tokens, prompt tokens
+both see the same load on a shared machine; per segment: wall and CPU seconds, llama.cpp's own split of its
+compute time into prompt micro-batches and single-token (generation) decodes, prompt tokens, prompt tokens
 evaluated (the prefix evaluation counts for the segment that needed it), and whether the outputs are
 identical. Translation: the seed paragraphs and the first ``--flores`` FLORES sources (read in place from
 ``$MT_EVAL_FLORES`` or /work/shared/external/flores-ara-eng/source.ara). Judges: the backend's
-``complete`` on the GEMBA-MQM and GEMBA-ESA conversations of seed segments (their references judged as
-hypotheses; ESA step 2 gets step 1's answer), as ``gemba-mqm``/``gemba-esa`` ask them.
+``complete`` on the GEMBA-MQM and GEMBA-ESA conversations of the first ``--judge-segments`` FLORES sources
+with a real MT system's outputs (the seed segments, references as translations, where FLORES is absent;
+ESA step 2 gets step 1's answer), as ``gemba-mqm``/``gemba-esa`` ask them; ``after_the_first`` adds what no
+prefix reuse can save (the tokens after the shared prefix, generation) and the speedup that leaves.
 
 Server (unless ``--no-server``): llama-cpp-python's own OpenAI-compatible server on 127.0.0.1
 (:mod:`mt_eval.testing.llama_server`), the ``openai`` backend with ``endpoint=completions`` at
@@ -54,17 +58,27 @@ def _pair(threads: int, **options: Any) -> dict[bool, Any]:
 
 def _timed(pair: dict[bool, Any], index: int, call: Callable[[Any], Any],
            prompt_tokens: Callable[[Any], int]) -> dict[str, Any]:
-    """``call`` on both models (alternating which goes first): seconds, tokens evaluated, the answers."""
+    """``call`` on both models (alternating which goes first): wall and CPU seconds, tokens evaluated, the
+    answers, and llama.cpp's own split of its compute time (``llama_perf_context``): micro-batches of
+    several tokens (the prompt) and single-token decodes (generation)."""
+    import llama_cpp
+
     row: dict[str, Any] = {}
     answers = {}
     for flag in ((True, False) if index % 2 == 0 else (False, True)):
         translator = pair[flag]
         kv = translator.prefix_kv
         before = kv.evaluated
-        started = time.perf_counter()
+        llama_cpp.llama_perf_context_reset(kv.llm.ctx)
+        started, cpu = time.perf_counter(), time.process_time()
         answers[flag] = call(translator)
         name = "on" if flag else "off"
         row[f"seconds_{name}"] = round(time.perf_counter() - started, 4)
+        row[f"cpu_seconds_{name}"] = round(time.process_time() - cpu, 4)
+        perf = llama_cpp.llama_perf_context(kv.llm.ctx)
+        row[f"prompt_seconds_{name}"] = round(perf.t_p_eval_ms / 1000, 4)
+        row[f"generation_seconds_{name}"] = round(perf.t_eval_ms / 1000, 4)
+        row[f"generation_decodes_{name}"] = int(perf.n_eval)
         row[f"evaluated_{name}"] = kv.evaluated - before
     row["prompt_tokens"] = prompt_tokens(pair[False])
     row["identical"] = answers[True] == answers[False]
@@ -80,12 +94,18 @@ def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return round(statistics.median(r[key] for r in rows), 4)
 
     out: dict[str, Any] = {"segments": len(rows), "identical": sum(r["identical"] for r in rows)}
-    for key in ("seconds_off", "seconds_on", "evaluated_off", "evaluated_on", "prompt_tokens"):
-        out[f"mean_{key}"] = mean(key)
+    timings = ("cpu_seconds", "prompt_seconds", "generation_seconds")
+    keys = ["seconds_off", "seconds_on", "evaluated_off", "evaluated_on", "prompt_tokens", "shared_tokens",
+            *(f"{key}_{name}" for key in timings for name in ("off", "on"))]
+    for key in keys:
+        if all(key in r for r in rows):
+            out[f"mean_{key}"] = mean(key)
     out["median_seconds_off"], out["median_seconds_on"] = median("seconds_off"), median("seconds_on")
     out["speedup_mean"] = round(out["mean_seconds_off"] / out["mean_seconds_on"], 2)
     out["speedup_median"] = round(out["median_seconds_off"] / out["median_seconds_on"], 2)
     out["evaluated_ratio"] = round(out["mean_evaluated_off"] / max(out["mean_evaluated_on"], 1e-9), 2)
+    if "mean_cpu_seconds_on" in out:
+        out["speedup_cpu_mean"] = round(out["mean_cpu_seconds_off"] / out["mean_cpu_seconds_on"], 2)
     out["slower_segments"] = sum(r["seconds_on"] > r["seconds_off"] for r in rows)
     if len(rows) > 1:  # the first segment evaluates the prefix: after it, every segment reuses it
         steady = rows[1:]
@@ -95,7 +115,34 @@ def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "mean_seconds_off": round(off, 4), "mean_seconds_on": round(on, 4), "speedup": round(off / on, 2),
             "mean_evaluated_off": round(statistics.fmean(r["evaluated_off"] for r in steady), 1),
             "mean_evaluated_on": round(statistics.fmean(r["evaluated_on"] for r in steady), 1)}
+        if all("prompt_seconds_on" in r and "shared_tokens" in r for r in steady):
+            out["after_the_first"].update(_bound(steady))
     return out
+
+
+def _bound(steady: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What no reuse of the fixed prefix can save, from the segments that reused it: the tokens after the
+    shared prefix (the segment and whatever follows it) are evaluated in the one-piece evaluation's own last
+    micro-batches, and the answer is generated token by token, with the cache on or off. ``speedup_limit``:
+    the speedup if every shared token were reused (the evaluation of the tokens read beyond the
+    unavoidable ones — alignment — scaled away)."""
+    def mean(key: str) -> float:
+        return statistics.fmean(r[key] for r in steady)
+
+    unavoidable = mean("prompt_tokens") - mean("shared_tokens")
+    prompt_on, generation_on = mean("prompt_seconds_on"), mean("generation_seconds_on")
+    other_on = mean("seconds_on") - prompt_on - generation_on
+    floor = prompt_on * unavoidable / max(mean("evaluated_on"), 1e-9) + generation_on + other_on
+    return {"unavoidable_tokens": round(unavoidable, 1),
+            "prompt_seconds_off": round(mean("prompt_seconds_off"), 4),
+            "generation_seconds_off": round(mean("generation_seconds_off"), 4),
+            "prompt_seconds_on": round(prompt_on, 4), "generation_seconds_on": round(generation_on, 4),
+            "other_seconds_on": round(other_on, 4),
+            "speedup_limit": round(mean("seconds_off") / floor, 2),
+            "speedup_if_no_prompt_were_read": round(mean("seconds_off") / (generation_on + other_on), 2),
+            "mean_cpu_seconds_off": round(mean("cpu_seconds_off"), 4),
+            "mean_cpu_seconds_on": round(mean("cpu_seconds_on"), 4),
+            "speedup_cpu": round(mean("cpu_seconds_off") / mean("cpu_seconds_on"), 2)}
 
 
 def translation(sources: Sequence[str], threads: int) -> dict[str, Any]:
@@ -113,33 +160,47 @@ def translation(sources: Sequence[str], threads: int) -> dict[str, Any]:
             translator.close()
 
 
-def judges(segments: Sequence[int], threads: int) -> dict[str, Any]:
-    from mt_eval.translators.llama_cpp import conversation_prompt
-
+def judge_pairs(count: int) -> tuple[str, list[tuple[str, str]]]:
+    """(source, translation) pairs to judge: the first FLORES sources with a real MT system's output, read in
+    place (``systems/opus-mt-tc-big-ar-en.eng`` beside ``$MT_EVAL_FLORES``); else the seed segments with
+    their references as translations."""
+    system = FLORES.parent / "systems" / "opus-mt-tc-big-ar-en.eng"
+    if FLORES.is_file() and system.is_file():
+        sources = FLORES.read_text(encoding="utf-8").splitlines()[:count]
+        hypotheses = system.read_text(encoding="utf-8").splitlines()[:count]
+        return "FLORES-200 devtest sources, opus-mt-tc-big-ar-en outputs", list(zip(sources, hypotheses,
+                                                                                     strict=True))
     testset = default_testset()
+    pairs = [(testset.sources[i], testset.references[i][0]) for i in range(min(count, len(testset.sources)))]
+    return "seed segments, references as translations", pairs
+
+
+def judges(pairs: Sequence[tuple[str, str]], threads: int) -> dict[str, Any]:
+    from mt_eval.translators.llama_cpp import conversation_prompt
+    from mt_eval.translators.llama_prefix import common_length
+
     pair = _pair(threads)
 
-    def ask(messages: list[dict[str, str]], max_tokens: int) -> Callable[[Any], str]:
-        return lambda t: t.complete([messages], max_tokens=max_tokens)[0].text
+    def measure(n: int, messages: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+        def tokens(t: Any) -> int:
+            return len(t.prefix_kv.prompt_tokens(conversation_prompt(messages)[0]))
 
-    def tokens(messages: list[dict[str, str]]) -> Callable[[Any], int]:
-        return lambda t: len(t.prefix_kv.prompt_tokens(conversation_prompt(messages)[0]))
+        row = _timed(pair, n, lambda t: t.complete([messages], max_tokens=max_tokens)[0].text, tokens)
+        kv = pair[True].prefix_kv
+        text, fixed = conversation_prompt(messages)
+        return {"segment": n, **row, "shared_tokens": common_length(kv.prompt_tokens(text),
+                                                                    kv.prompt_tokens(fixed))}
 
     out: dict[str, Any] = {}
     try:
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in STEPS}
-        for n, i in enumerate(segments):
-            source, hypothesis = testset.sources[i], testset.references[i][0]
-            mqm = mqm_messages(source, hypothesis, **LANGS)
-            rows["gemba-mqm"].append({"segment": i, **_timed(pair, n, ask(mqm, 512), tokens(mqm))})
-        for n, i in enumerate(segments):  # as gemba-esa asks: every step 1, then every step 2
-            source, hypothesis = testset.sources[i], testset.references[i][0]
-            spans = esa_span_messages(source, hypothesis, **LANGS)
-            rows["gemba-esa step 1"].append({"segment": i, **_timed(pair, n, ask(spans, 512), tokens(spans))})
-        for n, (i, step1) in enumerate(zip(segments, rows["gemba-esa step 1"], strict=True)):
-            source, hypothesis = testset.sources[i], testset.references[i][0]
+        for n, (source, hypothesis) in enumerate(pairs):
+            rows["gemba-mqm"].append(measure(n, mqm_messages(source, hypothesis, **LANGS), 512))
+        for n, (source, hypothesis) in enumerate(pairs):  # as gemba-esa asks: every step 1, then every step 2
+            rows["gemba-esa step 1"].append(measure(n, esa_span_messages(source, hypothesis, **LANGS), 512))
+        for n, ((source, hypothesis), step1) in enumerate(zip(pairs, rows["gemba-esa step 1"], strict=True)):
             score = esa_score_messages(source, hypothesis, step1["answer"], **LANGS)
-            rows["gemba-esa step 2"].append({"segment": i, **_timed(pair, n, ask(score, 32), tokens(score))})
+            rows["gemba-esa step 2"].append(measure(n, score, 32))
         for name, found in rows.items():
             out[name] = {"summary": _summary(found), "segments": found}
         sums = ("seconds_on", "seconds_off", "evaluated_on", "evaluated_off", "prompt_tokens")
@@ -308,16 +369,27 @@ def server(sources: Sequence[str], threads: int) -> dict[str, Any]:
     return out
 
 
+def judge_report(count: int, threads: int) -> dict[str, Any]:
+    """The ``judges`` part of the report, with what was judged and the load around it."""
+    what, pairs = judge_pairs(count)
+    before = os.getloadavg()
+    found = judges(pairs, threads)
+    return {"judges": {"segments": what, "threads": threads, "load_average_before": before, **found},
+            "load_average_after_judges": os.getloadavg()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flores", type=int, default=100, help="short FLORES sources to translate")
-    parser.add_argument("--judge-segments", type=int, default=4, help="seed segments to judge")
+    parser.add_argument("--judge-segments", type=int, default=12, help="segments to judge")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--server-segments", type=int, default=8, help="FLORES sources sent to the server")
     parser.add_argument("--no-server", action="store_true")
     parser.add_argument("-o", "--output", type=Path, default=Path("results/bench/llm.json"))
     parser.add_argument("--server-only", action="store_true",
                         help="measure the server again and replace that part of the output file")
+    parser.add_argument("--judges-only", action="store_true",
+                        help="measure the judges again and replace that part of the output file")
     parser.add_argument("--exactness-sweep", type=Path, metavar="JSON",
                         help="only compare logits on 22 prompts per configuration and write them here")
     args = parser.parse_args()
@@ -332,9 +404,12 @@ def main() -> None:
         return
     seed = default_testset().sources
     flores = FLORES.read_text(encoding="utf-8").splitlines()[:args.flores]
-    if args.server_only:
+    if args.server_only or args.judges_only:
         report = json.loads(args.output.read_text(encoding="utf-8"))
-        report["server"] = server(flores[:args.server_segments], args.threads)
+        if args.server_only:
+            report["server"] = server(flores[:args.server_segments], args.threads)
+        else:
+            report.update(judge_report(args.judge_segments, args.threads))
         atomic_write_text(args.output, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
         return
     report: dict[str, Any] = {"machine": {**machine(), "cpus": os.cpu_count()}, "threads": args.threads,
@@ -344,8 +419,7 @@ def main() -> None:
                              f"flores first {len(flores)}": translation(flores, args.threads)}
     report["load_average_after_translation"] = os.getloadavg()
     report["exactness"] = mechanisms(args.threads)
-    report["judges"] = judges(list(range(min(args.judge_segments, len(seed)))), args.threads)
-    report["load_average_after_judges"] = os.getloadavg()
+    report.update(judge_report(args.judge_segments, args.threads))
     if not args.no_server:
         report["server"] = server(flores[:args.server_segments], args.threads)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -22,7 +22,8 @@ of the output, then one of its 1–4-word phrases 4–8 times); ``cut`` at half 
 words; outputs of two words or more); ``number`` changed (one digit of one number replaced by another
 digit of the same script; outputs with a digit). Recall is the share of damaged segments that get the
 flag meant for the failure. The test set's calibration (``mt_eval.checks.calibrate``) comes from the
-undamaged sources and references, as in a real run. The rule before issue 17 is measured beside it.
+undamaged sources and references, as in a real run. The rule before issue 17 is measured beside it, and
+the length band's lower bound fixed (0.6) or from the test set's spread at 2.75–3.5 standard deviations.
 
 Writes ``results/bench/checks.json`` and ``results/bench/checks.md`` (the README table). Deterministic:
 same inputs and seed, same files. Usage: ``python scripts/measure_checks.py [--flores DIR] [--seed N]``.
@@ -56,6 +57,11 @@ FLORES = ROOT.parent / "shared" / "external" / "flores-ara-eng"
 # on the text as written), for the two flags it changed; empty, copy and repetition did not change.
 LEGACY = {"enabled": ("wrong_language", "length_ratio"), "length_unit": "chars", "ignore_marks": False,
           "length_scale": "none", "min_length_ratio": 0.5, "unfinished_min_length_ratio": 0.0}
+# the length band's lower bound: fixed (min_length_ratio 0.6) or from the test set's spread, at a few
+# distances from the median (length_ratio only: its false alarms and the cut-at-half recall)
+SWEEP: dict[str, dict[str, Any]] = {
+    "fixed 0.6": {"enabled": ("length_ratio",), "length_band": "fixed"},
+    **{f"spread {k}σ": {"enabled": ("length_ratio",), "spread_sigmas": k} for k in (2.75, 3.0, 3.25, 3.5)}}
 WRONG = {"en": ("fr", "de", "es", "tr", "ru"), "ar": ("ur", "ug", "fr", "ru")}
 INJECTIONS = {"empty": "empty", "copy": "copy_of_source", "wrong_language": "wrong_language",
               "repetition": "repetition", "cut": "length_ratio", "number": "number_mismatch",
@@ -268,6 +274,14 @@ def markdown(doc: dict[str, Any]) -> str:
             old["false_alarms"]["rates"]["wrong_language"], new["false_alarms"]["rates"]["wrong_language"],
             old["false_alarms"]["rates"]["length_ratio"], new["false_alarms"]["rates"]["length_ratio"],
             old["recall"]["cut"]["recall"], new["recall"]["cut"]["recall"]))))
+    lines += ["", "The length band's lower bound: `length_ratio` false alarms / cut-at-half recall, the fixed"
+              " bound against the spread-based one at a few distances from the median (default 3σ):", "",
+              _row("set", *SWEEP), _row("---", *["---:"] * len(SWEEP))]
+    for name, s in sets.items():
+        sweep = s.get("length_band_sweep", {})
+        lines.append(_row(name, *(f"{_pct(sweep[k]['false_alarms']['rates']['length_ratio'])} / "
+                                  f"{_pct(sweep[k]['recall']['cut']['recall'])}" if k in sweep else "–"
+                                  for k in SWEEP)))
     lines += ["", "Flag rates on real Arabic→English MT (OPUS-MT on FLORES; not false alarms: these flag real"
               " errors too, e.g. a year or a time changed):", "", _row("system", *FLAGS),
               _row("---", *["---:"] * len(FLAGS))]
@@ -304,7 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc["sets"][corpus.name] = {"note": corpus.note, "target_lang": corpus.target_lang,
                                     "arabic_marks_share_median": _marks_share(arabic),
                                     "checks": measure(corpus, new, args.seed),
-                                    "before_issue_17": measure(corpus, LEGACY, args.seed)}
+                                    "before_issue_17": measure(corpus, LEGACY, args.seed),
+                                    "length_band_sweep": {name: measure(corpus, cfg, args.seed)
+                                                          for name, cfg in SWEEP.items()}}
     doc["real_mt_flores_ar_en"] = real_systems(args.flores)
     atomic_write_json(args.output, doc)
     atomic_write_text(args.output.with_suffix(".md"), markdown(doc))

@@ -47,6 +47,7 @@ def _register_all() -> None:
     __import__("mt_eval.cli.merge_cmd", fromlist=["register"]).register(app)  # mt-eval merge (--shard parts)
     __import__("mt_eval.cli.list_cmd", fromlist=["register"]).register(app)  # mt-eval list (plugins, options)
     __import__("mt_eval.cli.canary_cmd", fromlist=["register"]).register(app)  # mt-eval canary
+    __import__("mt_eval.cli.history_cmd", fromlist=["register"]).register(app)  # mt-eval history
 
 
 _register_all()

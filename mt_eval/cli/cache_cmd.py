@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
 from mt_eval.errors import MtEvalError
 
 cache_app = typer.Typer(name="cache", help="Inspect or clear the translation cache.", no_args_is_help=True)
@@ -26,22 +27,19 @@ def _open(cache: Path | None):  # type: ignore[no-untyped-def]
 
 
 @cache_app.command("stats")
-def stats(cache: CacheOpt = None) -> None:
+def stats(cache: CacheOpt = None, fmt: FormatOpt = None) -> None:
     """Segments and translation time stored per system."""
-    from rich.console import Console
-    from rich.table import Table
+    from mt_eval.cli.output import Table, emit, resolve
 
+    shown = resolve(fmt)
     with _open(cache) as store:
         rows = store.stats()
         heading = f"{store.path}: {store.count()} translations"
-        table = Table()
-    for col in ("system", "spec", "backend", "key", "segments", "seconds", "claimed"):
-        table.add_column(col, justify="right" if col in ("segments", "seconds", "claimed") else "left")
-    for row in rows:
-        table.add_row(row["name"], row["spec"], row["backend"], row["key"], str(row["segments"]),
-                      f"{row['seconds']:.1f}", str(row["claimed"]))
-    typer.echo(heading)  # on its own line: a table title would wrap a long path
-    Console(highlight=False, width=160).print(table)
+    table = Table(None, ("system", "spec", "backend", "key", "segments", "seconds", "claimed"),
+                  [[row["name"], row["spec"], row["backend"], row["key"], str(row["segments"]),
+                    f"{row['seconds']:.1f}", str(row["claimed"])] for row in rows],
+                  records=rows, right=frozenset(["segments", "seconds", "claimed"]))
+    emit([heading, table], shown)  # the path on its own line: a table title would wrap a long path
 
 
 @cache_app.command("clear")

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
+
 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -14,38 +16,31 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _print_table(document: dict[str, Any]) -> None:
-    from rich.table import Table
-    from rich.text import Text
+_STYLE = {"fail": "red", "warn": "yellow", "incomplete": "yellow", "pass": "green"}
 
+
+def _style(text: str) -> str:
+    return "red" if text.endswith("✗") else "yellow" if text.endswith("!") else _STYLE.get(text, "")
+
+
+def _print_table(document: dict[str, Any], fmt: str) -> None:
+    """The canaries table and each metric's verdict (``--format json``: canaries.json's document)."""
     from mt_eval.canaries.report import short_label, table
+    from mt_eval.cli.output import Table, emit
 
     header, rows = table(document)
     metrics = document["metrics"]
-    labels = [short_label(k, metrics[k], i) for i, k in enumerate(metrics)]
-    out = Table(title=f"metric canaries: % of segments caught (worse) or stable, "
-                      f"{document['sample']['segments']} segments")
-    for column in header[:3]:
-        out.add_column(column)
-    for label in labels:
-        out.add_column(label, justify="right")
-    style = {"fail": "red", "warn": "yellow", "incomplete": "yellow", "pass": "green"}
-    for row in rows:
-        cells = [Text(c, style="red" if c.endswith("✗") else "yellow" if c.endswith("!") else
-                      style.get(c, "")) for c in row]
-        out.add_row(*cells)
-    console = _console()
-    if not console.is_terminal:  # a file or a pipe: as wide as the table, not rich's default 80 columns
-        from rich.console import Console
-
-        width = 40 + sum(max(len(label), 7) + 3 for label in labels)
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, width))
-    console.print(out)
+    labels = [short_label(k, metrics[k], i) if fmt == "table" else k  # whole keys in a log
+              for i, k in enumerate(metrics)]
+    out = Table(f"metric canaries: % of segments caught (worse) or stable, {document['sample']['segments']}"
+                " segments", [*header[:3], *labels], rows, right=frozenset(labels), cell_style=_style)
+    verdicts = []
     for key, label in zip(metrics, labels, strict=True):
         entry = metrics[key]
         reasons = "; ".join(entry["reasons"])
         named = key if label == key else f"{label} = {key}"
-        console.print(f"{named}: {entry['verdict']}" + (f" ({reasons})" if reasons else ""), markup=False)
+        verdicts.append(f"{named}: {entry['verdict']}" + (f" ({reasons})" if reasons else ""))
+    emit([out, *verdicts], fmt, document=document)
 
 
 def canary(
@@ -70,10 +65,12 @@ def canary(
     resamples: Annotated[int | None, typer.Option("--resamples", min=1, help="Bootstrap resamples of the"
                                                   " mean change.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for statistics.")] = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Damage a good translation in ways that matter (and ways that do not) and report, per metric,
     how often its score got worse (or stayed): canaries.json, a table, and the report section."""
     from mt_eval.canaries.runner import CanarySettings
+    from mt_eval.cli.output import resolve, say
     from mt_eval.pipeline import CanaryRequest, run_canary
 
     given: dict[str, Any] = {"seed": seed, "max_segments": max_segments, "resamples": resamples,
@@ -86,8 +83,9 @@ def canary(
     outcome = run_canary(request, progress=lambda m: err.print(f"[dim]… {m}[/dim]"))
     for note in outcome.notes:
         err.print(note, style="yellow", markup=False)
-    _print_table(outcome.document)
-    _console().print(f"wrote {outcome.path}")
+    shown = resolve(fmt)
+    _print_table(outcome.document, shown)
+    say(f"wrote {outcome.path}", shown)
 
 
 def register(app: typer.Typer) -> None:

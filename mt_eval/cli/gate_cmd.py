@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from mt_eval.cli.output import format_option
 from mt_eval.settings import ALPHA, SEED
 
 baseline_app = typer.Typer(help="Baseline files for the CI gate.", no_args_is_help=True)
@@ -51,9 +52,13 @@ def gate(
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write Markdown here.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+    fmt: Annotated[str | None, format_option(
+        "The verdict on stdout: table (the plain-text verdict, whole, on a terminal or not: the default),"
+        " markdown (as --markdown writes) or json (as --json writes).")] = None,
 ) -> None:
     """Fail CI on a significant quality regression: exit 0 pass, 1 regression, 2 cannot compare."""
     from mt_eval.gate.policy import GateOptions
+    from mt_eval.gate.render import render_markdown
     from mt_eval.gate.run import GateOutputs, problems, run_gate
 
     options = GateOptions(alpha=alpha, method=method, n_resamples=resamples, seed=seed,
@@ -62,8 +67,16 @@ def gate(
                           primary_metric=primary_metric, min_human_agreement=min_human_agreement,
                           require_same_environment=require_same_environment,
                           require_canaries=require_canaries)
+    shown = "table" if fmt is None else fmt.lower()  # the text verdict is already whole in a log
     verdict = run_gate(baseline, candidate, policy_file=policy, options=options,
-                       outputs=GateOutputs(junit=junit, markdown=markdown, json=json_out), echo=typer.echo)
+                       outputs=GateOutputs(junit=junit, markdown=markdown, json=json_out),
+                       echo=typer.echo if shown == "table" else None)
+    if shown == "markdown":
+        typer.echo(render_markdown(verdict), nl=False)
+    elif shown == "json":
+        from mt_eval.cli.output import emit
+
+        emit([], "json", document=verdict.to_dict())
     for error in problems(verdict):
         typer.echo(f"mt-eval: error: {error}", err=True)
     raise typer.Exit(verdict.exit_code)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
 from mt_eval.errors import MtEvalError
 from mt_eval.settings import SEED
 
@@ -54,16 +55,23 @@ def import_(
                                          " (1/5/25) or minor,major,critical numbers.")] = "wmt",
     replace: Annotated[bool, typer.Option("--replace", help="Replace human scores of the same"
                                           " name.")] = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Add judged items to the run: a metric with CIs and paired tests, and spans in segments.jsonl."""
+    from dataclasses import asdict
+
+    from mt_eval.cli.output import Table, emit, resolve
     from mt_eval.humeval.annotations import import_annotations
 
     summary = import_annotations(run_dir, annotations, name=name, key_path=key, protocol=protocol,
                                  weights=parse_weights(weights), replace=replace)
-    typer.echo(f"imported {summary.items} judged items as metric {summary.name!r} ({summary.protocol});"
-               f" {summary.spans} spans ({summary.unlocated} unlocated)")
-    for system, score in summary.scores.items():
-        typer.echo(f"  {system}: {score:.2f}")
+    headline = (f"imported {summary.items} judged items as metric {summary.name!r} ({summary.protocol});"
+                f" {summary.spans} spans ({summary.unlocated} unlocated)")
+    table = Table(f"human scores: {summary.name}", ["system", summary.name],
+                  [[system, f"{score:.2f}"] for system, score in summary.scores.items()],
+                  records=[{"system": system, "score": score} for system, score in summary.scores.items()],
+                  right=frozenset([summary.name]))
+    emit([headline, table], resolve(fmt), document=asdict(summary))
 
 
 def parse_weights(text: str) -> dict[str, float]:

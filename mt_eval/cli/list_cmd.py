@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
 from mt_eval.errors import MtEvalError
 
 if TYPE_CHECKING:
     from mt_eval.catalog import PluginInfo
+    from mt_eval.cli.output import Block
 
 _KINDS = ("backends", "metrics")
 
@@ -27,43 +29,36 @@ def _default_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _print(entries: list[PluginInfo], title: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+def _blocks(entries: list[PluginInfo], title: str) -> list[Block]:
+    from mt_eval.cli.output import Line, Table
 
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(f"[bold]{title}[/bold]")
+    blocks: list[Block] = [Line(title, "bold")]
     for entry in entries:
-        head = f"[bold]{escape(entry.name)}[/bold]"
-        if entry.aliases:
-            head += escape(f" (also: {', '.join(entry.aliases)})")
-        status = "" if entry.available else " [yellow]not usable here[/yellow]"
-        console.print(f"{head}{status}  [dim]{escape(entry.target)}[/dim]")
+        head = entry.name + (f" (also: {', '.join(entry.aliases)})" if entry.aliases else "")
+        status = "" if entry.available else "  not usable here"
+        blocks.append(Line(f"{head}{status}  {entry.target}", "bold"))
         if entry.note:
-            console.print(f"  {entry.note}", markup=False)
+            blocks.append(f"  {entry.note}")
         if not entry.options:
             if entry.available:
-                console.print("  no options", style="dim")
+                blocks.append(Line("  no options", "dim"))
             continue
-        table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 2))
-        for column in ("option", "type", "default", "bounds", "description"):
-            table.add_column(column, overflow="fold")
-        for option in entry.options:
-            description = option.description + (" [run-only]" if option.run_only else "")
-            default = "required" if option.required else _default_text(option.default)
-            table.add_row(*(escape(text) for text in (option.name, option.type, default,
-                                                      option.bounds_text(), description)))
-        console.print(table)
-    console.print()
+        rows = [[option.name, option.type, "required" if option.required else _default_text(option.default),
+                 option.bounds_text(), option.description + (" [run-only]" if option.run_only else "")]
+                for option in entry.options]
+        blocks.append(Table(None, ("option", "type", "default", "bounds", "description"), rows, bare=True))
+    return [*blocks, ""]
 
 
 def list_command(
     what: Annotated[str | None, typer.Argument(help="backends or metrics (default: both).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout (the same as"
+                                          " --format json).")] = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """List translator backends and metrics with their options: type, default, bounds, description."""
     from mt_eval.catalog import list_plugins
+    from mt_eval.cli.output import emit, resolve
     from mt_eval.metrics.registry import METRICS
     from mt_eval.translators.registry import BACKENDS
 
@@ -71,13 +66,11 @@ def list_command(
         raise MtEvalError(f"list: {what!r} is not one of {', '.join(_KINDS)}")
     kinds = [what] if what else list(_KINDS)
     found = {kind: list_plugins(BACKENDS if kind == "backends" else METRICS) for kind in kinds}
-    if as_json:
-        typer.echo(json.dumps({kind: [e.to_dict() for e in entries] for kind, entries in found.items()},
-                              ensure_ascii=False, indent=2))
-        return
-    for kind, entries in found.items():
-        _print(entries, "translator backends (system spec: backend[:target][?key=value&...])"
-               if kind == "backends" else "metrics (metric spec: name[:key=value,...])")
+    shown = "json" if as_json else resolve(fmt)
+    blocks = [block for kind, entries in found.items() for block in _blocks(
+        entries, "translator backends (system spec: backend[:target][?key=value&...])"
+        if kind == "backends" else "metrics (metric spec: name[:key=value,...])")]
+    emit(blocks, shown, document={kind: [e.to_dict() for e in entries] for kind, entries in found.items()})
 
 
 def register(app: typer.Typer) -> None:

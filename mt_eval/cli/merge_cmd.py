@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
+
 
 def merge(
     parts: Annotated[list[Path], typer.Argument(help="The partial run folders of shards 0..N-1"
@@ -17,6 +19,7 @@ def merge(
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder to write.")],
     name: Annotated[str | None, typer.Option("--name", help="Run name (default: the parts'"
                                              " run name).")] = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Join the run folders of ``--shard 0/N`` .. ``N-1/N`` into the run folder of the whole test set.
 
@@ -30,7 +33,7 @@ def merge(
 
     if name is not None:
         check_run_name(name, "--name")
-    _finish(merge_parts(parts, output, run_name=name, progress=_progress))
+    _finish(merge_parts(parts, output, run_name=name, progress=_progress), fmt)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
 from mt_eval.errors import MtEvalError
 from mt_eval.settings import CONFIDENCE, RESAMPLES, SEED
 
@@ -29,8 +30,10 @@ def meta(
                                                       " default 200).")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not write meta.json into the run"
                                           " folder.")] = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Pairwise accuracy, soft pairwise accuracy, Pearson and acc_eq of every metric against humans."""
+    from mt_eval.cli.output import resolve, say
     from mt_eval.fsio import atomic_write_json, check_output_file
     from mt_eval.meta import MetaSettings, meta_evaluate
     from mt_eval.reports.run_folder import RunFolder
@@ -57,12 +60,13 @@ def meta(
     document = result.to_json(run_name=results.run_name,
                               human_signature=results.metrics[human].signature_string,
                               signatures={k: v.signature_string for k, v in results.metrics.items()})
-    print_meta(document)
+    shown = resolve(fmt)
+    print_meta(document, shown)
     if output is not None:  # first: a failure here leaves the run folder as it was
         atomic_write_json(output, document)
-        typer.echo(f"wrote {output}")
+        say(f"wrote {output}", shown)
     if not no_save:
-        typer.echo(f"wrote {folder.write_meta(document)}")
+        say(f"wrote {folder.write_meta(document)}", shown)
 
 
 def _cell(entry: dict[str, Any]) -> str:
@@ -75,19 +79,16 @@ def _cell(entry: dict[str, Any]) -> str:
     return text
 
 
-def print_meta(document: dict[str, Any]) -> None:
-    """The metrics × statistics table on stdout."""
-    from rich.console import Console
-    from rich.table import Table
+def print_meta(document: dict[str, Any], fmt: str | None = None) -> None:
+    """The metrics × statistics table on stdout (``--format json``: the meta document itself)."""
+    from mt_eval.cli.output import Table, emit, resolve
 
-    console = Console(highlight=False, soft_wrap=True)
     settings = document["settings"]
-    table = Table(title=f"agreement with {document['human']} ({len(document['systems'])} systems,"
-                        f" {document['num_segments']} segments; {settings['confidence']:.0%} bootstrap CIs)")
+    title = (f"agreement with {document['human']} ({len(document['systems'])} systems,"
+             f" {document['num_segments']} segments; {settings['confidence']:.0%} bootstrap CIs)")
     columns = (("metric", None), ("pairwise acc", "pairwise_accuracy"), ("SPA", "spa"),
                ("Pearson", "pearson"), ("acc_eq (ε)", "acc_eq"), ("acc23", "acc23"))
-    for label, _ in columns:
-        table.add_column(label, justify="left" if label == "metric" else "right")
+    rows = []
     for key, entry in document["metrics"].items():
         cells = [key]
         for _, stat in columns[1:]:
@@ -95,10 +96,11 @@ def print_meta(document: dict[str, Any]) -> None:
             if stat == "acc_eq" and entry[stat].get("value") is not None:
                 text += f" (ε {entry[stat]['epsilon']:.3g})"
             cells.append(text)
-        table.add_row(*cells)
-    console.print(table)
-    for warning in document.get("warnings", []):
-        console.print(f"note: {warning}", markup=False)
+        rows.append(cells)
+    table = Table(title, [label for label, _ in columns], rows,
+                  right=frozenset(label for label, stat in columns if stat))
+    notes = [f"note: {warning}" for warning in document.get("warnings", [])]
+    emit([table, *notes], resolve(fmt), document=document)
 
 
 def register(app: typer.Typer) -> None:

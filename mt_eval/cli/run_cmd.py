@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
 from mt_eval.settings import RESAMPLES, SEED, SMALL_SAMPLE, WORKERS
 
 if TYPE_CHECKING:
+    from mt_eval.cli.output import Block, Table
     from mt_eval.evaluate import RunResult
     from mt_eval.reports.results import Results
 
@@ -25,69 +27,73 @@ def _console(stderr: bool = False) -> Any:
 
 
 # ---------------------------------------------------------------------------------------- console
-def print_results(results: Results, path: Path | None = None) -> None:
-    """The systems × metrics table (with CIs and significance marks) as a rich table on stdout."""
-    from rich.table import Table
-    from rich.text import Text
+def print_results(results: Results, path: Path | None = None, fmt: str | None = None) -> None:
+    """The systems × metrics table (with CIs and significance marks), the paired comparisons and the
+    detail tables on stdout, in ``fmt`` (:mod:`mt_eval.cli.output`; default: by whether it is a terminal)."""
+    from mt_eval.cli.output import emit, resolve
 
-    from mt_eval.reports.tables import (
-        cell,
-        comparison_rows,
-        detail_tables,
-        flag_names,
-        legend_lines,
-        ordered_systems,
-    )
+    emit(results_blocks(results, path), resolve(fmt))
 
-    console = _console()
+
+def _scores_table(results: Results) -> Table:
+    from mt_eval.cli.output import Table
+    from mt_eval.reports.tables import cell, flag_names, ordered_systems
+
     sig = results.significance
     ts = results.testset
-    title = f"{results.run_name}: {ts.name or 'test set'} ({ts.num_segments} segments)"
-    table = Table(title=title)
-    table.add_column("system")
-    for key, metric_info in results.metrics.items():
-        table.add_column(key + ("" if metric_info.higher_is_better else " ↓"), justify="right")
+    metric_columns = [key + ("" if info.higher_is_better else " ↓") for key, info in results.metrics.items()]
     flags = flag_names(results)
-    if flags:
-        table.add_column("flags", justify="right")
-    table.add_column("status")
+    columns = ["system", *metric_columns, *(["flags"] if flags else []), "status"]
+    rows, records, styles = [], [], []
     for system in ordered_systems(results):
         info = results.systems[system]
-        label = system + (" (baseline)" if sig and system == sig.baseline else "")
-        row = [label] + [cell(results, system, key).text() for key in results.metrics]
+        is_baseline = bool(sig and system == sig.baseline)
+        cells = {key: cell(results, system, key) for key in results.metrics}
+        row = [system + (" (baseline)" if is_baseline else "")] + [c.text() for c in cells.values()]
+        counts = results.flags.get(system)
         if flags:
-            counts = results.flags.get(system)
             listed = ", ".join(f"{k} {v}" for k, v in (counts or {}).items() if v) or "0"
             row.append("—" if counts is None else listed)
-        row.append("ok" if info.status == "ok" else "[yellow]skipped[/yellow] (reason below)")
-        table.add_row(*row, style="dim" if info.status != "ok" else None)
-    console.print(table)
-    for line in legend_lines(results):
-        if not line.startswith(tuple(results.metrics)):  # signatures are in results.json and the report
-            console.print(line, markup=False, highlight=False)
+        row.append("ok" if info.status == "ok" else "skipped (reason below)")
+        rows.append(row)
+        styles.append("dim" if info.status != "ok" else None)
+        records.append({"system": system, "baseline": is_baseline, "status": info.status,
+                        "reason": info.reason or None, "flags": counts,
+                        "scores": {key: {"score": c.score, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                                         "p_value": c.p_value, "significant": c.significant,
+                                         "better": c.better, "cluster": c.cluster}
+                                   for key, c in cells.items()}})
+    title = f"{results.run_name}: {ts.name or 'test set'} ({ts.num_segments} segments)"
+    return Table(title, columns, rows, records=records, right=frozenset([*metric_columns, "flags"]),
+                 row_styles=styles)
+
+
+def results_blocks(results: Results, path: Path | None = None) -> list[Block]:
+    """What :func:`print_results` prints, built once for every ``--format``."""
+    from mt_eval.cli.output import Line, Table
+    from mt_eval.reports.tables import comparison_rows, detail_tables, legend_lines
+
+    blocks: list[Block] = [_scores_table(results)]
+    blocks += [line for line in legend_lines(results)  # signatures are in results.json and the report
+               if not line.startswith(tuple(results.metrics))]
     rows = comparison_rows(results)
     if rows:
-        tests = Table(title="paired comparisons")
-        for column in ("A", "B", "metric", "Δ (B − A)", "p (Holm)", "humans agree", "verdict"):
-            tests.add_column(column)
+        columns = ["A", "B", "metric", "Δ (B − A)", "p (Holm)", "humans agree", "verdict"]
+        cells = []
         for r in rows:
             p_adj = r["p_adjusted"] if r["p_adjusted"] is not None else r["p_value"]
             agreement = r["human_agreement"]
-            tests.add_row(str(r["a"]), str(r["b"]), str(r["metric"]), f"{r['delta']:+.2f}",
+            cells.append([str(r["a"]), str(r["b"]), str(r["metric"]), f"{r['delta']:+.2f}",
                           f"{p_adj:.4f}", "n/a" if agreement is None else f"{agreement:.0f}%",
-                          str(r["verdict"]))
-        console.print(tests)
-    for title, header, body in detail_tables(results):  # error spans, judge failures and cost
-        extra = Table(title=title)
-        for column in header:
-            extra.add_column(column)
-        for values in body:
-            extra.add_row(*(Text(v) for v in values))  # names are text, not rich markup
-        console.print(extra)
-    for system, reason in results.skipped_systems.items():
-        console.print(f"[yellow]skipped[/yellow] {system}: {reason}")
+                          str(r["verdict"])])
+        records = [{k: v for k, v in r.items() if k != "entry"} for r in rows]
+        blocks.append(Table("paired comparisons", columns, cells, records=records))
+    blocks += [Table(title, header, body) for title, header, body in detail_tables(results)]
+    blocks += [Line(f"skipped {system}: {reason}", "yellow")
+               for system, reason in results.skipped_systems.items()]
     if path is not None:
-        console.print(f"run folder: {path}  (report: {path / 'report.html'})")
+        blocks.append(f"run folder: {path}  (report: {path / 'report.html'})")
+    return blocks
 
 
 def _progress(message: str) -> None:
@@ -98,8 +104,28 @@ def _warn(message: str) -> None:
     _console(stderr=True).print(message, style="yellow", markup=False)
 
 
-def _finish(run: RunResult) -> None:
-    print_results(run.results, run.path)
+def _finish(run: RunResult, fmt: str | None = None) -> None:
+    print_results(run.results, run.path, fmt)
+
+
+def _track(specs: list[str], path: Path | None, strict: bool, code: int, *, gated: bool = False) -> int:
+    """``--log``: the run folder to each tracker (mt_eval.trackers); a failure is one line on stderr and
+    exit 2 only with ``--log-strict``. ``code``: the exit code so far (the gate's, whose verdict is a tag)."""
+    if not specs or path is None:
+        return code
+    from mt_eval.trackers import log_run
+
+    verdict = {0: "pass", 1: "regression"}.get(code, "cannot-compare") if gated else None
+    failed = False
+    for logged in log_run(path, specs, gate=verdict):
+        if logged.ok:
+            _progress(f"logged to {logged.message}")
+        else:
+            failed = True
+            level = "error" if strict else "warning"
+            typer.echo(f"mt-eval: {level}: --log {logged.spec}: not logged ({logged.message}); the run folder"
+                       " is complete", err=True)
+    return 2 if failed and strict else code
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -129,6 +155,18 @@ RayAddressOpt = Annotated[str | None, typer.Option(
 RayConnectOpt = Annotated[float | None, typer.Option(
     "--ray-connect-timeout", help="Seconds the --ray-address may take to answer as a Ray head before the"
     " command stops with one line (default: $MT_EVAL_RAY_CONNECT_S, else 10).")]
+LogOpt = Annotated[list[str] | None, typer.Option(
+    "--log", help="Also log the run to an experiment tracker, repeatable: mlflow[=URI or folder] (default"
+    " $MLFLOW_TRACKING_URI, else ./mlruns), wandb[=[ENTITY/]PROJECT] (mt-eval's mlflow and wandb extras;"
+    " replaces the config's log).")]
+LogStrictOpt = Annotated[bool, typer.Option(
+    "--log-strict", help="Exit 2 when a tracker fails (default: one warning line, the exit code unchanged).")]
+AnalysisOpt = Annotated[bool | None, typer.Option(
+    "--analysis/--no-analysis", help="compare-mt-style analysis in results.json and report.html: scores by"
+    " length and word-frequency bucket, word F-measure, n-gram differences (default: on, or the config's).")]
+AnalysisCorpusOpt = Annotated[Path | None, typer.Option(
+    "--analysis-corpus", help="Text file (e.g. the training target side) whose word counts give the"
+    " analysis its word frequencies (default: the test set's references).")]
 
 
 def run(
@@ -137,6 +175,7 @@ def run(
     system: Annotated[list[str] | None, typer.Option("--system", "-s", help="System spec, repeatable"
                                                      " (replaces the config's systems).")] = None,
     metric: MetricOpt = None,
+    fmt: FormatOpt = None,
     testset: Annotated[Path | None, typer.Option("--testset", help="Test-set folder.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline system name.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail when a system cannot be loaded.")] = False,
@@ -160,9 +199,14 @@ def run(
     canaries: Annotated[bool, typer.Option("--canaries", help="Also run the metric canaries on the baseline"
                                            " system's outputs (else the first system that is not copy):"
                                            " canaries.json and a report section.")] = False,
+    log: LogOpt = None,
+    log_strict: LogStrictOpt = False,
+    analysis: AnalysisOpt = None,
+    analysis_corpus: AnalysisCorpusOpt = None,
 ) -> None:
     """Translate a test set with every system, score, test significance, write tables and a report."""
     from mt_eval import pipeline
+    from mt_eval.cli.output import resolve, say
     from mt_eval.config import run_config
 
     cfg = run_config(config, {"systems": system or None, "metrics": metric or None,
@@ -170,12 +214,16 @@ def run(
                               "resamples": resamples, "seed": seed, "method": method,
                               "all_pairs": all_pairs or None, "name": name, "executor": executor,
                               "ray_address": ray_address, "ray_connect_timeout": ray_connect_timeout,
-                              "canaries": canaries or None})
+                              "canaries": canaries or None, "log": log or None, "analysis": analysis,
+                              "analysis_corpus": None if analysis_corpus is None else str(analysis_corpus)})
     request = pipeline.RunRequest(cfg, output=output, workers=workers, strict=strict, allow_skip=allow_skip,
                                   shard=shard, gate=gate, gate_policy=gate_policy)
     result = pipeline.run(request, progress=_progress, warn=_warn)
-    _finish(result)
-    code = pipeline.gate(request, result, echo=typer.echo, warn=lambda line: typer.echo(line, err=True))
+    shown = resolve(fmt)
+    _finish(result, shown)
+    code = pipeline.gate(request, result, echo=lambda text: say(text, shown),
+                         warn=lambda line: typer.echo(line, err=True))
+    code = _track(cfg.log, result.path, log_strict, code, gated=gate is not None)
     if code:
         raise typer.Exit(code)
 
@@ -187,6 +235,7 @@ def score(
                                            " the file name without its extension).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder to write.")],
     metric: MetricOpt = None,
+    fmt: FormatOpt = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline system name"
                                                  " (default: none; every pair is compared).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run name.")] = None,
@@ -199,6 +248,10 @@ def score(
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
     ray_connect_timeout: RayConnectOpt = None,
+    log: LogOpt = None,
+    log_strict: LogStrictOpt = False,
+    analysis: AnalysisOpt = None,
+    analysis_corpus: AnalysisCorpusOpt = None,
 ) -> None:
     """Score precomputed outputs against a test set (no translation).
 
@@ -211,9 +264,15 @@ def score(
     cfg = run_config(None, {"metrics": metric or None, "baseline": baseline, "resamples": resamples,
                             "seed": seed, "method": method, "all_pairs": all_pairs or None,
                             "executor": executor, "ray_address": ray_address,
-                            "ray_connect_timeout": ray_connect_timeout})
-    _finish(pipeline.score(pipeline.ScoreRequest(testset, hyp, output, cfg, name=name, workers=workers,
-                                                 shard=shard), progress=_progress, warn=_warn))
+                            "ray_connect_timeout": ray_connect_timeout, "log": log or None,
+                            "analysis": analysis,
+                            "analysis_corpus": None if analysis_corpus is None else str(analysis_corpus)})
+    result = pipeline.score(pipeline.ScoreRequest(testset, hyp, output, cfg, name=name, workers=workers,
+                                                  shard=shard), progress=_progress, warn=_warn)
+    _finish(result, fmt)
+    code = _track(cfg.log, result.path, log_strict, 0)
+    if code:
+        raise typer.Exit(code)
 
 
 def compare(
@@ -228,6 +287,7 @@ def compare(
         "--with", help="Another run folder on the same test set whose systems join the comparison.")] = None,
     save: Annotated[bool, typer.Option("--save", help="Store the result in the run folder"
                                        " (results.json, tables, report).")] = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Paired tests against a baseline, or between every pair with rank clusters, from saved statistics."""
     from mt_eval import pipeline
@@ -235,19 +295,21 @@ def compare(
     asked = {"baseline": baseline, "all_pairs": all_pairs, "method": method, "resamples": resamples,
              "seed": seed}
     results = pipeline.compare(run_dir, with_runs or [], asked, save=save)
-    print_results(results, run_dir if save else None)
+    print_results(results, run_dir if save else None, fmt)
 
 
-def report(run_dir: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+def report(run_dir: Annotated[Path, typer.Argument(help="Run folder.")], fmt: FormatOpt = None) -> None:
     """Re-render tables and report.html from results.json, segments.jsonl and the saved statistics."""
+    from mt_eval.cli.output import resolve, say
     from mt_eval.reports.run_folder import RunFolder
 
     folder = RunFolder.open(run_dir)
     results = folder.results()
     paths = folder.update()
-    print_results(results)
+    shown = resolve(fmt)
+    print_results(results, None, shown)
     for path in paths:
-        _console().print(f"wrote {path}")
+        say(f"wrote {path}", shown)
 
 
 def register(app: typer.Typer) -> None:

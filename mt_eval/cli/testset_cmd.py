@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mt_eval.cli.output import FormatOpt
 from mt_eval.errors import MtEvalError
 
 testset_app = typer.Typer(
@@ -21,15 +22,6 @@ SourceLangOpt = Annotated[str, typer.Option("--source-lang", help="Source langua
 TargetLangOpt = Annotated[str, typer.Option("--target-lang", help="Target language code.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Test-set name (default: the output folder's"
                                              " name for import, the inputs' names for build).")]
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
-    if not console.is_terminal:  # piped or captured: wide enough that ids and reasons stay whole
-        console.width = max(console.width, 140)
-    return console
 
 
 @testset_app.command("build")
@@ -131,55 +123,52 @@ def _clip(text: str, width: int = 70) -> str:
 def show(
     directory: Annotated[Path, typer.Argument(help="Test-set folder.")],
     segments: Annotated[int, typer.Option("--segments", "-n", min=0, help="How many segments to print.")] = 3,
+    fmt: FormatOpt = None,
 ) -> None:
     """Summary table: counts, hash, languages, rejects with reasons, and the first few segments."""
-    from rich.table import Table
-
+    from mt_eval.cli.output import Table, emit, resolve
     from mt_eval.data.testset import TestSet
 
+    shown = resolve(fmt)
     ts = TestSet.load(directory)
     manifest = TestSet.read_manifest(directory)
-    counts = manifest.get("counts") or {}
-    summary = Table(title=f"test set {ts.name or directory}", show_header=False)
-    summary.add_column("field", style="bold")
-    summary.add_column("value")
-    summary.add_row("hash", ts.content_hash)
-    summary.add_row("languages", f"{ts.source_lang} -> {ts.target_lang}")
-    summary.add_row("segments", str(len(ts)))
-    summary.add_row("documents", str(counts.get("documents", len({s.doc_id for s in ts}))))
-    summary.add_row("references per segment", str(ts.num_refs))
     rejects = [r for r in manifest.get("rejects") or [] if isinstance(r, dict)]
-    summary.add_row("rejected", str(len(rejects)))
+    blocks = [Table(f"test set {ts.name or directory}", ["field", "value"], _summary_rows(ts, manifest),
+                    header=shown != "table")]
+    clip = _clip if shown == "table" else (lambda text, width=0: text)  # whole texts in a log
+    if rejects:
+        rows = [[*(str(r.get(k, "")) for k in ("id", "reason")),
+                 *(clip(str(r.get(k, "")), 30) for k in ("source", "reference"))] for r in rejects]
+        blocks.append(Table("rejected pairs", ["id", "reason", "source", "reference"], rows,
+                            no_wrap=frozenset(["id", "reason"])))
+    if segments > 0:
+        blocks.append(Table(f"first {min(segments, len(ts))} segments", ["id", "source", "reference"],
+                            [[seg.id, clip(seg.source), clip(seg.references[0])]
+                             for seg in ts.segments[:segments]], no_wrap=frozenset(["id"])))
+    emit(blocks, shown)
+
+
+def _summary_rows(ts: Any, manifest: dict[str, Any]) -> list[list[str]]:
+    counts = manifest.get("counts") or {}
+    rows = [["hash", ts.content_hash], ["languages", f"{ts.source_lang} -> {ts.target_lang}"],
+            ["segments", str(len(ts))],
+            ["documents", str(counts.get("documents", len({s.doc_id for s in ts})))],
+            ["references per segment", str(ts.num_refs)],
+            ["rejected", str(len([r for r in manifest.get("rejects") or [] if isinstance(r, dict)]))]]
     if manifest.get("granularity"):
-        summary.add_row("granularity", str(manifest["granularity"]))
+        rows.append(["granularity", str(manifest["granularity"])])
     norm = manifest.get("normalisation") or {}
     total: dict[str, Any] = norm["total"] if isinstance(norm.get("total"), dict) else {}
     found = ", ".join(f"{k} {v}" for k, v in total.items())
     if norm.get("applied", True):
-        summary.add_row("normalised", found or "nothing to normalise")
+        rows.append(["normalised", found or "nothing to normalise"])
     else:
-        summary.add_row("normalised", f"no, kept as published (would change: {found})" if found
-                        else "no, kept as published (nothing to change)")
+        rows.append(["normalised", f"no, kept as published (would change: {found})" if found
+                     else "no, kept as published (nothing to change)"])
     kind = str((manifest.get("provenance") or {}).get("kind", ""))
     if kind:
-        summary.add_row("provenance", kind)
-    console = _console()
-    console.print(summary)
-    if rejects:
-        table = Table(title="rejected pairs")
-        for column in ("id", "reason", "source", "reference"):
-            table.add_column(column, no_wrap=column in ("id", "reason"))
-        for r in rejects:
-            table.add_row(*(str(r.get(k, "")) for k in ("id", "reason")),
-                          *(_clip(str(r.get(k, "")), 30) for k in ("source", "reference")))
-        console.print(table)
-    if segments > 0:
-        table = Table(title=f"first {min(segments, len(ts))} segments")
-        for column in ("id", "source", "reference"):
-            table.add_column(column, no_wrap=column == "id")
-        for seg in ts.segments[:segments]:
-            table.add_row(seg.id, _clip(seg.source), _clip(seg.references[0]))
-        console.print(table)
+        rows.append(["provenance", kind])
+    return rows
 
 
 @testset_app.command("export")

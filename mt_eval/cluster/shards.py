@@ -244,11 +244,7 @@ def _differing_field(a: Mapping[str, Any], b: Mapping[str, Any],
                      skip: frozenset[str] = frozenset()) -> str | None:
     """The first key whose value differs (or that only one side has), ``None`` when they agree."""
     for key in [*a, *[k for k in b if k not in a]]:
-        if key in skip:
-            continue
-        if key not in a or key not in b:
-            return key
-        if a[key] != b[key]:
+        if key not in skip and (key not in a or key not in b or a[key] != b[key]):
             return key
     return None
 
@@ -443,8 +439,14 @@ def merge_parts(paths: Sequence[str | Path], output: str | Path, *, run_name: st
         f" ({len(testset)} segments)")
     settings = parts[0].shard.settings.model_copy(update={"workers": 1, "checks": config.get("checks")})
     return evaluate(testset, runs, {key: m.spec for key, m in first.metrics.items()}, settings,
-                    stats=ShardStats(parts, records), sink=RunFolder(out), record=RunRecord(name, config),
+                    stats=ShardStats(parts, records), sink=RunFolder(out),
+                    record=RunRecord(name, config, git=_parts_git([p.results.git for p in parts])),
                     progress=say)
+
+
+def _parts_git(gits: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The commit the shards were made from when they all agree (None: read the merge's own)."""
+    return gits[0] if gits and all(g == gits[0] for g in gits) and gits[0] else None
 
 
 def _merged_run(name: str, infos: Sequence[SystemInfo], records: Sequence[Mapping[str, Any]]) -> SystemRun:
@@ -463,16 +465,5 @@ def _merged_run(name: str, infos: Sequence[SystemInfo], records: Sequence[Mappin
                      environment=_merged_environment([i.environment for i in infos]))
 
 
-__all__ = [
-    "RULE",
-    "Shard",
-    "ShardRecord",
-    "ShardStats",
-    "check_parts",
-    "cut_run",
-    "merge_parts",
-    "parse_shard",
-    "prepare",
-    "reads_whole_testset",
-    "testset_for_translate",
-]
+__all__ = ["RULE", "Shard", "ShardRecord", "ShardStats", "check_parts", "cut_run", "merge_parts",
+           "parse_shard", "prepare", "reads_whole_testset", "testset_for_translate"]

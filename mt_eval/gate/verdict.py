@@ -11,6 +11,7 @@ tokenizer, a missing file) is "cannot compare" (exit 2), never a pass.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,16 +103,10 @@ class Verdict:
             self.exit_code, "cannot-compare")
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for c in self.comparisons:
-            out[c.status] = out.get(c.status, 0) + 1
-        return out
+        return dict(Counter(c.status for c in self.comparisons))
 
     def flag_counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for f in self.flags:
-            out[f.status] = out.get(f.status, 0) + 1
-        return out
+        return dict(Counter(f.status for f in self.flags))
 
     def to_dict(self) -> dict[str, Any]:
         # 2: flags (one entry per system × output-check flag) and flag_counts
@@ -186,10 +181,7 @@ def _pair_systems(baseline: Baseline, results: Results, policy: GatePolicy,
 
 
 def _metric_keys(baseline: Baseline, system: str, policy: GatePolicy) -> list[str]:
-    have = list(baseline.systems[system].metrics)
-    if policy.metrics:
-        return list(policy.metrics)
-    return have
+    return list(policy.metrics or baseline.systems[system].metrics)
 
 
 def _candidate_metric_key(entry: BaselineEntry, key: str, results: Results) -> str | None:

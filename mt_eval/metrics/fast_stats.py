@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from itertools import chain, count
 from typing import TYPE_CHECKING, Any
@@ -274,6 +274,24 @@ def _cached_refs(cache: dict[str, Any] | None, refs: Sequence[Sequence[str]]) ->
     return cache
 
 
+def _reference_parts(store: dict[str, Any], refs: Sequence[Sequence[str]], n: int,
+                     encode: Callable[[Sequence[str]], tuple[Any, Any]],
+                     keep: bool) -> Iterator[tuple[int, int, Any]]:
+    """``(start, stop, reference part)`` per chunk of ``n`` segments: the chunk's references (slot by
+    slot, ``""`` where a segment has fewer) ``encode``-d, plus how many slots and which exist; with
+    ``keep``, kept in ``store`` (:func:`_cached_refs`) for the next call with the same references."""
+    for start, stop in _chunks(n):
+        part = store["chunks"].get(start)
+        if part is None:
+            ref_chunk = refs[start:stop]
+            n_refs, exists = _ref_slots(ref_chunk)
+            part = (*encode([rs[r] if len(rs) > r else "" for r in range(n_refs) for rs in ref_chunk]),
+                    n_refs, exists)
+            if keep:
+                store["chunks"][start] = part
+        yield start, stop, part
+
+
 def bleu_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, sb: Any, max_order: int,
                cache: dict[str, Any] | None = None) -> np.ndarray:
     """``[hyp_len, ref_len, correct_1..m, total_1..m]`` per segment, as sacrebleu's BLEU computes them.
@@ -284,17 +302,12 @@ def bleu_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, sb: Any, m
     out = np.zeros((len(hyps), 2 + 2 * max_order), dtype=np.int64)
     store = _cached_refs(cache, refs)
     vocab = store["vocab"]
-    for start, stop in _chunks(len(hyps)):
-        part = store["chunks"].get(start)
-        if part is None:
-            ref_chunk = refs[start:stop]
-            n_refs, exists = _ref_slots(ref_chunk)
-            lines = [rs[r] if len(rs) > r else "" for r in range(n_refs) for rs in ref_chunk]
-            ids, lengths = _encode_tokens(tokenize_bleu(sb, lines), vocab)
-            part = (ids, lengths, n_refs, exists)
-            if cache is not None:
-                store["chunks"][start] = part
-        ids_h, len_h = _encode_tokens(tokenize_bleu(sb, hyps[start:stop]), vocab)
+
+    def encode(lines: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        return _encode_tokens(tokenize_bleu(sb, lines), vocab)
+
+    for start, stop, part in _reference_parts(store, refs, len(hyps), encode, cache is not None):
+        ids_h, len_h = encode(hyps[start:stop])
         out[start:stop] = _bleu_chunk(ids_h, len_h, part, max_order, len(vocab))
     return out
 
@@ -346,24 +359,13 @@ def chrf_stats(hyps: Sequence[str], refs: Sequence[Sequence[str]], options: CHRF
     store = _cached_refs(cache, refs)
     vocab = store["vocab"]
 
-    def texts_of(lines: Sequence[str]) -> list[str]:
-        return [line.lower() for line in lines] if options.lowercase else list(lines)
+    def encode(lines: Sequence[str]) -> tuple[Any, Any]:
+        texts = [line.lower() for line in lines] if options.lowercase else list(lines)
+        return (_codes(texts, whitespace) if char_order else None,
+                _encode_tokens([chrf_words(t) for t in texts], vocab) if word_order else None)
 
-    for start, stop in _chunks(len(hyps)):
-        part = store["chunks"].get(start)
-        if part is None:
-            ref_chunk = refs[start:stop]
-            n_refs, exists = _ref_slots(ref_chunk)
-            texts = texts_of([rs[r] if len(rs) > r else "" for r in range(n_refs) for rs in ref_chunk])
-            part = (_codes(texts, whitespace) if char_order else None,
-                    _encode_tokens([chrf_words(t) for t in texts], vocab) if word_order else None,
-                    n_refs, exists)
-            if cache is not None:
-                store["chunks"][start] = part
-        texts = texts_of(hyps[start:stop])
-        hyp_part = (_codes(texts, whitespace) if char_order else None,
-                    _encode_tokens([chrf_words(t) for t in texts], vocab) if word_order else None)
-        out[start:stop] = _chrf_chunk(hyp_part, part, options, len(vocab))
+    for start, stop, part in _reference_parts(store, refs, len(hyps), encode, cache is not None):
+        out[start:stop] = _chrf_chunk(encode(hyps[start:stop]), part, options, len(vocab))
     return out
 
 

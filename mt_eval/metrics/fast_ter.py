@@ -24,14 +24,18 @@ reusing the current hypothesis' rows up to the first position a candidate change
 adversarial Unicode, long segments and 20,000 random segments with sacrebleu's own statistics exactly.
 
 The kernel is compiled on first use and cached on disk by numba (``cache=True``); ``import mt_eval``
-does not import numba. Where numba cannot be imported, :func:`available` is False and the caller uses
-sacrebleu's per-segment code.
+does not import numba, and numba's start in a process skips its ``scipy.linalg`` probe
+(:func:`_numba_start_without_scipy`). Where numba cannot be imported, :func:`available` is False and
+the caller uses sacrebleu's per-segment code.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -288,6 +292,35 @@ def _all_pairs(tokens: np.ndarray, hyp_span: np.ndarray, ref_span: np.ndarray,
     return out
 
 
+@contextmanager
+def _numba_start_without_scipy() -> Iterator[None]:
+    """numba's first compile or cache load in a process imports all of its implementations, among them
+    ``numba.np.arraymath``, which imports ``scipy.linalg`` (with ``numpy.f2py``: 0.41 → 0.25 CPU s for
+    numba's start and the cached kernel's load) only to set its ``_HAVE_BLAS`` flag. The kernel uses no
+    BLAS: that import is refused while numba starts, and the flag is then set as numba would have set it
+    (scipy installed); numba's linear algebra imports ``scipy.linalg`` itself when a function first needs
+    it. Changes nothing where numba already started in this process."""
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg.cython_blas" in sys.modules:
+        yield
+        return
+    sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]  # import fails at once
+    try:
+        yield
+    finally:
+        if sys.modules.get("scipy.linalg.cython_blas", 0) is None:
+            del sys.modules["scipy.linalg.cython_blas"]
+        arraymath = sys.modules.get("numba.np.arraymath")
+        if arraymath is not None and not getattr(arraymath, "_HAVE_BLAS", True):
+            arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None  # type: ignore[attr-defined]
+
+
+def _all_pairs_started(tokens: np.ndarray, hyp_span: np.ndarray, ref_span: np.ndarray,
+                       limits: np.ndarray) -> np.ndarray:
+    """:func:`_all_pairs`, numba started (the first call in a process) without importing scipy."""
+    with _numba_start_without_scipy():
+        return np.asarray(_all_pairs(tokens, hyp_span, ref_span, limits))
+
+
 def available() -> bool:
     """True where numba imports and sacrebleu's TER constants are the ones the kernel restates."""
     return _NUMBA and _SUPPORTED
@@ -296,7 +329,8 @@ def available() -> bool:
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernel now, e.g. once before forking workers."""
     if available():
-        _all_pairs(np.zeros(1, np.int64), np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64), _LIMITS)
+        _all_pairs_started(np.zeros(1, np.int64), np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64),
+                           _LIMITS)
 
 
 def edit_counts(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> np.ndarray:
@@ -314,7 +348,7 @@ def edit_counts(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> np.ndar
     bounds = np.cumsum(lengths)
     hyp_span = np.stack([bounds[0:-1:2], bounds[1::2]], axis=1)
     ref_span = np.stack([bounds[1::2], bounds[2::2]], axis=1)
-    edits = _all_pairs(tokens if len(tokens) else np.zeros(1, np.int64), hyp_span, ref_span, _LIMITS)
+    edits = _all_pairs_started(tokens if len(tokens) else np.zeros(1, np.int64), hyp_span, ref_span, _LIMITS)
     for k in np.flatnonzero(edits < 0).tolist():  # sacrebleu raises on these: let it, with its message
         hyp, ref = pairs[k]
         edits[k] = lib_ter.translation_edit_rate(list(hyp), list(ref))[0]

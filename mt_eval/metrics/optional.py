@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,13 +32,11 @@ from mt_eval.fsio import check_input_file, read_input_text
 from mt_eval.metrics.base import MeanOfSegmentsMetric, SegmentDetail
 from mt_eval.plugins import usable
 from mt_eval.spans import SEVERITIES, Span, make_span
+from mt_eval.translators.base import file_sha256, hub_snapshot, library_version
 
 
 def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return library_version(package) or "unknown"
 
 
 class _MeanMetric(MeanOfSegmentsMetric):
@@ -75,14 +72,8 @@ _ENCODER_FILES = ("*.json", "*.model", "*.txt", "*.spm")
 _hash_memo: dict[tuple[str, int, int], str] = {}
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _file_hash(path: Path) -> str:
     """sha256 of a checkpoint, memoised per (path, size, mtime): a 2 GB file is read once per process."""
-    from mt_eval.translators.base import file_sha256
-
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _hash_memo:
@@ -92,20 +83,9 @@ def _file_hash(path: Path) -> str:
 
 def _hub_snapshot(repo: str, revision: str | None, patterns: list[str], what: str) -> Path:
     """A hub repository's files from the local cache, or downloaded when the machine is online."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo, revision=revision, local_files_only=True,
-                                      allow_patterns=patterns))
-    except Exception:
-        hint = (f"metric comet: {what} {repo!r} is not in the local Hugging Face cache; on a machine with "
-                f"network run `hf download {repo}` (or pass a local checkpoint path)")
-        if _offline():
-            raise MtEvalError(hint + " (HF_HUB_OFFLINE is set)") from None
-        try:
-            return Path(snapshot_download(repo, revision=revision, allow_patterns=patterns))
-        except Exception as exc:
-            raise MtEvalError(f"{hint}; download failed: {type(exc).__name__}") from None
+    return hub_snapshot(repo, revision, patterns, f"metric comet: {what} {repo!r} is not in the local Hugging"
+                        f" Face cache; on a machine with network run `hf download {repo}` (or pass a local"
+                        " checkpoint path)", MtEvalError)
 
 
 def _snapshot_id(folder: Path) -> str | None:

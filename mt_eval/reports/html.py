@@ -7,6 +7,7 @@ lines of inline JS), so the file opens offline and can be attached to an issue o
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ def _safe_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+@functools.lru_cache(maxsize=1)
 def _environment():  # type: ignore[no-untyped-def]
+    """One Jinja environment per process: its templates are compiled once, however many reports."""
     import jinja2
 
     return jinja2.Environment(
@@ -87,6 +90,7 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
     ``meta`` is the run's ``meta.json`` (``mt-eval meta``), shown as a "Meta-evaluation" section;
     ``canaries`` the "Metric canaries" section, HTML escaped by its maker
     (:func:`mt_eval.canaries.report.section_for_run`)."""
+    from mt_eval.analysis.view import analysis_view
     from mt_eval.reports.spans_view import meta_view, span_cells, span_sources_of
     from mt_eval.reports.tables import failure_rows, span_count_rows, usage_names
 
@@ -139,6 +143,7 @@ def render_report(results: Results, records: Sequence[Mapping[str, Any]], *,
         usage_names=usage_names(results),
         meta=meta_view(meta, results),
         canaries=canaries,
+        analysis=analysis_view(results.analysis, systems),
     )
 
 

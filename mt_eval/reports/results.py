@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mt_eval.analysis.model import Analysis
 from mt_eval.fsio import atomic_write_text, dumps_json
 from mt_eval.schema import parse_versioned
 from mt_eval.settings import ALPHA
@@ -27,7 +28,10 @@ from mt_eval.settings import ALPHA
 # 3: error spans per system (``spans``, columnar), ``span_counts``, ``judge_failures`` and ``usage`` of
 #    metrics that report per-segment details (LLM judges, xCOMET, human annotations). Versions 1 and 2
 #    read with these empty.
-SCHEMA_VERSION = 3
+# 4: ``git`` (the commit the run was made from, when inside a git repository) and ``analysis``
+#    (fine-grained scores by length and word-frequency bucket, n-grams one system matches and another
+#    misses). Versions 1-3 read with these empty.
+SCHEMA_VERSION = 4
 
 
 class _Model(BaseModel):
@@ -189,6 +193,9 @@ class Results(_Model):
     span_counts: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
     judge_failures: dict[str, dict[str, int]] = Field(default_factory=dict)
     usage: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    # schema 4
+    git: dict[str, Any] = Field(default_factory=dict)
+    analysis: Analysis = Field(default_factory=Analysis)  # mt_eval/analysis/model.py
 
     # ------------------------------------------------------------------ convenience
     @property

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mt_eval.data.testset import one_line
 from mt_eval.errors import IncompatibleError, MtEvalError
 from mt_eval.fsio import (
     atomic_directory,
@@ -188,7 +189,7 @@ class RunFolder:
         """Write the whole run folder (outputs, statistics, results, segments, tables, report) at once."""
         with self._staged() as layout:
             for name, lines in outputs.items():
-                write_lines(layout.output_path(name), [_one_line(x) for x in lines])
+                write_lines(layout.output_path(name), [one_line(x) for x in lines])
             for name, per_metric in run.stats.items():
                 for key, arr in per_metric.items():
                     _save_npy(layout.stats_path(name, key), arr)
@@ -261,31 +262,30 @@ class RunFolder:
     def write_meta(self, document: Mapping[str, Any]) -> Path:
         """Write ``meta.json`` and re-render ``report.html`` with its "Meta-evaluation" section, in one
         swap (the other files of the run are carried over unchanged)."""
-        from mt_eval.reports.html import write_report
-
-        results = self.results()
-        records = self.segments(results)
-        regenerated = {self.meta_json, self.layout.report_html}
-        with self._staged(keep=lambda p: p not in regenerated) as layout:
-            atomic_write_json(layout.root / META_FILE, dict(document))
-            write_report(results, records, layout.root,
-                         meta=dict(document) if meta_matches(document, results) else None)
-        return self.meta_json
+        return self._write_beside_report(META_FILE, document, lambda results: dict(document)
+                                         if meta_matches(document, results) else None)
 
     def write_canaries(self, document: Mapping[str, Any]) -> Path:
         """Write ``canaries.json`` and re-render ``report.html`` with its "Metric canaries" section, in one
         swap (the other files of the run are carried over unchanged)."""
         from mt_eval.canaries.report import FILE_NAME
+
+        return self._write_beside_report(FILE_NAME, document, self.meta)
+
+    def _write_beside_report(self, name: str, document: Mapping[str, Any],
+                             meta_of: Callable[[Results], dict[str, Any] | None]) -> Path:
+        """The JSON file ``name`` and ``report.html`` (with the meta-evaluation ``meta_of`` the run) in one
+        swap."""
         from mt_eval.reports.html import write_report
 
         results = self.results()
         records = self.segments(results)
-        meta = self.meta(results)
-        regenerated = {self.root / FILE_NAME, self.layout.report_html}
+        meta = meta_of(results)
+        regenerated = {self.root / name, self.layout.report_html}
         with self._staged(keep=lambda p: p not in regenerated) as layout:
-            atomic_write_json(layout.root / FILE_NAME, dict(document))
+            atomic_write_json(layout.root / name, dict(document))
             write_report(results, records, layout.root, meta=meta)
-        return self.root / FILE_NAME
+        return self.root / name
 
     def write_gate(self, files: Mapping[str, str]) -> list[Path]:
         """Replace ``gate/`` with ``files`` (name → text) in one swap."""
@@ -415,10 +415,6 @@ def _link_tree(source: Path, dest: Path, keep: Callable[[Path], bool]) -> None:
                 os.link(path, target)
             except OSError:
                 shutil.copy2(path, target)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
 
 
 # ------------------------------------------------------------------------------ several runs

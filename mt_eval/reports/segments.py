@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mt_eval.errors import MtEvalError
-from mt_eval.fsio import atomic_write_chunks, read_input_text
+from mt_eval.fsio import atomic_write_chunks, read_input_text, split_text_lines
 
 
 def build_segment_records(
@@ -68,9 +68,7 @@ _FIELDS: dict[str, type] = {"source": str, "references": list, "outputs": dict, 
 def parse_segments(text: str, *, where: str = "segments.jsonl") -> list[dict[str, Any]]:
     """Validate the lines of ``segments.jsonl``; a bad line is a one-line error naming it."""
     records = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = split_text_lines(text)  # a "\r" it drops is JSON whitespace anyway
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             raise MtEvalError(f"{where}:{lineno}: blank line (the file was edited or damaged)")

@@ -21,14 +21,10 @@ from mt_eval.spans import record_spans, utf16_offsets
 
 def span_sources_of(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every span source (judge or annotator) in the records, in first-seen order."""
-    seen: dict[str, None] = {}
-    for record in records:
-        for spans in (record.get("spans") or {}).values():
-            if isinstance(spans, list):
-                for span in spans:
-                    if isinstance(span, Mapping) and isinstance(span.get("source"), str):
-                        seen.setdefault(span["source"], None)
-    return list(seen)
+    return list(dict.fromkeys(span["source"] for record in records
+                              for spans in (record.get("spans") or {}).values() if isinstance(spans, list)
+                              for span in spans
+                              if isinstance(span, Mapping) and isinstance(span.get("source"), str)))
 
 
 def cell_view(record: Mapping[str, Any], system: str) -> dict[str, Any]:
@@ -48,11 +44,10 @@ def cell_view(record: Mapping[str, Any], system: str) -> dict[str, Any]:
         else:
             unlocated.append({"severity": span.severity, "source": span.source, "category": span.category,
                               "text": span.text or ""})
-    failures = []
-    for key, entry in sorted(((record.get("failures") or {}).get(system) or {}).items()):
-        if isinstance(entry, Mapping):
-            failures.append({"metric": key, "failure": str(entry.get("failure", "")),
-                             "raw": None if entry.get("raw") is None else str(entry.get("raw"))})
+    failures = [{"metric": key, "failure": str(entry.get("failure", "")),
+                 "raw": None if entry.get("raw") is None else str(entry.get("raw"))}
+                for key, entry in sorted(((record.get("failures") or {}).get(system) or {}).items())
+                if isinstance(entry, Mapping)]
     return {"spans_json": json.dumps(located, ensure_ascii=False) if located else "",
             "unlocated": unlocated, "failures": failures}
 

@@ -81,15 +81,6 @@ def z_total(alpha: float, power: float = POWER) -> float:
     return normal.inv_cdf(1.0 - alpha / 2.0) + normal.inv_cdf(power)
 
 
-def power_at(delta: float, sigma: float, n: int, share: float, rho: float, alpha: float) -> float:
-    """The predicted power of a two-sided test at ``alpha`` to see a change of ``delta`` (score points)."""
-    mu = delta / share
-    variance = share * 2.0 * (1.0 - rho) * sigma ** 2 + share * (1.0 - share) * mu ** 2
-    se = math.sqrt(variance / n)
-    normal = NormalDist()
-    return normal.cdf(abs(delta) / se - normal.inv_cdf(1.0 - alpha / 2.0)) if se > 0 else 1.0
-
-
 def mde(sigma: float, n: int, share: float, rho: float, z: float) -> float | None:
     """The MDE (score points) of ``n`` segments, a ``share`` of them changed with correlation ``rho``;
     None when no change of any size reaches the power (too few changed segments)."""

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from mt_eval.data.testset import TestSet
+    from mt_eval.errors import MtEvalError
 
 
 class TranslatorOptions(BaseModel):
@@ -137,6 +138,24 @@ def folder_hash(folder: str | os.PathLike[str]) -> str:
             continue
         digest.update(rel.encode("utf-8") + b"\0" + file_sha256(path).encode("ascii") + b"\n")
     return digest.hexdigest()
+
+
+def hub_snapshot(repo: str, revision: str | None, patterns: list[str], hint: str,
+                 error: type[MtEvalError]) -> Path:
+    """A hub repository's files from the local Hugging Face cache, or downloaded when the machine is
+    online (``HF_HUB_OFFLINE`` not set); else ``error`` with ``hint`` (what to do) and why."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True,
+                                      allow_patterns=patterns))
+    except Exception:
+        if os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on"):
+            raise error(hint + " (HF_HUB_OFFLINE is set)") from None
+        try:
+            return Path(snapshot_download(repo, revision=revision, allow_patterns=patterns))
+        except Exception as exc:
+            raise error(f"{hint}; download failed: {type(exc).__name__}") from None
 
 
 @dataclass

@@ -37,22 +37,12 @@ def resolve_model(model: str, revision: str | None = None) -> tuple[Path, str]:
         return local, "sha256:" + folder_hash(local)
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise SystemUnavailable(f"model folder {model} not found")
-    from huggingface_hub import snapshot_download
+    from mt_eval.translators.base import hub_snapshot
 
-    patterns = ["*.json", "*.safetensors", "*.model", "*.spm", "*.txt", "pytorch_model.bin"]
-    try:
-        folder = Path(snapshot_download(model, revision=revision, local_files_only=True,
-                                        allow_patterns=patterns))
-    except Exception:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-        hint = (f"model {model!r} is not in the local Hugging Face cache; on a machine with network run "
-                f"`hf download {model}` (or pass a local model folder)")
-        if offline:
-            raise SystemUnavailable(hint + " (HF_HUB_OFFLINE is set)") from None
-        try:
-            folder = Path(snapshot_download(model, revision=revision, allow_patterns=patterns))
-        except Exception as exc:
-            raise SystemUnavailable(f"{hint}; download failed: {type(exc).__name__}") from None
+    folder = hub_snapshot(model, revision, ["*.json", "*.safetensors", "*.model", "*.spm", "*.txt",
+                                            "pytorch_model.bin"],
+                          f"model {model!r} is not in the local Hugging Face cache; on a machine with network"
+                          f" run `hf download {model}` (or pass a local model folder)", SystemUnavailable)
     return folder, folder.name if folder.parent.name == "snapshots" else "sha256:" + folder_hash(folder)
 
 

@@ -194,9 +194,12 @@ class LlamaCppTranslator(Translator):
         o = self.opts
         try:
             with _extra_buffers(self.extra_buffers):
+                # swa_full: a sliding-window (Gemma) cache of full size, llama.cpp's default for a context
+                # (its server's is not): a smaller one drops the oldest positions, and the prefix cache
+                # would then evaluate the fixed prefix again for every segment (same outputs, no saving)
                 self._llm = Llama(model_path=str(path), n_ctx=o.n_ctx,
                                   n_threads=o.n_threads or os.cpu_count(), n_gpu_layers=o.n_gpu_layers,
-                                  seed=o.seed, verbose=False)
+                                  seed=o.seed, swa_full=True, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise SystemUnavailable(f"llama-cpp:{self.target}: cannot load {path} ({exc})") from None
         self._prefix = PrefixCache(self._llm, enabled=o.prefix_cache)

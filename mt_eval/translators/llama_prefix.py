@@ -21,7 +21,9 @@ the same kind as in the one-piece evaluation:
 - **A prefix evaluated as a prefix**: the cache keeps only positions evaluated by such chunks, never the
   previous segment's own or generated tokens.
 - **An intact cache**: a sliding-window cache that ran out of cells (llama.cpp's ``swa_full=false``) drops
-  the oldest positions; then ``llama_memory_seq_pos_min`` is above 0 and the prefix is evaluated again.
+  the oldest positions; then ``llama_memory_seq_pos_min`` is above 0 and the prefix is evaluated again. The
+  backend loads with ``swa_full=True`` (llama.cpp's default for a context), so Gemma's 800-token judge
+  prefix, beyond its 512-token window, stays whole and is reused.
 
 Measured on Gemma 3 270M (its 512-token sliding window included), with and without the repacked kernels, 1
 and 2 threads: max |Δlogit| = 0 with these rules (``results/bench/llm_exactness.json``), up to 0.98 without

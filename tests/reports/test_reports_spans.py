@@ -103,7 +103,7 @@ def test_spans_and_failures_land_in_segments_jsonl(judged: Path) -> None:
 
 def test_spans_counts_failures_and_usage_land_in_results_json(judged: Path) -> None:
     results = load_run(judged)
-    assert results.schema_version == SCHEMA_VERSION == 3
+    assert results.schema_version == SCHEMA_VERSION == 4
     table = results.spans["emoji"]
     rows = table.rows()
     assert len(rows) == len(JUDGED) + len(WITH_EMOJI) + 1

@@ -90,9 +90,12 @@ class Vocabulary:
             both = any(map(len, texts)) and any(map(len, counted))
             buffer = np.frombuffer(head + b"\n" + tail if both else head + tail, dtype=np.uint8)
             numbered = len(head) + int(both)  # words from here on are only counted
-        found = None if buffer is None else _run_kernel("tokenise", buffer, numbered)
-        # the kernel gives one line (and no word) for whitespace outside ASCII; a line with a line break
-        # inside is two: Python splits those texts
+        found = None
+        if buffer is not None:
+            tokens, n_lines = _run_kernel("count", buffer)
+            if tokens >= 0:  # else whitespace outside ASCII
+                found = _run_kernel("tokenise", buffer, numbered, tokens, n_lines)
+        # a line with a line break inside is two lines to the kernel: Python splits those texts
         if buffer is None or found is None or len(found[1]) != lines + 1:
             return [self.encode(text) for text in texts] + [_counted(text) for text in counted]
         ids, line_offsets, spans = found
@@ -284,7 +287,7 @@ def _kernels() -> dict[str, Callable[..., Any]] | None:
             _KERNELS.append(None)
         else:
             functions: dict[str, Any] = {"match": _match_loop, "match_ids": _match_ids_loop,
-                                         "tokenise": _tokenise_loop}
+                                         "count": _count_loop, "tokenise": _tokenise_loop}
             try:
                 _KERNELS.append({k: numba.njit(cache=True, nogil=True)(f) for k, f in functions.items()})
             except Exception:  # no writable cache location: compile in memory
@@ -369,12 +372,10 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-def _tokenise_loop(buffer: np.ndarray,
-                   numbered: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """Words of UTF-8 ``buffer`` (split at ASCII whitespace; ``\\n`` also ends a line): every word's id
-    (order of first appearance, exact: equal ids for equal bytes; -1 for words starting at or after byte
-    ``numbered``, only counted), each line's token offsets, and each id's first ``(start, end)`` byte
-    span."""
+def _count_loop(buffer: np.ndarray) -> tuple[int, int]:  # pragma: no cover
+    """Words and lines of UTF-8 ``buffer`` (split at ASCII whitespace; ``\\n`` also ends a line), or
+    ``(-1, 0)`` when it holds whitespace outside ASCII (which ``str.split`` splits at: Python splits those
+    texts)."""
     size = len(buffer)
     tokens, lines, inside = 0, 1, False
     for i in range(size):
@@ -392,7 +393,17 @@ def _tokenise_loop(buffer: np.ndarray,
             if ((c == 0xC2 and (d == 0x85 or d == 0xA0)) or (c == 0xE1 and d == 0x9A and e == 0x80)
                     or (c == 0xE2 and d == 0x80 and (e <= 0x8A or e == 0xA8 or e == 0xA9 or e == 0xAF))
                     or (c == 0xE2 and d == 0x81 and e == 0x9F) or (c == 0xE3 and d == 0x80 and e == 0x80)):
-                return np.full(1, -1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros((0, 2), np.int64)
+                return -1, 0
+    return tokens, lines
+
+
+def _tokenise_loop(buffer: np.ndarray, numbered: int, tokens: int,
+                   lines: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Words of UTF-8 ``buffer`` (``tokens`` words and ``lines`` lines, :func:`_count_loop`): every word's
+    id (order of first appearance, exact: equal ids for equal bytes; -1 for words starting at or after
+    byte ``numbered``, only counted), each line's token offsets, and each id's first ``(start, end)`` byte
+    span."""
+    size = len(buffer)
     ids = np.empty(tokens, dtype=np.int64)
     offsets = np.zeros(lines + 1, dtype=np.int64)
     slots = np.full(1 << 12, -1, dtype=np.int64)

@@ -359,10 +359,10 @@ def score(request: ScoreRequest, *, progress: Progress = _quiet, warn: Progress 
 
 def _check_analysis_corpus(config: EvalSettings) -> None:
     """An ``analysis_corpus`` that cannot be read is an error before any work, not after it."""
-    from mt_eval.fsio import check_input_file
+    from mt_eval.analysis.core import corpus_counts
 
     if config.analysis and config.analysis_corpus is not None:
-        check_input_file(config.analysis_corpus, "analysis corpus")
+        corpus_counts(config.analysis_corpus)  # read and kept: the analysis reuses it
 
 
 def _evaluate(testset: TestSet, runs: Sequence[SystemRun], settings: EvalSettings, target: _Target,

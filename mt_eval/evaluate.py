@@ -119,12 +119,20 @@ class SegmentStats:
 
 
 class StatsSource(Protocol):
-    """Where per-segment results come from: metric statistics and output-check flags."""
+    """Where per-segment results come from: metric statistics and output-check flags. A source may also
+    say which jobs it already holds (``holds(job) -> bool``, :func:`holds`): those are not warmed up."""
 
     def stats(self, job: StatsJob) -> SegmentStats: ...
 
     def flags(self, testset: TestSet, system: SystemRun, options: Mapping[str, Any],
               workers: int) -> Flags: ...
+
+
+def holds(source: StatsSource, job: StatsJob) -> bool:
+    """Whether ``source`` already has the job's statistics (nothing to compute); False for a source that
+    does not say."""
+    check = getattr(source, "holds", None)
+    return bool(check(job)) if check is not None else False
 
 
 class LocalStats:
@@ -137,6 +145,9 @@ class LocalStats:
         arr = np.asarray(self.segment_stats(metric, job.system.outputs, testset.references, testset.sources,
                                             job.workers))
         return SegmentStats(arr, metric.signature(), metric.details if metric.reports_details else None)
+
+    def holds(self, job: StatsJob) -> bool:
+        return False
 
     def segment_stats(self, metric: Metric, hyps: Sequence[str], refs: Sequence[Sequence[str]],
                       sources: Sequence[str], workers: int) -> np.ndarray:
@@ -159,12 +170,20 @@ class CachedStats:
     def stats(self, job: StatsJob) -> SegmentStats:
         return self._cached(job) or self.inner.stats(job)
 
+    def holds(self, job: StatsJob) -> bool:
+        return self._entry(job) is not None or holds(self.inner, job)
+
+    def _entry(self, job: StatsJob) -> dict[str, Any] | None:
+        """The index entry of the job's statistics when it was computed under the same cache key."""
+        entry = self.index.get(f"{job.system.name}\t{job.key}")
+        return entry if isinstance(entry, dict) and entry.get("key") == job.cache_key else None
+
     def flags(self, testset: TestSet, system: SystemRun, options: Mapping[str, Any], workers: int) -> Flags:
         return self.inner.flags(testset, system, options, workers)
 
     def _cached(self, job: StatsJob) -> SegmentStats | None:
-        entry = self.index.get(f"{job.system.name}\t{job.key}")
-        if not isinstance(entry, dict) or entry.get("key") != job.cache_key:
+        entry = self._entry(job)
+        if entry is None:
             return None
         try:
             arr = self.folder.stats(job.system.name, job.key)
@@ -480,7 +499,6 @@ def _usable_systems(testset: TestSet, systems: Sequence[SystemRun],
         raise MtEvalError(f"system name(s) used twice: {', '.join(duplicates)}; give each a unique name")
     for metric in metrics.values():  # e.g. an LLM judge names the test set's languages in its prompt
         metric.use_languages(testset.source_lang, testset.target_lang)
-        metric.warm_up()
     ok = [s for s in systems if s.status == "ok"]
     for system in ok:
         if len(system.outputs) != len(testset):
@@ -494,21 +512,24 @@ def compute_statistics(testset: TestSet, systems: Sequence[SystemRun], metrics: 
     """Stage 1: every system × metric's per-segment statistics (and details), from ``source``."""
     work = _Work()
     refs = nrefs(testset.references)  # nrefs is the test set's
-    for system in systems:
-        work.stats[system.name] = {}
-        for key, metric in metrics.items():
-            job = StatsJob(testset, system, key, metric, workers, say)
-            cache_key = job.cache_key  # before computing: the metric's identity as asked
-            got = source.stats(job)
-            arr = np.asarray(got.stats)
-            if arr.shape[0] != len(testset):
-                raise MtEvalError(f"metric {key}: {arr.shape[0]} statistics rows for {len(testset)} segments")
-            signature = MetricSignature.recorded(got.signature).with_nrefs(refs)
-            work.stats[system.name][key] = arr
-            if metric.reports_details:
-                work.details.setdefault(system.name, {})[key] = check_details(key, got.details, len(testset))
-            work.signatures.setdefault(key, signature)
-            work.index[f"{system.name}\t{key}"] = {"key": cache_key, "signature": signature.as_dict()}
+    jobs = [StatsJob(testset, system, key, metric, workers, say) for system in systems
+            for key, metric in metrics.items()]
+    for key in dict.fromkeys(job.key for job in jobs if not holds(source, job)):
+        metrics[key].warm_up()  # e.g. a model's weights load while the first jobs compute
+    for job in jobs:
+        system, key, metric = job.system, job.key, job.metric
+        work.stats.setdefault(system.name, {})
+        cache_key = job.cache_key  # before computing: the metric's identity as asked
+        got = source.stats(job)
+        arr = np.asarray(got.stats)
+        if arr.shape[0] != len(testset):
+            raise MtEvalError(f"metric {key}: {arr.shape[0]} statistics rows for {len(testset)} segments")
+        signature = MetricSignature.recorded(got.signature).with_nrefs(refs)
+        work.stats[system.name][key] = arr
+        if metric.reports_details:
+            work.details.setdefault(system.name, {})[key] = check_details(key, got.details, len(testset))
+        work.signatures.setdefault(key, signature)
+        work.index[f"{system.name}\t{key}"] = {"key": cache_key, "signature": signature.as_dict()}
     for key, metric in metrics.items():
         work.signatures.setdefault(key, MetricSignature.of(metric).with_nrefs(refs))
     return work

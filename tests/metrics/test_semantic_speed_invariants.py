@@ -210,3 +210,27 @@ def test_warm_up_loads_the_weights_once_in_the_background(monkeypatch, reference
         assert len(built) == 1
     finally:
         semantic._weights.cache_clear()
+
+
+def test_a_run_warms_up_only_the_metrics_it_will_compute(tmp_path: Path):
+    """``warm_up`` comes before the first statistics, for a metric with a job to compute; a run whose
+    folder already holds every statistic (a resumed or repeated run) loads nothing."""
+    from mt_eval.data.testset import TestSet
+    from mt_eval.evaluate import evaluate
+    from mt_eval.reports.run_folder import RunFolder
+    from mt_eval.translators.base import SystemRun
+
+    pairs = [("مرحبا بالعالم", ["Hello world"]), ("شكرا جزيلا", ["Thank you very much"])]
+    testset = TestSet.from_pairs(pairs, source_lang="ar", target_lang="en", name="tiny")
+    system = SystemRun(name="sys", spec="file:sys.txt", outputs=["Hello world", "Thanks a lot"], signature={})
+    events: list[str] = []
+    for _ in range(2):
+        bleu, chrf = get_metric("bleu"), get_metric("chrf")
+        for metric in (bleu, chrf):
+            original = metric.segment_stats
+            metric.warm_up = lambda m=metric: events.append(f"warm {m.name}")  # type: ignore[method-assign]
+            metric.segment_stats = (lambda *a, m=metric, f=original, **k:  # type: ignore[method-assign]
+                                    events.append(f"stats {m.name}") or f(*a, **k))
+        evaluate(testset, [system], {"bleu": bleu, "chrf": chrf}, sink=RunFolder(tmp_path / "run"))
+        events.append("end of run")
+    assert events == ["warm bleu", "warm chrf", "stats bleu", "stats chrf", "end of run", "end of run"]

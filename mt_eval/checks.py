@@ -64,8 +64,6 @@ loops vectorised, fastText in one batch); :func:`check_segment` is the same rule
 
 from __future__ import annotations
 
-import gc
-import multiprocessing as mp
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -78,6 +76,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from mt_eval.data.langid import is_language_many
 from mt_eval.errors import MtEvalError, first_validation_problem
+from mt_eval.forked import fork_available, fork_map
 from mt_eval.numbers import numbers_disagree
 
 FLAGS = ("empty", "copy_of_source", "wrong_language", "length_ratio", "repetition", "number_mismatch")
@@ -345,17 +344,6 @@ def repetition_loops(texts: Sequence[str], *, max_n: int = 8, min_count: int = 3
 
 # Below this many segments forking workers for the checks costs more than it saves.
 PARALLEL_MIN_SEGMENTS = 4000
-_FORK_JOB: tuple[Sequence[str], Sequence[str], str, Sequence[Sequence[str]], CheckConfig,
-                 LengthCalibration] | None = None
-
-
-def _fork_chunk(bounds: tuple[int, int]) -> list[list[str]]:
-    """One worker's share: the flags of segments ``start:end`` (the job was set before the fork)."""
-    assert _FORK_JOB is not None  # set by check_outputs in the parent before forking
-    sources, outputs, target_lang, references, cfg, calibration = _FORK_JOB
-    start, end = bounds
-    return _check_all(sources[start:end], outputs[start:end], target_lang, references[start:end], cfg,
-                      calibration).flags
 
 
 def _basis(sources: Sequence[str], references: Sequence[Sequence[str]],
@@ -452,18 +440,16 @@ def check_outputs(sources: Sequence[str], outputs: Sequence[str], *, target_lang
     if calibration is None:
         calibration = calibrate(sources, references, cfg)
     refs: Sequence[Sequence[str]] = references if references is not None else [[] for _ in outputs]
-    if workers <= 1 or len(outputs) < PARALLEL_MIN_SEGMENTS or "fork" not in mp.get_all_start_methods():
+    if workers <= 1 or len(outputs) < PARALLEL_MIN_SEGMENTS or not fork_available():
         return _check_all(sources, outputs, target_lang, refs, cfg, calibration)
-    global _FORK_JOB
     bounds = np.linspace(0, len(outputs), workers + 1).astype(int).tolist()
-    _FORK_JOB = (sources, list(outputs), target_lang, refs, cfg, calibration)
-    gc.freeze()  # children's collections skip the parent's heap (no copy-on-write of all of it)
-    try:
-        with mp.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_fork_chunk, list(pairwise(bounds)))
-    finally:
-        gc.unfreeze()
-        _FORK_JOB = None
+
+    def span_flags(span: tuple[int, int]) -> list[list[str]]:
+        start, end = span
+        return _check_all(sources[start:end], outputs[start:end], target_lang, refs[start:end], cfg,
+                          calibration).flags
+
+    parts = fork_map(span_flags, list(pairwise(bounds)), workers)
     flags = [f for part in parts for f in part]
     order = [name for name in FLAGS if name in set(cfg.enabled)]
     counts = {name: sum(1 for f in flags if name in f) for name in order}

@@ -206,7 +206,8 @@ def test_cli_modules_define_only_commands_and_printing() -> None:
 #: module or package (``mt_eval.fsio``, ``mt_eval.metrics``) sits in one layer with all its submodules;
 #: ``mt_eval`` itself (``TestSet`` and the errors) sits with the data.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"errors", "settings", "processes", "environment", "schema", "plugins", "fsio"}),
+    ("foundations", {"errors", "settings", "processes", "forked", "environment", "schema", "plugins",
+                     "fsio"}),
     ("data in", {"mt_eval", "data", "spans", "numbers", "checks"}),
     ("outputs: translators, the work cache, judges' text completion", {"translators", "workcache", "judges"}),
     ("scoring: metrics and statistics", {"metrics", "stats", "meta", "canaries", "analysis"}),

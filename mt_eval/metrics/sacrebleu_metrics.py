@@ -14,10 +14,9 @@ the same formulas, vectorised over resamples for bootstrap and paired tests.
 
 from __future__ import annotations
 
-import gc
-import multiprocessing as mp
 import unicodedata
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -26,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sacrebleu.metrics.base import Metric as _SbMetric
 
 from mt_eval.errors import MtEvalError
+from mt_eval.forked import fork_available, fork_map
 from mt_eval.metrics import fast_stats
 from mt_eval.metrics.base import Metric, summed_stats
 
@@ -127,16 +127,6 @@ class TEROptions(_Options):
     case_sensitive: bool = Field(False, description="distinguish upper and lower case (sacrebleu: off)")
 
 
-# Set in the parent right before forking workers; children read it instead of receiving strings.
-_FORK_JOB: tuple[SacreBleuMetric, Sequence[str], Sequence[Sequence[str]]] | None = None
-
-
-def _fork_chunk(bounds: tuple[int, int]) -> np.ndarray:
-    if _FORK_JOB is None:  # pragma: no cover - only reachable when misused
-        raise RuntimeError("no statistics job in this worker")
-    metric, hyps, refs = _FORK_JOB
-    start, stop = bounds
-    return metric._stats_serial(hyps[start:stop], refs[start:stop])
 
 
 class SacreBleuMetric(Metric):
@@ -213,22 +203,14 @@ class SacreBleuMetric(Metric):
                       sources: Sequence[str] | None = None, workers: int = 1) -> np.ndarray:
         """``(N, D)`` statistics; ``workers > 1`` splits the segments over forked processes."""
         hyps, refs = _check_inputs(self.name, hypotheses, references)
-        if workers <= 1 or len(hyps) < 2000 or "fork" not in mp.get_all_start_methods():
+        if workers <= 1 or len(hyps) < 2000 or not fork_available():
             return self._stats_serial(hyps, refs)
-        global _FORK_JOB
-        bounds = np.linspace(0, len(hyps), workers * 4 + 1).astype(int)
-        _FORK_JOB = (self, hyps, refs)
-        # Frozen objects are skipped by the children's garbage collector: without this every collection
-        # walks (and copy-on-write duplicates) the parent's whole heap, which can cost more than it saves.
-        gc.freeze()
-        try:
-            with mp.get_context("fork").Pool(workers) as pool:
-                spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-                parts = pool.map(_fork_chunk, spans)
-        finally:
-            gc.unfreeze()
-            _FORK_JOB = None
-        return np.concatenate(parts, axis=0)
+        bounds = np.linspace(0, len(hyps), workers * 4 + 1).astype(int).tolist()
+
+        def span_stats(span: tuple[int, int]) -> np.ndarray:
+            return self._stats_serial(hyps[span[0]:span[1]], refs[span[0]:span[1]])
+
+        return np.concatenate(fork_map(span_stats, list(pairwise(bounds)), workers), axis=0)
 
     # -------------------------------------------------------------- scores
     def _exact(self, row: np.ndarray) -> float:

@@ -43,6 +43,17 @@ def ray_head() -> Iterator[RayHead]:
         head.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _disconnect_after_the_module() -> Iterator[None]:
+    """This process stops being a Ray driver after each module of Ray tests: the tests after them fork
+    workers, and a driver's threads (and its SIGTERM handler) are inherited by every forked child."""
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 @pytest.fixture
 def ray_executor(ray_head: RayHead) -> Iterator[object]:
     """A :class:`RayExecutor` connected to the shared cluster, with small chunks and shards."""

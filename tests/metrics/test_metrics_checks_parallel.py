@@ -34,7 +34,7 @@ def test_small_lists_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_fork(*_args: object) -> None:
         raise AssertionError("a pool was started for a small list")
 
-    monkeypatch.setattr(checks.mp, "get_context", no_fork)
+    monkeypatch.setattr(checks, "fork_map", no_fork)
     result = check_outputs(["a b c"] * 3, ["", "a b c", "fine words here"], target_lang="en", workers=4)
     assert result.flags[0] == ["empty"]
     assert "copy_of_source" in result.flags[1]

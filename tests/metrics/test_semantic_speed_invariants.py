@@ -202,14 +202,41 @@ def test_warm_up_loads_the_weights_once_in_the_background(monkeypatch, reference
     try:
         get_metric("semantic").warm_up()
         if wait:
-            for thread in threading.enumerate():
-                if thread.name == "semantic-warm-up":
-                    thread.join()
+            semantic.wait_for_warm_up()
             assert built == ["semantic-warm-up"]
         assert np.array_equal(semantic.encode(texts, 2), expected)
         assert len(built) == 1
     finally:
+        semantic.wait_for_warm_up()  # no thread left loading into a later test
         semantic._weights.cache_clear()
+
+
+def test_a_fork_waits_for_the_warm_up_thread(monkeypatch):
+    """A forked child gets only the forking thread: a fork while the warm-up loads waits until it is done,
+    so no lock the warm-up thread holds (an import's, the loading lock) is copied into the child taken."""
+    import os
+    import threading
+
+    release = threading.Event()
+    loaded: list[bool] = []
+
+    def slow_model() -> None:
+        release.wait(10)
+        loaded.append(True)
+
+    monkeypatch.setattr(semantic, "_sentencepiece", lambda: None)
+    monkeypatch.setattr(semantic, "_model", slow_model)
+    get_metric("semantic").warm_up()
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of pytest's may run here
+        os._exit(0)
+    loaded_at_fork = list(loaded)
+    os.waitpid(pid, 0)
+    timer.join()
+    assert loaded_at_fork == [True], "the fork did not wait for the warm-up thread"
+    assert not semantic._WARMING
 
 
 def test_a_run_warms_up_only_the_metrics_it_will_compute(tmp_path: Path):

@@ -18,6 +18,7 @@ closing) register ``os.register_at_fork`` hooks that wait for them.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing as mp
 import signal
@@ -38,7 +39,9 @@ def fork_available() -> bool:
 
 
 def _worker_start() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # ValueError: not the child's main thread (CPython makes the forking thread the main one): go on
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run_part(part: Any) -> Any:

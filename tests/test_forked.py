@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing.pool
 import os
 import signal
+import threading
 
 import pytest
 
@@ -40,12 +41,19 @@ def test_an_error_in_a_worker_is_raised_in_the_parent():
 def test_workers_do_not_run_the_parents_sigterm_handler():
     """A handler inherited from the parent (Ray's, in a Ray driver, logs under a lock that may have been
     taken at the fork) is reset in each worker, so a terminated worker dies."""
+    def reset(_part: int) -> bool:
+        return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        dispositions = fork_map(lambda _: signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, range(4), 2)
+        from_main = fork_map(reset, range(4), 2)
+        from_thread: list[list[bool]] = []  # a pool started by another thread than the main one
+        thread = threading.Thread(target=lambda: from_thread.append(fork_map(reset, range(4), 2)))
+        thread.start()
+        thread.join()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert dispositions == [True] * 4
+    assert from_main == [True] * 4 and from_thread == [[True] * 4]
 
 
 def test_only_the_error_path_signals_the_workers(monkeypatch):

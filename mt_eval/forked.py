@@ -12,8 +12,9 @@ parent safe here, since a child gets only the forking thread and every lock the 
   hold at the moment of the fork (this project's CI once hung 79 minutes in a test of forked workers,
   in a test process that was a Ray driver).
 
-Threads of mt-eval's own that hold locks (the semantic metric's weight loading, the translation cache's
-closing) register ``os.register_at_fork`` hooks that wait for them.
+A thread of mt-eval's own that holds locks while the caller goes on (the semantic metric's weight
+loading, the translation cache's closing) is started by :func:`start_thread`, and every ``fork`` of the
+process waits for it first (:func:`join_threads`, an ``os.register_at_fork`` hook).
 """
 
 from __future__ import annotations
@@ -21,16 +22,52 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing as mp
+import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["fork_available", "fork_map"]
+__all__ = ["fork_available", "fork_map", "join_threads", "start_thread"]
 
 T = TypeVar("T")
 
 # The job of the pool being run, set in the parent right before the fork; children read it.
 _JOB: Callable[[Any], Any] | None = None
+
+
+# Threads started by start_thread that have not finished.
+_THREADS: set[threading.Thread] = set()
+
+
+def start_thread(target: Callable[..., object], *args: object, name: str, daemon: bool = False) -> bool:
+    """Run ``target(*args)`` on a new thread that any fork of this process waits for (a child gets only
+    the forking thread, so a lock this one held at that moment would stay taken there: an import's, a
+    loading lock, SQLite's). False where no thread can be started (interpreter shutdown)."""
+    def run() -> None:
+        try:
+            target(*args)
+        finally:
+            _THREADS.discard(threading.current_thread())
+
+    thread = threading.Thread(target=run, name=name, daemon=daemon)
+    _THREADS.add(thread)
+    try:
+        thread.start()
+    except RuntimeError:
+        _THREADS.discard(thread)
+        return False
+    return True
+
+
+def join_threads() -> None:
+    """Wait until every thread of :func:`start_thread` is done (run before each ``fork``)."""
+    for thread in list(_THREADS):
+        thread.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=join_threads)
 
 
 def fork_available() -> bool:

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from mt_eval.forked import fork_available, fork_map
+from mt_eval import forked
+from mt_eval.forked import fork_available, fork_map, start_thread
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs fork (Linux, macOS)")
 
@@ -72,3 +73,31 @@ def test_only_the_error_path_signals_the_workers(monkeypatch):
     with pytest.raises(TypeError):
         fork_map(abs, ["not a number"], workers=2)
     assert terminated == [True]
+
+
+def test_a_fork_waits_for_start_thread_threads_and_a_thread_that_cannot_start_is_not_waited_for(monkeypatch):
+    release = threading.Event()
+    finished: list[bool] = []
+
+    def slow() -> None:
+        release.wait(10)
+        finished.append(True)
+
+    assert start_thread(slow, name="slow")
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of pytest's may run here
+        os._exit(0)
+    finished_at_fork = list(finished)
+    os.waitpid(pid, 0)
+    timer.join()
+    assert finished_at_fork == [True] and not forked._THREADS
+
+    def no_threads(_self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", no_threads)
+    assert start_thread(slow, name="never") is False
+    assert not forked._THREADS
+    forked.join_threads()  # returns at once: nothing to wait for

@@ -127,8 +127,6 @@ class TEROptions(_Options):
     case_sensitive: bool = Field(False, description="distinguish upper and lower case (sacrebleu: off)")
 
 
-
-
 class SacreBleuMetric(Metric):
     """Common code: options validation, sacrebleu object, statistics extraction, signature."""
 

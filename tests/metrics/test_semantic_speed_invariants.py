@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mt_eval import forked
 from mt_eval.metrics import semantic
 from mt_eval.metrics.parallel import usable_cores
 from mt_eval.metrics.registry import get_metric
@@ -202,12 +203,12 @@ def test_warm_up_loads_the_weights_once_in_the_background(monkeypatch, reference
     try:
         get_metric("semantic").warm_up()
         if wait:
-            semantic.wait_for_warm_up()
+            forked.join_threads()
             assert built == ["semantic-warm-up"]
         assert np.array_equal(semantic.encode(texts, 2), expected)
         assert len(built) == 1
     finally:
-        semantic.wait_for_warm_up()  # no thread left loading into a later test
+        forked.join_threads()  # no thread left loading into a later test
         semantic._weights.cache_clear()
 
 
@@ -236,7 +237,7 @@ def test_a_fork_waits_for_the_warm_up_thread(monkeypatch):
     os.waitpid(pid, 0)
     timer.join()
     assert loaded_at_fork == [True], "the fork did not wait for the warm-up thread"
-    assert not semantic._WARMING
+    assert not forked._THREADS
 
 
 def test_a_run_warms_up_only_the_metrics_it_will_compute(tmp_path: Path):

@@ -1,7 +1,7 @@
 """The cache's shortcuts for a cold run (issue 11, item 5) never trade away correctness: claims skip the
 "already done?" query only while no other connection has written; a rolled-back or cleared store is not
 trusted; the JSON claim insert has its executemany fallback; close() finishes in the background but is
-complete before a fork and at wait_for_closes(); a signature is computed once per run."""
+complete before a fork and at forked.join_threads(); a signature is computed once per run."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from helpers.corpora import make_testset
 
+from mt_eval import forked
 from mt_eval.testing.backends import SlowTranslator
 from mt_eval.translators.runner import translate_testset
-from mt_eval.workcache import store as cache_module
-from mt_eval.workcache.store import TranslationCache, source_hash, wait_for_closes
+from mt_eval.workcache.store import TranslationCache, source_hash
 
 KEY = "k" * 64
 
@@ -100,8 +100,8 @@ def test_close_completes_in_the_background_and_before_a_fork(tmp_path: Path) -> 
     cache.put_many(KEY, [_row("a")])
     cache.close()
     cache.close()  # idempotent
-    wait_for_closes()
-    assert not cache_module._CLOSING
+    forked.join_threads()
+    assert not forked._THREADS
     assert not Path(f"{db}-wal").exists()  # the last connection folded the WAL back in
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT output FROM translations").fetchall() == [("T(a)",)]
@@ -110,7 +110,7 @@ def test_close_completes_in_the_background_and_before_a_fork(tmp_path: Path) -> 
         TranslationCache(db).close()
         pid = os.fork()  # the fork hook waits for the close: no connection is open across the fork
         if pid == 0:
-            os._exit(0 if not cache_module._CLOSING else 3)
+            os._exit(0 if not forked._THREADS else 3)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
 
